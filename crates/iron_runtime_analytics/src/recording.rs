@@ -1,0 +1,266 @@
+//! High-level recording API for [`EventStore`]: provider inference and cost
+//! calculation happen here, so a router records one call per request.
+//!
+//! Every `record_*` method returns the new event's id when it was buffered,
+//! `None` when the buffer had no room (the event still counts in the stats).
+//! LLM methods refuse an empty model name with a [`RecordError`] before
+//! anything is counted.
+
+use iron_cost::pricing::PricingManager;
+
+use crate::event::{AnalyticsEvent, EventId, EventPayload};
+use crate::event_storage::{EventStore, NewEvent, NewPayload, ProviderArg, RecordError};
+
+fn check_model(model: &str) -> Result<(), RecordError> {
+    if model.is_empty() {
+        Err(RecordError::EmptyModel)
+    } else {
+        Ok(())
+    }
+}
+
+fn cost_micros(pricing: &PricingManager, model: &str, input_tokens: u64, output_tokens: u64) -> u64 {
+    // Unknown models cost 0: analytics must not fail on a model it does not know.
+    pricing
+        .get(model)
+        .map_or(0, |p| p.calculate_cost_micros(input_tokens, output_tokens))
+}
+
+impl EventStore {
+    /// Records a pre-built event.
+    ///
+    /// The event keeps its id if it was made by [`AnalyticsEvent::new`] in this
+    /// process (or by this store); an id from elsewhere is replaced by a fresh one.
+    ///
+    /// # Errors
+    /// [`RecordError`] if an LLM event has an empty model or provider name.
+    pub fn record(&self, event: AnalyticsEvent) -> Result<Option<EventId>, RecordError> {
+        let key = self.key_of(event.id);
+        let agent = event.agent_id.as_deref();
+        let base = |model, provider, provider_id, payload| NewEvent {
+            key,
+            model,
+            provider: ProviderArg::Named(provider),
+            agent,
+            provider_id,
+            payload,
+        };
+        let new = match &event.payload {
+            EventPayload::LlmRequestCompleted(d) => base(
+                &*d.meta.model,
+                &*d.meta.provider,
+                d.meta.provider_id.as_deref(),
+                NewPayload::Completed {
+                    input_tokens: d.input_tokens,
+                    output_tokens: d.output_tokens,
+                    cost_micros: d.cost_micros,
+                },
+            ),
+            EventPayload::LlmRequestFailed(d) => base(
+                &*d.meta.model,
+                &*d.meta.provider,
+                d.meta.provider_id.as_deref(),
+                NewPayload::Failed {
+                    error_code: d.error_code.as_deref(),
+                    error_message: d.error_message.as_deref(),
+                },
+            ),
+            EventPayload::BudgetThresholdReached(d) => base(
+                "",
+                "",
+                None,
+                NewPayload::Budget {
+                    threshold_percent: d.threshold_percent,
+                    current_spend_micros: d.current_spend_micros,
+                    budget_micros: d.budget_micros,
+                },
+            ),
+            EventPayload::RouterStarted(d) => base("", "", None, NewPayload::RouterStarted { port: d.port }),
+            EventPayload::RouterStopped(d) => base(
+                "",
+                "",
+                None,
+                NewPayload::RouterStopped {
+                    total_requests: d.total_requests,
+                    total_cost_micros: d.total_cost_micros,
+                },
+            ),
+        };
+        if let Some(meta) = event.payload.meta() {
+            check_model(&meta.model)?;
+            if meta.provider.is_empty() {
+                return Err(RecordError::EmptyProvider);
+            }
+        }
+        Ok(self.push(new))
+    }
+
+    /// Records a completed LLM request: the provider is inferred from the
+    /// model name and the cost computed from `pricing` (0 for an unknown model).
+    ///
+    /// ```
+    /// use iron_runtime_analytics::EventStore;
+    /// use iron_cost::pricing::PricingManager;
+    ///
+    /// let store = EventStore::new();
+    /// let pricing = PricingManager::new().unwrap();
+    /// store.record_llm_completed(&pricing, "gpt-4", 150, 50, Some("agent_1"), None).unwrap();
+    /// let stats = store.stats();
+    /// assert_eq!(stats.total_cost_micros, 7_500); // $30/M in, $60/M out
+    /// assert_eq!(stats.by_provider["openai"].request_count, 1);
+    /// assert_eq!(stats.by_agent["agent_1"].input_tokens, 150);
+    /// ```
+    ///
+    /// # Errors
+    /// [`RecordError::EmptyModel`] for an empty model name.
+    pub fn record_llm_completed(
+        &self,
+        pricing: &PricingManager,
+        model: &str,
+        input_tokens: u64,
+        output_tokens: u64,
+        agent_id: Option<&str>,
+        provider_id: Option<&str>,
+    ) -> Result<Option<EventId>, RecordError> {
+        check_model(model)?;
+        Ok(self.push(NewEvent {
+            key: None,
+            model,
+            provider: ProviderArg::Infer,
+            agent: agent_id,
+            provider_id,
+            payload: NewPayload::Completed {
+                input_tokens,
+                output_tokens,
+                cost_micros: cost_micros(pricing, model, input_tokens, output_tokens),
+            },
+        }))
+    }
+
+    /// Records a completed LLM request with an explicit provider name (for
+    /// models whose name does not tell, e.g. fine-tunes or gateways).
+    ///
+    /// ```
+    /// use iron_runtime_analytics::{EventStore, Provider};
+    /// use iron_cost::pricing::PricingManager;
+    ///
+    /// let store = EventStore::new();
+    /// let pricing = PricingManager::new().unwrap();
+    /// store
+    ///     .record_llm_completed_with_provider(&pricing, "my-finetune", Provider::OpenAI.as_str(), 10, 5, None, None)
+    ///     .unwrap();
+    /// assert_eq!(store.stats().by_provider["openai"].output_tokens, 5);
+    /// ```
+    ///
+    /// # Errors
+    /// [`RecordError`] for an empty model or provider name.
+    #[allow(clippy::too_many_arguments)]
+    pub fn record_llm_completed_with_provider(
+        &self,
+        pricing: &PricingManager,
+        model: &str,
+        provider: &str,
+        input_tokens: u64,
+        output_tokens: u64,
+        agent_id: Option<&str>,
+        provider_id: Option<&str>,
+    ) -> Result<Option<EventId>, RecordError> {
+        check_model(model)?;
+        if provider.is_empty() {
+            return Err(RecordError::EmptyProvider);
+        }
+        Ok(self.push(NewEvent {
+            key: None,
+            model,
+            provider: ProviderArg::Named(provider),
+            agent: agent_id,
+            provider_id,
+            payload: NewPayload::Completed {
+                input_tokens,
+                output_tokens,
+                cost_micros: cost_micros(pricing, model, input_tokens, output_tokens),
+            },
+        }))
+    }
+
+    /// Records a failed LLM request (provider inferred from the model name).
+    ///
+    /// # Errors
+    /// [`RecordError::EmptyModel`] for an empty model name.
+    pub fn record_llm_failed(
+        &self,
+        model: &str,
+        agent_id: Option<&str>,
+        provider_id: Option<&str>,
+        error_code: Option<&str>,
+        error_message: Option<&str>,
+    ) -> Result<Option<EventId>, RecordError> {
+        check_model(model)?;
+        Ok(self.push(NewEvent {
+            key: None,
+            model,
+            provider: ProviderArg::Infer,
+            agent: agent_id,
+            provider_id,
+            payload: NewPayload::Failed { error_code, error_message },
+        }))
+    }
+
+    /// Records that an agent's spend crossed a budget threshold (local only, never synced).
+    pub fn record_budget_threshold(
+        &self,
+        threshold_percent: u32,
+        current_spend_micros: u64,
+        budget_micros: u64,
+        agent_id: Option<&str>,
+    ) -> Option<EventId> {
+        self.push(NewEvent {
+            key: None,
+            model: "",
+            provider: ProviderArg::Infer,
+            agent: agent_id,
+            provider_id: None,
+            payload: NewPayload::Budget { threshold_percent, current_spend_micros, budget_micros },
+        })
+    }
+
+    /// Records that the router started on `port` (local only).
+    pub fn record_router_started(&self, port: u16) -> Option<EventId> {
+        self.push(NewEvent {
+            key: None,
+            model: "",
+            provider: ProviderArg::Infer,
+            agent: None,
+            provider_id: None,
+            payload: NewPayload::RouterStarted { port },
+        })
+    }
+
+    /// Records that the router stopped, with the store's final totals (local only).
+    ///
+    /// ```
+    /// use iron_runtime_analytics::{EventStore, EventPayload};
+    /// let store = EventStore::new();
+    /// store.record_llm_failed("gpt-4", None, None, None, None).unwrap();
+    /// store.record_router_stopped();
+    /// let last = store.snapshot_events().pop().unwrap();
+    /// match last.payload() {
+    ///     EventPayload::RouterStopped(d) => assert_eq!(d.total_requests, 1),
+    ///     other => panic!("unexpected {other:?}"),
+    /// }
+    /// ```
+    pub fn record_router_stopped(&self) -> Option<EventId> {
+        let totals = self.totals();
+        self.push(NewEvent {
+            key: None,
+            model: "",
+            provider: ProviderArg::Infer,
+            agent: None,
+            provider_id: None,
+            payload: NewPayload::RouterStopped {
+                total_requests: totals.requests,
+                total_cost_micros: totals.cost_micros,
+            },
+        })
+    }
+}
