@@ -15,7 +15,9 @@ pub(crate) struct CreditPool {
 
 impl CreditPool {
     pub(crate) fn new(capacity: usize) -> Self {
-        Self { free: AtomicUsize::new(capacity) }
+        Self {
+            free: AtomicUsize::new(capacity),
+        }
     }
 
     /// Takes up to `want` credits; returns how many it got (0 when the pool is empty).
@@ -30,10 +32,12 @@ impl CreditPool {
             // credits admit are published through the shard and outbox locks.
             // The compare-exchange alone makes take-and-decrement atomic, so
             // credits are never created or lost.
-            match self
-                .free
-                .compare_exchange_weak(free, free - take, Ordering::Relaxed, Ordering::Relaxed)
-            {
+            match self.free.compare_exchange_weak(
+                free,
+                free - take,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
                 Ok(_) => return take,
                 Err(seen) => free = seen,
             }

@@ -169,7 +169,9 @@ impl fmt::Debug for EventId {
 
 /// The error returned when a string is not an event id.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("not an event id: {input:?} (expected a UUID such as 8c5e2f2a-3c1d-8a4b-9e1f-0a2b3c4d5e6f)")]
+#[error(
+    "not an event id: {input:?} (expected a UUID such as 8c5e2f2a-3c1d-8a4b-9e1f-0a2b3c4d5e6f)"
+)]
 pub struct ParseEventIdError {
     input: String,
 }
@@ -178,7 +180,9 @@ impl FromStr for EventId {
     type Err = ParseEventIdError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let uuid = uuid::Uuid::try_parse(s).map_err(|_| ParseEventIdError { input: s.to_owned() })?;
+        let uuid = uuid::Uuid::try_parse(s).map_err(|_| ParseEventIdError {
+            input: s.to_owned(),
+        })?;
         let (prefix, key) = uuid.as_u64_pair();
         Ok(Self { prefix, key })
     }
@@ -224,7 +228,10 @@ impl EventType {
 
     /// Whether events of this kind are sent to the Control API.
     pub const fn is_synced(self) -> bool {
-        matches!(self, EventType::LlmRequestCompleted | EventType::LlmRequestFailed)
+        matches!(
+            self,
+            EventType::LlmRequestCompleted | EventType::LlmRequestFailed
+        )
     }
 }
 
@@ -457,13 +464,17 @@ mod tests {
             assert_eq!(key_source(k), GLOBAL_SOURCE);
             let ts = key_timestamp_ms(k);
             // Sub-millisecond counters may carry into the next millisecond.
-            assert!(ts >= before && ts <= after + 1, "{before} <= {ts} <= {after}");
+            assert!(
+                ts >= before && ts <= after + 1,
+                "{before} <= {ts} <= {after}"
+            );
         }
     }
 
     #[test]
     fn ids_are_rfc_uuids_and_parse_back() {
-        let id = AnalyticsEvent::new(EventPayload::RouterStarted(RouterStartedData { port: 1 })).event_id();
+        let id = AnalyticsEvent::new(EventPayload::RouterStarted(RouterStartedData { port: 1 }))
+            .event_id();
         let uuid = id.as_uuid();
         assert_eq!(uuid.get_version_num(), 8);
         assert_eq!(uuid.get_variant(), uuid::Variant::RFC4122);

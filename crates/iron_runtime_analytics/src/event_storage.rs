@@ -38,9 +38,9 @@ use crossbeam_utils::CachePadded;
 
 use crate::credits::CreditPool;
 use crate::event::{
-    global_key, id_prefix, key_source, make_key, next_hi, next_store_index, AnalyticsEvent, BudgetThresholdData,
-    EventId, EventPayload, LlmFailureData, LlmModelMeta, LlmUsageData, RouterStartedData, RouterStoppedData,
-    GLOBAL_SOURCE, MAX_SHARDS,
+    global_key, id_prefix, key_source, make_key, next_hi, next_store_index, AnalyticsEvent,
+    BudgetThresholdData, EventId, EventPayload, LlmFailureData, LlmModelMeta, LlmUsageData,
+    RouterStartedData, RouterStoppedData, GLOBAL_SOURCE, MAX_SHARDS,
 };
 use crate::intern::{Interner, SymbolCache, NONE};
 use crate::provider_utils::infer_provider;
@@ -101,7 +101,12 @@ impl Accounting {
     /// Whether the identity holds (it always should; exposed for tests and monitoring).
     pub fn is_balanced(&self) -> bool {
         self.recorded
-            == self.buffered + self.drained + self.synced + self.rejected + self.dropped + self.evicted
+            == self.buffered
+                + self.drained
+                + self.synced
+                + self.rejected
+                + self.dropped
+                + self.evicted
     }
 }
 
@@ -122,18 +127,37 @@ pub(crate) struct StoredEvent {
 
 #[derive(Debug, Clone)]
 pub(crate) enum StoredPayload {
-    Completed { input_tokens: u64, output_tokens: u64, cost_micros: u64 },
-    Failed { error_code: u32, error_message: Option<Arc<str>> },
-    Budget { threshold_percent: u32, current_spend_micros: u64, budget_micros: u64 },
-    RouterStarted { port: u16 },
-    RouterStopped { total_requests: u64, total_cost_micros: u64 },
+    Completed {
+        input_tokens: u64,
+        output_tokens: u64,
+        cost_micros: u64,
+    },
+    Failed {
+        error_code: u32,
+        error_message: Option<Arc<str>>,
+    },
+    Budget {
+        threshold_percent: u32,
+        current_spend_micros: u64,
+        budget_micros: u64,
+    },
+    RouterStarted {
+        port: u16,
+    },
+    RouterStopped {
+        total_requests: u64,
+        total_cost_micros: u64,
+    },
     /// A tombstone left in the outbox by a removal.
     Removed,
 }
 
 impl StoredEvent {
     fn is_llm(&self) -> bool {
-        matches!(self.payload, StoredPayload::Completed { .. } | StoredPayload::Failed { .. })
+        matches!(
+            self.payload,
+            StoredPayload::Completed { .. } | StoredPayload::Failed { .. }
+        )
     }
 
     fn is_removed(&self) -> bool {
@@ -142,10 +166,22 @@ impl StoredEvent {
 
     fn delta(&self) -> Option<Delta> {
         match self.payload {
-            StoredPayload::Completed { input_tokens, output_tokens, cost_micros } => {
-                Some(Delta { failed: false, input_tokens, output_tokens, cost_micros })
-            }
-            StoredPayload::Failed { .. } => Some(Delta { failed: true, input_tokens: 0, output_tokens: 0, cost_micros: 0 }),
+            StoredPayload::Completed {
+                input_tokens,
+                output_tokens,
+                cost_micros,
+            } => Some(Delta {
+                failed: false,
+                input_tokens,
+                output_tokens,
+                cost_micros,
+            }),
+            StoredPayload::Failed { .. } => Some(Delta {
+                failed: true,
+                input_tokens: 0,
+                output_tokens: 0,
+                cost_micros: 0,
+            }),
             _ => None,
         }
     }
@@ -173,11 +209,27 @@ pub(crate) enum ProviderArg<'a> {
 /// The payload of an event being recorded, strings still borrowed.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum NewPayload<'a> {
-    Completed { input_tokens: u64, output_tokens: u64, cost_micros: u64 },
-    Failed { error_code: Option<&'a str>, error_message: Option<&'a str> },
-    Budget { threshold_percent: u32, current_spend_micros: u64, budget_micros: u64 },
-    RouterStarted { port: u16 },
-    RouterStopped { total_requests: u64, total_cost_micros: u64 },
+    Completed {
+        input_tokens: u64,
+        output_tokens: u64,
+        cost_micros: u64,
+    },
+    Failed {
+        error_code: Option<&'a str>,
+        error_message: Option<&'a str>,
+    },
+    Budget {
+        threshold_percent: u32,
+        current_spend_micros: u64,
+        budget_micros: u64,
+    },
+    RouterStarted {
+        port: u16,
+    },
+    RouterStopped {
+        total_requests: u64,
+        total_cost_micros: u64,
+    },
 }
 
 /// An event being recorded: what the `record_*` methods hand to the store.
@@ -201,7 +253,9 @@ trait Resolve {
 }
 
 fn inferred_provider(names: &Names, model: &str) -> u32 {
-    names.providers.intern(infer_provider(model).as_str(), || ())
+    names
+        .providers
+        .intern(infer_provider(model).as_str(), || ())
 }
 
 /// The shared interners, for the overflow path.
@@ -232,7 +286,8 @@ struct Caches {
 
 impl Resolve for Caches {
     fn model(&mut self, names: &Names, s: &str) -> u32 {
-        self.models.get_or_intern(&names.models, s, || inferred_provider(names, s))
+        self.models
+            .get_or_intern(&names.models, s, || inferred_provider(names, s))
     }
     fn provider(&mut self, names: &Names, s: &str) -> u32 {
         self.providers.get_or_intern(&names.providers, s, || ())
@@ -247,7 +302,10 @@ impl Resolve for Caches {
 
 impl NewEvent<'_> {
     fn resolve(&self, r: &mut impl Resolve, names: &Names, key: u64) -> StoredEvent {
-        let llm = matches!(self.payload, NewPayload::Completed { .. } | NewPayload::Failed { .. });
+        let llm = matches!(
+            self.payload,
+            NewPayload::Completed { .. } | NewPayload::Failed { .. }
+        );
         let (model, provider) = if llm {
             let model = r.model(names, self.model);
             let provider = match self.provider {
@@ -264,24 +322,54 @@ impl NewEvent<'_> {
             None => NONE,
         };
         let agent = opt(self.agent, true);
-        let provider_id = if llm { opt(self.provider_id, false) } else { NONE };
+        let provider_id = if llm {
+            opt(self.provider_id, false)
+        } else {
+            NONE
+        };
         let payload = match self.payload {
-            NewPayload::Completed { input_tokens, output_tokens, cost_micros } => {
-                StoredPayload::Completed { input_tokens, output_tokens, cost_micros }
-            }
-            NewPayload::Failed { error_code, error_message } => StoredPayload::Failed {
+            NewPayload::Completed {
+                input_tokens,
+                output_tokens,
+                cost_micros,
+            } => StoredPayload::Completed {
+                input_tokens,
+                output_tokens,
+                cost_micros,
+            },
+            NewPayload::Failed {
+                error_code,
+                error_message,
+            } => StoredPayload::Failed {
                 error_code: opt(error_code, false),
                 error_message: error_message.map(Arc::from),
             },
-            NewPayload::Budget { threshold_percent, current_spend_micros, budget_micros } => {
-                StoredPayload::Budget { threshold_percent, current_spend_micros, budget_micros }
-            }
+            NewPayload::Budget {
+                threshold_percent,
+                current_spend_micros,
+                budget_micros,
+            } => StoredPayload::Budget {
+                threshold_percent,
+                current_spend_micros,
+                budget_micros,
+            },
             NewPayload::RouterStarted { port } => StoredPayload::RouterStarted { port },
-            NewPayload::RouterStopped { total_requests, total_cost_micros } => {
-                StoredPayload::RouterStopped { total_requests, total_cost_micros }
-            }
+            NewPayload::RouterStopped {
+                total_requests,
+                total_cost_micros,
+            } => StoredPayload::RouterStopped {
+                total_requests,
+                total_cost_micros,
+            },
         };
-        StoredEvent { key, model, provider, agent, provider_id, payload }
+        StoredEvent {
+            key,
+            model,
+            provider,
+            agent,
+            provider_id,
+            payload,
+        }
     }
 }
 
@@ -307,6 +395,8 @@ struct Shard {
     chunks: Vec<Vec<StoredEvent>>,
     /// Local events waiting to be pulled: bounded by the capacity.
     pending_local: usize,
+    /// Where the search for the oldest pending local event resumes.
+    local_cursor: usize,
     recorded: u64,
     dropped: u64,
     evicted: u64,
@@ -325,6 +415,7 @@ impl Shard {
             credits: 0,
             chunks: Vec::new(),
             pending_local: 0,
+            local_cursor: 0,
             recorded: 0,
             dropped: 0,
             evicted: 0,
@@ -333,6 +424,22 @@ impl Shard {
             by_provider: Table::default(),
             by_agent: Table::default(),
             caches: Caches::default(),
+        }
+    }
+
+    /// Tombstones the oldest local event in this shard's chunks. Every chunk
+    /// but the last is full, so `local_cursor` is a flat index that only moves
+    /// forward: amortised O(1) per eviction.
+    fn evict_oldest_local(&mut self) {
+        let total = self.chunks.iter().map(Vec::len).sum::<usize>();
+        while self.local_cursor < total {
+            let e = &mut self.chunks[self.local_cursor / CHUNK][self.local_cursor % CHUNK];
+            self.local_cursor += 1;
+            if !e.is_llm() && !e.is_removed() {
+                e.payload = StoredPayload::Removed;
+                self.evicted += 1;
+                return;
+            }
         }
     }
 
@@ -370,10 +477,9 @@ impl Shard {
             }
         } else if self.pending_local >= store.capacity {
             // Only reachable when nobody reads the store while it records
-            // `capacity` local events: the newest one is evicted at once, as a
-            // pull would do, and memory stays bounded.
-            self.evicted += 1;
-            return false;
+            // `capacity` local events: evict this shard's oldest local event
+            // now, as a pull would, so that memory stays bounded.
+            self.evict_oldest_local();
         } else {
             self.pending_local += 1;
         }
@@ -435,6 +541,7 @@ struct Outbox {
 
 impl Outbox {
     fn merge(&mut self, mut fresh: Vec<StoredEvent>) {
+        fresh.retain(|e| !e.is_removed());
         if fresh.is_empty() {
             return;
         }
@@ -446,12 +553,16 @@ impl Outbox {
                 self.local += 1;
             }
         }
-        let in_order = self.events.back().is_none_or(|last| last.key < fresh[0].key);
+        let in_order = self
+            .events
+            .back()
+            .is_none_or(|last| last.key < fresh[0].key);
         let needed = self.events.len() + fresh.len();
         if needed > self.events.capacity() {
             // Grow by half rather than doubling: the outbox is the bulk of a
             // store's memory, and pulls are far rarer than records.
-            self.events.reserve_exact(fresh.len().max(self.events.len() / 2));
+            self.events
+                .reserve_exact(fresh.len().max(self.events.len() / 2));
         }
         if in_order {
             self.events.extend(fresh);
@@ -474,7 +585,9 @@ impl Outbox {
 
     /// Evicts the oldest local events while the outbox holds more than `capacity`.
     fn evict_locals(&mut self, capacity: usize) {
-        let mut excess = (self.llm + self.local).saturating_sub(capacity).min(self.local);
+        let mut excess = (self.llm + self.local)
+            .saturating_sub(capacity)
+            .min(self.local);
         if excess == 0 {
             return;
         }
@@ -619,7 +732,10 @@ impl EventStore {
     ///
     /// # Errors
     /// [`StoreError`] for a capacity out of range or a channel size of 0.
-    pub fn with_streaming(capacity: usize, channel_size: usize) -> Result<(Self, Receiver<AnalyticsEvent>), StoreError> {
+    pub fn with_streaming(
+        capacity: usize,
+        channel_size: usize,
+    ) -> Result<(Self, Receiver<AnalyticsEvent>), StoreError> {
         check_capacity(capacity)?;
         if channel_size == 0 {
             return Err(StoreError::InvalidChannelSize);
@@ -667,7 +783,9 @@ impl EventStore {
         let n = self.shards.len();
         let home = home_shard();
         for i in 0..n {
-            let Some(mut guard) = try_lock(&self.shards[(home + i) % n]) else { continue };
+            let Some(mut guard) = try_lock(&self.shards[(home + i) % n]) else {
+                continue;
+            };
             let shard = &mut *guard;
             if !self.overflow.is_empty() {
                 self.fold_overflow(shard);
@@ -685,7 +803,11 @@ impl EventStore {
         // Every shard is busy this instant: never wait, queue it lock-free.
         let key = new.key.unwrap_or_else(global_key);
         let event = new.resolve(&mut Shared, &self.names, key);
-        let room = if !event.is_llm() || self.credits.acquire(1) == 1 { Room::Paid } else { Room::Refused };
+        let room = if !event.is_llm() || self.credits.acquire(1) == 1 {
+            Room::Paid
+        } else {
+            Room::Refused
+        };
         if self.stream.is_some() {
             self.send_to_stream(&event);
         }
@@ -722,7 +844,9 @@ impl EventStore {
 
     fn send_to_stream(&self, event: &StoredEvent) {
         if let Some(tx) = &self.stream {
-            if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) = tx.try_send(self.to_event(event)) {
+            if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) =
+                tx.try_send(self.to_event(event))
+            {
                 // Relaxed: a statistic, read on its own.
                 self.stream_dropped.fetch_add(1, Ordering::Relaxed);
             }
@@ -735,13 +859,21 @@ impl EventStore {
     }
 
     fn event_id(&self, key: u64) -> EventId {
-        let prefix = if key_source(key) == GLOBAL_SOURCE { self.global_prefix } else { self.prefix };
+        let prefix = if key_source(key) == GLOBAL_SOURCE {
+            self.global_prefix
+        } else {
+            self.prefix
+        };
         EventId::new(prefix, key)
     }
 
     /// The key under which this store keeps `id`, if the id can be one of its events.
     pub(crate) fn key_of(&self, id: EventId) -> Option<u64> {
-        let ours = if key_source(id.key()) == GLOBAL_SOURCE { self.global_prefix } else { self.prefix };
+        let ours = if key_source(id.key()) == GLOBAL_SOURCE {
+            self.global_prefix
+        } else {
+            self.prefix
+        };
         (id.prefix() == ours).then_some(id.key())
     }
 
@@ -754,36 +886,50 @@ impl EventStore {
             model: names.models.entry(e.model).0.clone(),
         };
         let payload = match &e.payload {
-            StoredPayload::Completed { input_tokens, output_tokens, cost_micros } => {
-                EventPayload::LlmRequestCompleted(LlmUsageData {
-                    meta: meta(),
-                    input_tokens: *input_tokens,
-                    output_tokens: *output_tokens,
-                    cost_micros: *cost_micros,
-                })
-            }
-            StoredPayload::Failed { error_code, error_message } => EventPayload::LlmRequestFailed(LlmFailureData {
+            StoredPayload::Completed {
+                input_tokens,
+                output_tokens,
+                cost_micros,
+            } => EventPayload::LlmRequestCompleted(LlmUsageData {
+                meta: meta(),
+                input_tokens: *input_tokens,
+                output_tokens: *output_tokens,
+                cost_micros: *cost_micros,
+            }),
+            StoredPayload::Failed {
+                error_code,
+                error_message,
+            } => EventPayload::LlmRequestFailed(LlmFailureData {
                 meta: meta(),
                 error_code: label(*error_code),
                 error_message: error_message.clone(),
             }),
-            StoredPayload::Budget { threshold_percent, current_spend_micros, budget_micros } => {
-                EventPayload::BudgetThresholdReached(BudgetThresholdData {
-                    threshold_percent: *threshold_percent,
-                    current_spend_micros: *current_spend_micros,
-                    budget_micros: *budget_micros,
-                })
+            StoredPayload::Budget {
+                threshold_percent,
+                current_spend_micros,
+                budget_micros,
+            } => EventPayload::BudgetThresholdReached(BudgetThresholdData {
+                threshold_percent: *threshold_percent,
+                current_spend_micros: *current_spend_micros,
+                budget_micros: *budget_micros,
+            }),
+            StoredPayload::RouterStarted { port } => {
+                EventPayload::RouterStarted(RouterStartedData { port: *port })
             }
-            StoredPayload::RouterStarted { port } => EventPayload::RouterStarted(RouterStartedData { port: *port }),
-            StoredPayload::RouterStopped { total_requests, total_cost_micros } => {
-                EventPayload::RouterStopped(RouterStoppedData {
-                    total_requests: *total_requests,
-                    total_cost_micros: *total_cost_micros,
-                })
-            }
+            StoredPayload::RouterStopped {
+                total_requests,
+                total_cost_micros,
+            } => EventPayload::RouterStopped(RouterStoppedData {
+                total_requests: *total_requests,
+                total_cost_micros: *total_cost_micros,
+            }),
             StoredPayload::Removed => unreachable!("INVARIANT: tombstones are never read out"),
         };
-        AnalyticsEvent { id: self.event_id(e.key), agent_id: names.agents.name(e.agent).cloned(), payload }
+        AnalyticsEvent {
+            id: self.event_id(e.key),
+            agent_id: names.agents.name(e.agent).cloned(),
+            payload,
+        }
     }
 
     // -- reading ------------------------------------------------------------
@@ -806,6 +952,7 @@ impl EventStore {
                 }
             }
             shard.pending_local = 0;
+            shard.local_cursor = 0;
             recorded += shard.recorded;
             dropped += shard.dropped;
             evicted += shard.evicted;
@@ -872,7 +1019,11 @@ impl EventStore {
     /// Like [`EventStore::unsynced_events`], at most `limit` of them.
     pub fn unsynced_events_limit(&self, limit: usize) -> Vec<AnalyticsEvent> {
         let o = self.pull();
-        o.live().filter(|e| e.is_llm()).take(limit).map(|e| self.to_event(e)).collect()
+        o.live()
+            .filter(|e| e.is_llm())
+            .take(limit)
+            .map(|e| self.to_event(e))
+            .collect()
     }
 
     /// Removes and returns every buffered event, oldest first.

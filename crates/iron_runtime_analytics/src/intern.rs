@@ -23,7 +23,10 @@ pub(crate) struct Interner<T> {
 
 impl<T: Copy> Interner<T> {
     pub(crate) fn new() -> Self {
-        Self { map: DashMap::with_hasher(Hasher::default()), entries: boxcar::Vec::new() }
+        Self {
+            map: DashMap::with_hasher(Hasher::default()),
+            entries: boxcar::Vec::new(),
+        }
     }
 
     /// The symbol of `s`, creating it (with value `make()`) the first time.
@@ -97,7 +100,11 @@ mod tests {
         let threads: Vec<_> = (0..4)
             .map(|_| {
                 let interner = interner.clone();
-                std::thread::spawn(move || (0..200).map(|i| interner.intern(&format!("m{i}"), || ())).collect::<Vec<_>>())
+                std::thread::spawn(move || {
+                    (0..200)
+                        .map(|i| interner.intern(&format!("m{i}"), || ()))
+                        .collect::<Vec<_>>()
+                })
             })
             .collect();
         let results: Vec<Vec<u32>> = threads.into_iter().map(|t| t.join().unwrap()).collect();

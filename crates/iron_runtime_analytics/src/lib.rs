@@ -45,7 +45,9 @@ mod recording;
 pub mod stats;
 
 pub use event::{AnalyticsEvent, EventId, EventPayload, EventType, ParseEventIdError};
-pub use event_storage::{Accounting, EventStore, RecordError, StoreError, DEFAULT_CAPACITY, MAX_CAPACITY};
+pub use event_storage::{
+    Accounting, EventStore, RecordError, StoreError, DEFAULT_CAPACITY, MAX_CAPACITY,
+};
 pub use provider_utils::{current_time_ms, infer_provider, Provider};
 pub use stats::{ComputedStats, ModelStats};
 

@@ -124,7 +124,8 @@ pub fn infer_provider(model: &str) -> Provider {
     PREFIXES
         .iter()
         .find(|(prefix, _)| {
-            bytes.len() >= prefix.len() && bytes[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
+            bytes.len() >= prefix.len()
+                && bytes[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
         })
         .map_or(Provider::Unknown, |&(_, provider)| provider)
 }

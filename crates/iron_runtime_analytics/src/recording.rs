@@ -1,8 +1,11 @@
 //! High-level recording API for [`EventStore`]: provider inference and cost
 //! calculation happen here, so a router records one call per request.
 //!
-//! Every `record_*` method returns the new event's id when it was buffered,
-//! `None` when the buffer had no room (the event still counts in the stats).
+//! Every `record_*` method of an LLM event returns the new event's id when it
+//! was buffered, `None` when the buffer was full of LLM events (the event
+//! still counts in the stats). Local events (lifecycle, budget) always return
+//! their id: they are recorded, and evicted later, oldest first, when an LLM
+//! event needs their room.
 //! LLM methods refuse an empty model name with a [`RecordError`] before
 //! anything is counted.
 
@@ -19,7 +22,12 @@ fn check_model(model: &str) -> Result<(), RecordError> {
     }
 }
 
-fn cost_micros(pricing: &PricingManager, model: &str, input_tokens: u64, output_tokens: u64) -> u64 {
+fn cost_micros(
+    pricing: &PricingManager,
+    model: &str,
+    input_tokens: u64,
+    output_tokens: u64,
+) -> u64 {
     // Unknown models cost 0: analytics must not fail on a model it does not know.
     pricing
         .get(model)
@@ -75,7 +83,9 @@ impl EventStore {
                     budget_micros: d.budget_micros,
                 },
             ),
-            EventPayload::RouterStarted(d) => base("", "", None, NewPayload::RouterStarted { port: d.port }),
+            EventPayload::RouterStarted(d) => {
+                base("", "", None, NewPayload::RouterStarted { port: d.port })
+            }
             EventPayload::RouterStopped(d) => base(
                 "",
                 "",
@@ -202,7 +212,10 @@ impl EventStore {
             provider: ProviderArg::Infer,
             agent: agent_id,
             provider_id,
-            payload: NewPayload::Failed { error_code, error_message },
+            payload: NewPayload::Failed {
+                error_code,
+                error_message,
+            },
         }))
     }
 
@@ -220,7 +233,11 @@ impl EventStore {
             provider: ProviderArg::Infer,
             agent: agent_id,
             provider_id: None,
-            payload: NewPayload::Budget { threshold_percent, current_spend_micros, budget_micros },
+            payload: NewPayload::Budget {
+                threshold_percent,
+                current_spend_micros,
+                budget_micros,
+            },
         })
     }
 

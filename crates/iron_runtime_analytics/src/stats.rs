@@ -92,7 +92,8 @@ impl ComputedStats {
 
     /// `total_input_tokens + total_output_tokens` (saturating).
     pub fn total_tokens(&self) -> u64 {
-        self.total_input_tokens.saturating_add(self.total_output_tokens)
+        self.total_input_tokens
+            .saturating_add(self.total_output_tokens)
     }
 
     /// Average tokens per request (0 when there are none).
@@ -214,16 +215,36 @@ mod tests {
 
     #[test]
     fn tables_grow_and_merge() {
-        let d = Delta { failed: true, input_tokens: 0, output_tokens: 0, cost_micros: 0 };
+        let d = Delta {
+            failed: true,
+            input_tokens: 0,
+            output_tokens: 0,
+            cost_micros: 0,
+        };
         let mut a = Table::default();
         a.apply(3, &d);
         let mut b = Table::default();
-        b.apply(1, &Delta { failed: false, input_tokens: 5, output_tokens: 6, cost_micros: 7 });
+        b.apply(
+            1,
+            &Delta {
+                failed: false,
+                input_tokens: 5,
+                output_tokens: 6,
+                cost_micros: 7,
+            },
+        );
         let mut out = Vec::new();
         a.merge_into(&mut out);
         b.merge_into(&mut out);
         assert_eq!(out.len(), 4);
-        assert_eq!(out[3].to_model_stats(), ModelStats { request_count: 1, failed_count: 1, ..ModelStats::default() });
+        assert_eq!(
+            out[3].to_model_stats(),
+            ModelStats {
+                request_count: 1,
+                failed_count: 1,
+                ..ModelStats::default()
+            }
+        );
         assert_eq!(out[1].to_model_stats().cost_usd(), 7e-6);
         assert!(out[0].is_zero());
     }
