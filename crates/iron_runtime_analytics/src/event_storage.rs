@@ -44,7 +44,7 @@ use crate::event::{
 };
 use crate::intern::{Interner, SymbolCache, NONE};
 use crate::provider_utils::infer_provider;
-use crate::stats::{ComputedStats, Counters, Delta, ModelStats, Table};
+use crate::stats::{ComputedStats, Counters, Delta, ModelStats, StatsMap, Table};
 
 /// Default buffer capacity: 10,000 events.
 pub const DEFAULT_CAPACITY: usize = 10_000;
@@ -52,6 +52,9 @@ pub const DEFAULT_CAPACITY: usize = 10_000;
 pub const MAX_CAPACITY: usize = 100_000_000;
 /// Events per chunk of a shard's buffer: the unit in which buffers allocate.
 const CHUNK: usize = 256;
+
+/// The receiving end of a streaming store's channel (see [`EventStore::with_streaming`]).
+pub type StreamReceiver = Receiver<AnalyticsEvent>;
 
 /// Errors from building a store.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -75,6 +78,9 @@ pub enum RecordError {
     /// The provider name was empty.
     #[error("provider name must not be empty")]
     EmptyProvider,
+    /// A [`crate::ModelKey`] or [`crate::NameKey`] made by another store was used.
+    #[error("this key was made by another EventStore: make keys with the store that records them")]
+    ForeignKey,
 }
 
 /// The buffer's accounting, read at one consistent instant:
@@ -232,15 +238,22 @@ pub(crate) enum NewPayload<'a> {
     },
 }
 
+/// A string argument: borrowed, or already interned (a key from this store).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Name<'a> {
+    Str(&'a str),
+    Sym(u32),
+}
+
 /// An event being recorded: what the `record_*` methods hand to the store.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct NewEvent<'a> {
     /// A key the event already has (a pre-built event), else a fresh one is made.
     pub(crate) key: Option<u64>,
-    pub(crate) model: &'a str,
+    pub(crate) model: Name<'a>,
     pub(crate) provider: ProviderArg<'a>,
-    pub(crate) agent: Option<&'a str>,
-    pub(crate) provider_id: Option<&'a str>,
+    pub(crate) agent: Option<Name<'a>>,
+    pub(crate) provider_id: Option<Name<'a>>,
     pub(crate) payload: NewPayload<'a>,
 }
 
@@ -307,7 +320,10 @@ impl NewEvent<'_> {
             NewPayload::Completed { .. } | NewPayload::Failed { .. }
         );
         let (model, provider) = if llm {
-            let model = r.model(names, self.model);
+            let model = match self.model {
+                Name::Str(s) => r.model(names, s),
+                Name::Sym(sym) => sym,
+            };
             let provider = match self.provider {
                 ProviderArg::Infer => names.models.entry(model).1,
                 ProviderArg::Named(p) => r.provider(names, p),
@@ -316,17 +332,17 @@ impl NewEvent<'_> {
         } else {
             (NONE, NONE)
         };
-        let mut opt = |s: Option<&str>, agent: bool| match s {
-            Some(s) if agent => r.agent(names, s),
-            Some(s) => r.label(names, s),
+        let agent = match self.agent {
+            Some(Name::Str(s)) => r.agent(names, s),
+            Some(Name::Sym(sym)) => sym,
             None => NONE,
         };
-        let agent = opt(self.agent, true);
-        let provider_id = if llm {
-            opt(self.provider_id, false)
-        } else {
-            NONE
+        let mut label = |s: Option<Name<'_>>| match s {
+            Some(Name::Str(s)) => r.label(names, s),
+            Some(Name::Sym(sym)) => sym,
+            None => NONE,
         };
+        let provider_id = if llm { label(self.provider_id) } else { NONE };
         let payload = match self.payload {
             NewPayload::Completed {
                 input_tokens,
@@ -341,7 +357,7 @@ impl NewEvent<'_> {
                 error_code,
                 error_message,
             } => StoredPayload::Failed {
-                error_code: opt(error_code, false),
+                error_code: label(error_code.map(Name::Str)),
                 error_message: error_message.map(Arc::from),
             },
             NewPayload::Budget {
@@ -771,6 +787,11 @@ impl EventStore {
         }
     }
 
+    /// The id prefix shared by this store's events (also names the store).
+    pub(crate) fn id_prefix(&self) -> u64 {
+        self.prefix
+    }
+
     /// The most events the buffer holds.
     pub fn capacity(&self) -> usize {
         self.capacity
@@ -1093,12 +1114,13 @@ impl EventStore {
             shard.by_agent.merge_into(&mut agents);
         }
         let table = |counters: Vec<Counters>, name: &dyn Fn(u32) -> Arc<str>| {
-            counters
-                .into_iter()
-                .enumerate()
-                .filter(|(_, c)| !c.is_zero())
-                .map(|(sym, c)| (name(sym as u32), c.to_model_stats()))
-                .collect()
+            let mut map = StatsMap::with_capacity_and_hasher(counters.len(), Default::default());
+            for (sym, c) in counters.into_iter().enumerate() {
+                if !c.is_zero() {
+                    map.insert(name(sym as u32), c.to_model_stats());
+                }
+            }
+            map
         };
         let names = &self.names;
         ComputedStats {

@@ -43,13 +43,20 @@ mod intern;
 pub mod provider_utils;
 mod recording;
 pub mod stats;
+#[cfg(feature = "sync")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sync")))]
+pub mod sync;
 
 pub use event::{AnalyticsEvent, EventId, EventPayload, EventType, ParseEventIdError};
 pub use event_storage::{
-    Accounting, EventStore, RecordError, StoreError, DEFAULT_CAPACITY, MAX_CAPACITY,
+    Accounting, EventStore, RecordError, StoreError, StreamReceiver, DEFAULT_CAPACITY, MAX_CAPACITY,
 };
 pub use provider_utils::{current_time_ms, infer_provider, Provider};
-pub use stats::{ComputedStats, ModelStats};
+pub use recording::{ModelKey, NameKey};
+pub use stats::{ComputedStats, ModelStats, StatsMap};
+#[cfg(feature = "sync")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sync")))]
+pub use sync::{RejectedEvent, SyncClient, SyncConfig, SyncError, SyncHandle, SyncReport};
 
 /// The README's code blocks, compiled and run as doctests.
 #[cfg(doctest)]

@@ -12,7 +12,7 @@
 use iron_cost::pricing::PricingManager;
 
 use crate::event::{AnalyticsEvent, EventId, EventPayload};
-use crate::event_storage::{EventStore, NewEvent, NewPayload, ProviderArg, RecordError};
+use crate::event_storage::{EventStore, Name, NewEvent, NewPayload, ProviderArg, RecordError};
 
 fn check_model(model: &str) -> Result<(), RecordError> {
     if model.is_empty() {
@@ -43,11 +43,15 @@ impl EventStore {
     /// # Errors
     /// [`RecordError`] if an LLM event has an empty model or provider name.
     pub fn record(&self, event: AnalyticsEvent) -> Result<Option<EventId>, RecordError> {
+        self.record_ref(&event)
+    }
+
+    fn record_ref<'a>(&self, event: &'a AnalyticsEvent) -> Result<Option<EventId>, RecordError> {
         let key = self.key_of(event.id);
-        let agent = event.agent_id.as_deref();
-        let base = |model, provider, provider_id, payload| NewEvent {
+        let agent = event.agent_id.as_deref().map(Name::Str);
+        let base = |model, provider, provider_id: Option<Name<'a>>, payload| NewEvent {
             key,
-            model,
+            model: Name::Str(model),
             provider: ProviderArg::Named(provider),
             agent,
             provider_id,
@@ -57,7 +61,7 @@ impl EventStore {
             EventPayload::LlmRequestCompleted(d) => base(
                 &*d.meta.model,
                 &*d.meta.provider,
-                d.meta.provider_id.as_deref(),
+                d.meta.provider_id.as_deref().map(Name::Str),
                 NewPayload::Completed {
                     input_tokens: d.input_tokens,
                     output_tokens: d.output_tokens,
@@ -67,7 +71,7 @@ impl EventStore {
             EventPayload::LlmRequestFailed(d) => base(
                 &*d.meta.model,
                 &*d.meta.provider,
-                d.meta.provider_id.as_deref(),
+                d.meta.provider_id.as_deref().map(Name::Str),
                 NewPayload::Failed {
                     error_code: d.error_code.as_deref(),
                     error_message: d.error_message.as_deref(),
@@ -135,10 +139,10 @@ impl EventStore {
         check_model(model)?;
         Ok(self.push(NewEvent {
             key: None,
-            model,
+            model: Name::Str(model),
             provider: ProviderArg::Infer,
-            agent: agent_id,
-            provider_id,
+            agent: agent_id.map(Name::Str),
+            provider_id: provider_id.map(Name::Str),
             payload: NewPayload::Completed {
                 input_tokens,
                 output_tokens,
@@ -181,10 +185,10 @@ impl EventStore {
         }
         Ok(self.push(NewEvent {
             key: None,
-            model,
+            model: Name::Str(model),
             provider: ProviderArg::Named(provider),
-            agent: agent_id,
-            provider_id,
+            agent: agent_id.map(Name::Str),
+            provider_id: provider_id.map(Name::Str),
             payload: NewPayload::Completed {
                 input_tokens,
                 output_tokens,
@@ -208,10 +212,10 @@ impl EventStore {
         check_model(model)?;
         Ok(self.push(NewEvent {
             key: None,
-            model,
+            model: Name::Str(model),
             provider: ProviderArg::Infer,
-            agent: agent_id,
-            provider_id,
+            agent: agent_id.map(Name::Str),
+            provider_id: provider_id.map(Name::Str),
             payload: NewPayload::Failed {
                 error_code,
                 error_message,
@@ -229,9 +233,9 @@ impl EventStore {
     ) -> Option<EventId> {
         self.push(NewEvent {
             key: None,
-            model: "",
+            model: Name::Str(""),
             provider: ProviderArg::Infer,
-            agent: agent_id,
+            agent: agent_id.map(Name::Str),
             provider_id: None,
             payload: NewPayload::Budget {
                 threshold_percent,
@@ -245,7 +249,7 @@ impl EventStore {
     pub fn record_router_started(&self, port: u16) -> Option<EventId> {
         self.push(NewEvent {
             key: None,
-            model: "",
+            model: Name::Str(""),
             provider: ProviderArg::Infer,
             agent: None,
             provider_id: None,
@@ -270,7 +274,7 @@ impl EventStore {
         let totals = self.totals();
         self.push(NewEvent {
             key: None,
-            model: "",
+            model: Name::Str(""),
             provider: ProviderArg::Infer,
             agent: None,
             provider_id: None,
@@ -279,5 +283,130 @@ impl EventStore {
                 total_cost_micros: totals.cost_micros,
             },
         })
+    }
+}
+
+/// A model name interned in one store (see [`EventStore::model_key`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ModelKey {
+    store: u64,
+    sym: u32,
+}
+
+/// An agent id or a label (provider id) interned in one store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct NameKey {
+    store: u64,
+    sym: u32,
+}
+
+impl EventStore {
+    /// Interns a model name once, so that [`EventStore::record_llm_completed_keyed`]
+    /// records without hashing the string again (for bindings whose string
+    /// arguments are costly to pass, and for the hottest loops).
+    ///
+    /// # Errors
+    /// [`RecordError::EmptyModel`] for an empty name.
+    pub fn model_key(&self, model: &str) -> Result<ModelKey, RecordError> {
+        check_model(model)?;
+        let sym = self.names.models.intern(model, || {
+            self.names
+                .providers
+                .intern(crate::provider_utils::infer_provider(model).as_str(), || ())
+        });
+        Ok(ModelKey {
+            store: self.id_prefix(),
+            sym,
+        })
+    }
+
+    /// Interns an agent id (see [`EventStore::model_key`]).
+    pub fn agent_key(&self, agent_id: &str) -> NameKey {
+        NameKey {
+            store: self.id_prefix(),
+            sym: self.names.agents.intern(agent_id, || ()),
+        }
+    }
+
+    /// Interns a provider id (see [`EventStore::model_key`]).
+    pub fn provider_id_key(&self, provider_id: &str) -> NameKey {
+        NameKey {
+            store: self.id_prefix(),
+            sym: self.names.labels.intern(provider_id, || ()),
+        }
+    }
+
+    fn check_keys(&self, model: ModelKey, others: [Option<NameKey>; 2]) -> Result<(), RecordError> {
+        let me = self.id_prefix();
+        if model.store != me || others.iter().flatten().any(|k| k.store != me) {
+            return Err(RecordError::ForeignKey);
+        }
+        Ok(())
+    }
+
+    /// [`EventStore::record_llm_completed`] with interned names.
+    ///
+    /// ```
+    /// use iron_runtime_analytics::EventStore;
+    /// use iron_cost::pricing::PricingManager;
+    /// let store = EventStore::new();
+    /// let pricing = PricingManager::new().unwrap();
+    /// let gpt4 = store.model_key("gpt-4").unwrap();
+    /// let agent = store.agent_key("agent_1");
+    /// store.record_llm_completed_keyed(&pricing, gpt4, 150, 50, Some(agent), None).unwrap();
+    /// assert_eq!(store.stats().by_agent["agent_1"].cost_micros, 7_500);
+    /// ```
+    ///
+    /// # Errors
+    /// [`RecordError::ForeignKey`] if a key was made by another store.
+    pub fn record_llm_completed_keyed(
+        &self,
+        pricing: &PricingManager,
+        model: ModelKey,
+        input_tokens: u64,
+        output_tokens: u64,
+        agent_id: Option<NameKey>,
+        provider_id: Option<NameKey>,
+    ) -> Result<Option<EventId>, RecordError> {
+        self.check_keys(model, [agent_id, provider_id])?;
+        let name = &self.names.models.entry(model.sym).0;
+        Ok(self.push(NewEvent {
+            key: None,
+            model: Name::Sym(model.sym),
+            provider: ProviderArg::Infer,
+            agent: agent_id.map(|k| Name::Sym(k.sym)),
+            provider_id: provider_id.map(|k| Name::Sym(k.sym)),
+            payload: NewPayload::Completed {
+                input_tokens,
+                output_tokens,
+                cost_micros: cost_micros(pricing, name, input_tokens, output_tokens),
+            },
+        }))
+    }
+
+    /// [`EventStore::record_llm_failed`] with interned names.
+    ///
+    /// # Errors
+    /// [`RecordError::ForeignKey`] if a key was made by another store.
+    pub fn record_llm_failed_keyed(
+        &self,
+        model: ModelKey,
+        agent_id: Option<NameKey>,
+        provider_id: Option<NameKey>,
+        error_code: Option<&str>,
+        error_message: Option<&str>,
+    ) -> Result<Option<EventId>, RecordError> {
+        self.check_keys(model, [agent_id, provider_id])?;
+        Ok(self.push(NewEvent {
+            key: None,
+            model: Name::Sym(model.sym),
+            provider: ProviderArg::Infer,
+            agent: agent_id.map(|k| Name::Sym(k.sym)),
+            provider_id: provider_id.map(|k| Name::Sym(k.sym)),
+            payload: NewPayload::Failed {
+                error_code,
+                error_message,
+            },
+        }))
     }
 }

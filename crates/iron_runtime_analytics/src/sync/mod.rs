@@ -1,0 +1,63 @@
+//! Background delivery of events to the Control API (Protocol 012), feature `sync`.
+//!
+//! A [`SyncClient`] posts the buffered `llm_request_completed` and
+//! `llm_request_failed` events of an [`EventStore`](crate::EventStore), one
+//! request per event, to `{server_url}/api/v1/analytics/events`, and applies
+//! the answers to the store:
+//!
+//! | answer | the event |
+//! |---|---|
+//! | 202 `accepted`, 200 `duplicate` | delivered: [`EventStore::mark_synced`](crate::EventStore::mark_synced) |
+//! | 400, 422 | refused for good: [`EventStore::mark_rejected`](crate::EventStore::mark_rejected), counted, kept in [`SyncClient::rejected_events`], warned once per kind, never retried |
+//! | 401, 403 | kept; the loop backs off and warns once until a success |
+//! | 429 | kept; the next pass waits at least `Retry-After` |
+//! | 5xx, timeout, connection error, any other status | kept; retried after an exponential backoff with jitter |
+//!
+//! Retries are safe: an event keeps its id, and the server deduplicates on it.
+//! An event is never in flight twice, whichever passes run at once.
+//! Local events (router lifecycle, budget thresholds) are never sent.
+//!
+//! Recording never waits for any of this: the loop runs on a tokio runtime
+//! and only reads the store. The IC token is never logged, never shown by
+//! `Debug`, and never part of an error.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//! use iron_runtime_analytics::{EventStore, SyncClient, SyncConfig};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let runtime = tokio::runtime::Runtime::new()?;
+//! let store = Arc::new(EventStore::new());
+//! let config = SyncConfig::new("http://localhost:3001", "ic_token_here")
+//!     .with_interval(Duration::from_secs(30)) // sync every 30 s
+//!     .with_batch_threshold(10); // or as soon as 10 events are pending
+//! let client = SyncClient::new(store.clone(), config)?;
+//!
+//! // Start background sync on the runtime.
+//! let handle = client.start(runtime.handle());
+//!
+//! // ... use the store normally ...
+//! store.record_llm_failed("gpt-4o-mini", None, None, Some("rate_limit"), None)?;
+//!
+//! // Stop, flushing what is left (within the stop deadline).
+//! let report = handle.stop();
+//! println!("delivered {}, rejected {}, left {}", report.delivered, report.rejected, report.remaining);
+//! # Ok(())
+//! # }
+//! ```
+
+mod client;
+mod config;
+mod error;
+mod wire;
+mod worker;
+
+pub use client::{RejectedEvent, SyncClient, REJECTED_RING_CAPACITY};
+pub use config::{
+    SyncConfig, DEFAULT_BACKOFF_INITIAL, DEFAULT_BACKOFF_MAX, DEFAULT_BATCH_THRESHOLD,
+    DEFAULT_MAX_BATCH, DEFAULT_MAX_IN_FLIGHT, DEFAULT_STOP_DEADLINE, DEFAULT_SYNC_INTERVAL,
+    DEFAULT_THRESHOLD_CHECK, DEFAULT_TIMEOUT, INGEST_PATH,
+};
+pub use error::SyncError;
+pub use worker::{SyncHandle, SyncReport};

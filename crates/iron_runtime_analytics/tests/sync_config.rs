@@ -1,0 +1,191 @@
+//! SyncConfig: defaults, builders, validation errors, and the token never
+//! shown by `Debug` nor by any error.
+#![cfg(feature = "sync")]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use iron_runtime_analytics::sync::{
+    DEFAULT_BACKOFF_INITIAL, DEFAULT_BACKOFF_MAX, DEFAULT_BATCH_THRESHOLD, DEFAULT_MAX_BATCH,
+    DEFAULT_MAX_IN_FLIGHT, DEFAULT_STOP_DEADLINE, DEFAULT_SYNC_INTERVAL, DEFAULT_THRESHOLD_CHECK,
+    DEFAULT_TIMEOUT,
+};
+use iron_runtime_analytics::{EventStore, SyncClient, SyncConfig, SyncError};
+
+const SECRET: &str = "ic_secret_do_not_print_9b1f";
+
+fn config() -> SyncConfig {
+    SyncConfig::new("http://localhost:3001", SECRET)
+}
+
+#[test]
+fn defaults_are_the_named_constants() {
+    let c = config();
+    assert_eq!(DEFAULT_SYNC_INTERVAL, Duration::from_secs(30));
+    assert_eq!(DEFAULT_BATCH_THRESHOLD, 10);
+    assert_eq!(DEFAULT_TIMEOUT, Duration::from_secs(30));
+    assert_eq!(c.server_url(), "http://localhost:3001");
+    assert_eq!(c.interval(), DEFAULT_SYNC_INTERVAL);
+    assert_eq!(c.batch_threshold(), DEFAULT_BATCH_THRESHOLD);
+    assert_eq!(c.timeout(), DEFAULT_TIMEOUT);
+    assert_eq!(c.max_in_flight(), DEFAULT_MAX_IN_FLIGHT);
+    assert_eq!(c.max_in_flight(), 8);
+    assert_eq!(c.backoff(), (DEFAULT_BACKOFF_INITIAL, DEFAULT_BACKOFF_MAX));
+    assert_eq!(
+        c.backoff(),
+        (Duration::from_millis(100), Duration::from_secs(30))
+    );
+    assert_eq!(c.stop_deadline(), DEFAULT_STOP_DEADLINE);
+    assert_eq!(c.stop_deadline(), Duration::from_secs(10));
+    assert_eq!(c.max_batch(), DEFAULT_MAX_BATCH);
+    assert_eq!(c.max_batch(), 1_000);
+    assert_eq!(c.threshold_check(), DEFAULT_THRESHOLD_CHECK);
+    assert_eq!(c.threshold_check(), Duration::from_millis(20));
+    assert!(c.validate().is_ok());
+}
+
+#[test]
+fn builders_set_every_option() {
+    let ms = Duration::from_millis;
+    let c = config()
+        .with_interval(ms(1))
+        .with_batch_threshold(2)
+        .with_timeout(ms(3))
+        .with_max_in_flight(4)
+        .with_backoff(ms(5), ms(6))
+        .with_stop_deadline(ms(7))
+        .with_max_batch(8)
+        .with_threshold_check(ms(9));
+    assert_eq!(c.interval(), ms(1));
+    assert_eq!(c.batch_threshold(), 2);
+    assert_eq!(c.timeout(), ms(3));
+    assert_eq!(c.max_in_flight(), 4);
+    assert_eq!(c.backoff(), (ms(5), ms(6)));
+    assert_eq!(c.stop_deadline(), ms(7));
+    assert_eq!(c.max_batch(), 8);
+    assert_eq!(c.threshold_check(), ms(9));
+    assert!(c.validate().is_ok());
+    assert!(
+        config()
+            .with_stop_deadline(Duration::ZERO)
+            .validate()
+            .is_ok(),
+        "zero: stop without flushing"
+    );
+}
+
+#[test]
+fn urls_that_are_not_http_are_refused() {
+    for url in ["ftp://example.com", "file:///tmp/x", "ws://h:1"] {
+        let error = SyncConfig::new(url, SECRET).validate().expect_err(url);
+        assert!(
+            matches!(error, SyncError::UnsupportedScheme { .. }),
+            "{url}: {error}"
+        );
+    }
+    for url in [
+        "",
+        "localhost:3001/x",
+        "not a url",
+        "http://",
+        "http://h:1/?x=1",
+        "http://h#top",
+        "/api",
+    ] {
+        let error = SyncConfig::new(url, SECRET).validate().expect_err(url);
+        assert!(
+            matches!(
+                error,
+                SyncError::InvalidUrl { .. } | SyncError::UnsupportedScheme { .. }
+            ),
+            "{url}: {error}"
+        );
+    }
+    for url in [
+        "http://127.0.0.1:1",
+        "https://api.example.com/",
+        "http://[::1]:8080/base",
+    ] {
+        assert!(SyncConfig::new(url, SECRET).validate().is_ok(), "{url}");
+    }
+}
+
+#[test]
+fn zero_settings_are_refused() {
+    let zero = Duration::ZERO;
+    let cases = [
+        (config().with_interval(zero), "interval"),
+        (config().with_batch_threshold(0), "batch_threshold"),
+        (config().with_timeout(zero), "timeout"),
+        (config().with_max_in_flight(0), "max_in_flight"),
+        (config().with_backoff(zero, zero), "backoff initial delay"),
+        (config().with_max_batch(0), "max_batch"),
+        (config().with_threshold_check(zero), "threshold_check"),
+    ];
+    for (c, name) in cases {
+        match c.validate() {
+            Err(SyncError::ZeroSetting { setting }) => assert_eq!(setting, name),
+            other => panic!("{name}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn other_bad_settings_are_refused() {
+    let error = config()
+        .with_backoff(Duration::from_secs(2), Duration::from_secs(1))
+        .validate()
+        .expect_err("initial > max");
+    assert!(matches!(error, SyncError::InvalidBackoff { .. }), "{error}");
+    for token in ["", "   "] {
+        let error = SyncConfig::new("http://h", token)
+            .validate()
+            .expect_err("empty");
+        assert!(matches!(error, SyncError::EmptyToken), "{error}");
+    }
+}
+
+#[test]
+fn the_client_checks_its_config() {
+    let store = Arc::new(EventStore::new());
+    let error =
+        SyncClient::new(store.clone(), SyncConfig::new("ftp://h", SECRET)).expect_err("scheme");
+    assert!(matches!(error, SyncError::UnsupportedScheme { .. }));
+    let error = SyncClient::new(store.clone(), config().with_max_batch(0)).expect_err("zero");
+    assert!(matches!(error, SyncError::ZeroSetting { .. }));
+    assert!(SyncClient::new(store, config()).is_ok());
+}
+
+#[test]
+fn debug_never_shows_the_token() {
+    let c = config();
+    let shown = format!("{c:?}");
+    assert!(!shown.contains(SECRET), "{shown}");
+    assert!(shown.contains(r#"ic_token: "<redacted>""#), "{shown}");
+    assert!(shown.contains("localhost:3001"));
+    let pretty = format!("{c:#?}");
+    assert!(!pretty.contains(SECRET));
+
+    let client = SyncClient::new(Arc::new(EventStore::new()), c).expect("config");
+    let shown = format!("{client:?}");
+    assert!(!shown.contains(SECRET), "{shown}");
+    assert!(shown.contains("<redacted>"));
+    assert!(!format!("{:?}", client.clone()).contains(SECRET));
+}
+
+#[test]
+fn errors_never_show_the_token() {
+    let bad = [
+        SyncConfig::new("ftp://h", SECRET),
+        SyncConfig::new("not a url", SECRET),
+        SyncConfig::new(format!("http://h/?t={}", "x"), SECRET),
+        config().with_interval(Duration::ZERO),
+        config().with_backoff(Duration::from_secs(2), Duration::from_secs(1)),
+    ];
+    for c in bad {
+        let error = c.validate().expect_err("invalid");
+        assert!(!error.to_string().contains(SECRET));
+        assert!(!format!("{error:?}").contains(SECRET));
+        assert!(!error.to_string().is_empty());
+    }
+}
