@@ -1,0 +1,589 @@
+//! napi-rs binding of `iron_runtime_analytics` for Node.js.
+//!
+//! Conversions only: every behaviour lives in the Rust core. The TypeScript
+//! wrapper (`src/native.ts`) validates arguments (so errors are the same
+//! `TypeError`/`RangeError` as the pure-JS fallback) and interns strings:
+//! a model, agent or provider id crosses the boundary once, then as a small
+//! integer. Every exported function catches panics (`catch_unwind`), so no
+//! Rust panic crosses into Node: it becomes a JS `Error`.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::time::Duration;
+
+use iron_cost::pricing::PricingManager;
+use iron_runtime_analytics::event::{LlmFailureData, LlmModelMeta, LlmUsageData};
+use iron_runtime_analytics::{
+    AnalyticsEvent, ComputedStats, EventId, EventPayload, EventStore, ModelKey, NameKey, StatsMap,
+    StreamReceiver,
+};
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+use serde_json::{json, Map, Value};
+
+fn js_error(e: impl std::fmt::Display) -> Error {
+    Error::new(Status::GenericFailure, e.to_string())
+}
+
+/// Token counts arrive as JS numbers the wrapper has checked to be safe integers.
+fn count(n: f64) -> u64 {
+    n as u64
+}
+
+// ---------------------------------------------------------------------------
+// Pricing
+// ---------------------------------------------------------------------------
+
+/// A price of one model, as returned to JS.
+#[napi(object)]
+pub struct JsModelPricing {
+    pub model: String,
+    pub input_micros_per_million_tokens: f64,
+    pub output_micros_per_million_tokens: f64,
+}
+
+/// `iron_cost::pricing::PricingManager`.
+#[napi]
+pub struct NativePricing {
+    inner: PricingManager,
+}
+
+#[napi]
+impl NativePricing {
+    /// The embedded price table.
+    #[napi(constructor, catch_unwind)]
+    pub fn new() -> Result<Self> {
+        PricingManager::new()
+            .map(|inner| Self { inner })
+            .map_err(js_error)
+    }
+
+    /// A table in LiteLLM's `model_prices_and_context_window.json` format.
+    #[napi(factory, catch_unwind)]
+    pub fn from_litellm_json(text: String) -> Result<Self> {
+        PricingManager::from_litellm_json(&text)
+            .map(|inner| Self { inner })
+            .map_err(js_error)
+    }
+
+    #[napi(catch_unwind)]
+    pub fn get(&self, model: String) -> Option<JsModelPricing> {
+        self.inner.get(&model).map(|p| JsModelPricing {
+            model: p.model().to_owned(),
+            input_micros_per_million_tokens: p.input_micros_per_million_tokens() as f64,
+            output_micros_per_million_tokens: p.output_micros_per_million_tokens() as f64,
+        })
+    }
+
+    #[napi(catch_unwind)]
+    pub fn cost_micros(&self, model: String, input_tokens: f64, output_tokens: f64) -> Option<f64> {
+        self.inner
+            .cost_micros(&model, count(input_tokens), count(output_tokens))
+            .map(|c| c as f64)
+    }
+
+    #[napi(getter)]
+    pub fn size(&self) -> u32 {
+        u32::try_from(self.inner.len()).unwrap_or(u32::MAX)
+    }
+
+    #[napi(getter)]
+    pub fn checked_on(&self) -> String {
+        self.inner.prices_checked_on().to_owned()
+    }
+}
+
+#[napi(catch_unwind)]
+pub fn infer_provider(model: String) -> String {
+    iron_runtime_analytics::infer_provider(&model)
+        .as_str()
+        .to_owned()
+}
+
+// ---------------------------------------------------------------------------
+// The store
+// ---------------------------------------------------------------------------
+
+/// The buffer's accounting, as returned to JS.
+#[napi(object)]
+pub struct JsAccounting {
+    pub recorded: f64,
+    pub buffered: f64,
+    pub drained: f64,
+    pub synced: f64,
+    pub rejected: f64,
+    pub dropped: f64,
+    pub evicted: f64,
+}
+
+/// Process-wide stores by name: the addon is loaded once per process, so
+/// every worker thread's `EventStore.shared(name)` reaches the same store.
+fn shared_stores() -> &'static Mutex<HashMap<String, Arc<EventStore>>> {
+    static STORES: OnceLock<Mutex<HashMap<String, Arc<EventStore>>>> = OnceLock::new();
+    STORES.get_or_init(Mutex::default)
+}
+
+/// `iron_runtime_analytics::EventStore`, with this JS object's interned keys.
+#[napi]
+pub struct NativeStore {
+    inner: Arc<EventStore>,
+    stream: Option<Arc<StreamReceiver>>,
+    models: Vec<ModelKey>,
+    names: Vec<NameKey>,
+    pricings: Vec<PricingManager>,
+}
+
+/// Numbers per record in [`NativeStore::record_batch`]:
+/// pricing index, model key, input tokens, output tokens, agent key, provider-id key.
+const BATCH_STRIDE: usize = 6;
+
+fn key_or_none(keys: &[NameKey], index: i32) -> Result<Option<NameKey>> {
+    if index < 0 {
+        return Ok(None);
+    }
+    keys.get(index as usize)
+        .copied()
+        .map(Some)
+        .ok_or_else(|| js_error(format!("unknown name key {index}")))
+}
+
+#[napi]
+impl NativeStore {
+    /// A store of `capacity` events; with `channel_size`, a streaming one.
+    #[napi(constructor, catch_unwind)]
+    pub fn new(capacity: u32, channel_size: Option<u32>) -> Result<Self> {
+        let (inner, stream) = match channel_size {
+            None => (
+                EventStore::with_capacity(capacity as usize).map_err(js_error)?,
+                None,
+            ),
+            Some(size) => {
+                let (store, rx) = EventStore::with_streaming(capacity as usize, size as usize)
+                    .map_err(js_error)?;
+                (store, Some(Arc::new(rx)))
+            }
+        };
+        Ok(Self {
+            inner: Arc::new(inner),
+            stream,
+            models: Vec::new(),
+            names: Vec::new(),
+            pricings: Vec::new(),
+        })
+    }
+
+    /// The process-wide store called `name`, created with `capacity` the first time.
+    #[napi(factory, catch_unwind)]
+    pub fn shared(name: String, capacity: u32) -> Result<Self> {
+        let mut stores = shared_stores()
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let inner = match stores.get(&name) {
+            Some(store) => store.clone(),
+            None => {
+                let store =
+                    Arc::new(EventStore::with_capacity(capacity as usize).map_err(js_error)?);
+                stores.insert(name, store.clone());
+                store
+            }
+        };
+        Ok(Self {
+            inner,
+            stream: None,
+            models: Vec::new(),
+            names: Vec::new(),
+            pricings: Vec::new(),
+        })
+    }
+
+    #[napi(getter)]
+    pub fn capacity(&self) -> u32 {
+        u32::try_from(self.inner.capacity()).unwrap_or(u32::MAX)
+    }
+
+    /// Interns a model name; returns its index for the `*Keyed` calls.
+    #[napi(catch_unwind)]
+    pub fn model_key(&mut self, model: String) -> Result<u32> {
+        let key = self.inner.model_key(&model).map_err(js_error)?;
+        self.models.push(key);
+        Ok((self.models.len() - 1) as u32)
+    }
+
+    /// Interns an agent id (`kind` 0) or a provider id (`kind` 1); returns its index.
+    #[napi(catch_unwind)]
+    pub fn name_key(&mut self, kind: u32, name: String) -> u32 {
+        let key = if kind == 0 {
+            self.inner.agent_key(&name)
+        } else {
+            self.inner.provider_id_key(&name)
+        };
+        self.names.push(key);
+        (self.names.len() - 1) as u32
+    }
+
+    /// Registers a price table for [`NativeStore::record_batch`]; returns its index.
+    #[napi(catch_unwind)]
+    pub fn register_pricing(&mut self, pricing: &NativePricing) -> u32 {
+        self.pricings.push(pricing.inner.clone());
+        (self.pricings.len() - 1) as u32
+    }
+
+    /// The hot path: `count` completed requests packed in `batch`, six numbers
+    /// each (see `BATCH_STRIDE`), recorded in order with one boundary crossing.
+    /// The wrapper validated every number; a bad key is still an error, not a panic.
+    #[napi(catch_unwind)]
+    pub fn record_batch(&self, batch: Float64Array, records: u32) -> Result<()> {
+        let rows = batch.chunks_exact(BATCH_STRIDE).take(records as usize);
+        for r in rows {
+            let pricing = self
+                .pricings
+                .get(r[0] as usize)
+                .ok_or_else(|| js_error("unknown pricing index"))?;
+            let model = *self
+                .models
+                .get(r[1] as usize)
+                .ok_or_else(|| js_error("unknown model key"))?;
+            let agent = key_or_none(&self.names, r[4] as i32)?;
+            let provider_id = key_or_none(&self.names, r[5] as i32)?;
+            self.inner
+                .record_llm_completed_keyed(
+                    pricing,
+                    model,
+                    count(r[2]),
+                    count(r[3]),
+                    agent,
+                    provider_id,
+                )
+                .map_err(js_error)?;
+        }
+        Ok(())
+    }
+
+    /// One completed request, numbers only (`agent`/`provider_id` are name keys, -1 for none).
+    #[napi(catch_unwind)]
+    pub fn record_completed_keyed(
+        &self,
+        pricing: &NativePricing,
+        model: u32,
+        input_tokens: f64,
+        output_tokens: f64,
+        agent: i32,
+        provider_id: i32,
+    ) -> Result<bool> {
+        let model = *self
+            .models
+            .get(model as usize)
+            .ok_or_else(|| js_error("unknown model key"))?;
+        let agent = key_or_none(&self.names, agent)?;
+        let provider_id = key_or_none(&self.names, provider_id)?;
+        self.inner
+            .record_llm_completed_keyed(
+                &pricing.inner,
+                model,
+                count(input_tokens),
+                count(output_tokens),
+                agent,
+                provider_id,
+            )
+            .map(|id| id.is_some())
+            .map_err(js_error)
+    }
+
+    #[napi(catch_unwind)]
+    pub fn record_failed_keyed(
+        &self,
+        model: u32,
+        agent: i32,
+        provider_id: i32,
+        error_code: Option<String>,
+        error_message: Option<String>,
+    ) -> Result<bool> {
+        let model = *self
+            .models
+            .get(model as usize)
+            .ok_or_else(|| js_error("unknown model key"))?;
+        let agent = key_or_none(&self.names, agent)?;
+        let provider_id = key_or_none(&self.names, provider_id)?;
+        self.inner
+            .record_llm_failed_keyed(
+                model,
+                agent,
+                provider_id,
+                error_code.as_deref(),
+                error_message.as_deref(),
+            )
+            .map(|id| id.is_some())
+            .map_err(js_error)
+    }
+
+    #[napi(catch_unwind)]
+    #[allow(clippy::too_many_arguments)]
+    pub fn record_completed_with_provider(
+        &self,
+        pricing: &NativePricing,
+        model: String,
+        provider: String,
+        input_tokens: f64,
+        output_tokens: f64,
+        agent: Option<String>,
+        provider_id: Option<String>,
+    ) -> Result<bool> {
+        self.inner
+            .record_llm_completed_with_provider(
+                &pricing.inner,
+                &model,
+                &provider,
+                count(input_tokens),
+                count(output_tokens),
+                agent.as_deref(),
+                provider_id.as_deref(),
+            )
+            .map(|id| id.is_some())
+            .map_err(js_error)
+    }
+
+    /// Low-level: a pre-built completed event.
+    #[napi(catch_unwind)]
+    #[allow(clippy::too_many_arguments)]
+    pub fn record_completed_raw(
+        &self,
+        provider: String,
+        model: String,
+        provider_id: Option<String>,
+        input_tokens: f64,
+        output_tokens: f64,
+        cost_micros: f64,
+        agent: Option<String>,
+    ) -> Result<bool> {
+        let mut event = AnalyticsEvent::new(EventPayload::LlmRequestCompleted(LlmUsageData {
+            meta: LlmModelMeta {
+                provider_id: provider_id.map(Into::into),
+                provider: provider.into(),
+                model: model.into(),
+            },
+            input_tokens: count(input_tokens),
+            output_tokens: count(output_tokens),
+            cost_micros: count(cost_micros),
+        }));
+        if let Some(agent) = agent {
+            event = event.with_agent_id(agent);
+        }
+        self.inner
+            .record(event)
+            .map(|id| id.is_some())
+            .map_err(js_error)
+    }
+
+    /// Low-level: a pre-built failed event.
+    #[napi(catch_unwind)]
+    pub fn record_failed_raw(
+        &self,
+        provider: String,
+        model: String,
+        provider_id: Option<String>,
+        error_code: Option<String>,
+        error_message: Option<String>,
+        agent: Option<String>,
+    ) -> Result<bool> {
+        let mut event = AnalyticsEvent::new(EventPayload::LlmRequestFailed(LlmFailureData {
+            meta: LlmModelMeta {
+                provider_id: provider_id.map(Into::into),
+                provider: provider.into(),
+                model: model.into(),
+            },
+            error_code: error_code.map(Into::into),
+            error_message: error_message.map(Into::into),
+        }));
+        if let Some(agent) = agent {
+            event = event.with_agent_id(agent);
+        }
+        self.inner
+            .record(event)
+            .map(|id| id.is_some())
+            .map_err(js_error)
+    }
+
+    #[napi(catch_unwind)]
+    pub fn record_budget_threshold(
+        &self,
+        percent: u32,
+        spend: f64,
+        budget: f64,
+        agent: Option<String>,
+    ) -> bool {
+        self.inner
+            .record_budget_threshold(percent, count(spend), count(budget), agent.as_deref())
+            .is_some()
+    }
+
+    #[napi(catch_unwind)]
+    pub fn record_router_started(&self, port: u32) -> bool {
+        self.inner.record_router_started(port as u16).is_some()
+    }
+
+    #[napi(catch_unwind)]
+    pub fn record_router_stopped(&self) -> bool {
+        self.inner.record_router_stopped().is_some()
+    }
+
+    // -- reading ----------------------------------------------------------
+
+    /// Stats as JSON text (the wrapper parses it: one string crosses, not a tree of objects).
+    #[napi(catch_unwind)]
+    pub fn stats_json(&self) -> String {
+        stats_to_json(&self.inner.stats()).to_string()
+    }
+
+    /// Buffered events, oldest first, as a JSON array of Protocol 012 objects.
+    #[napi(catch_unwind)]
+    pub fn snapshot_json(&self) -> String {
+        events_json(&self.inner.snapshot_events())
+    }
+
+    #[napi(catch_unwind)]
+    pub fn unsynced_json(&self, limit: Option<u32>) -> String {
+        events_json(
+            &self
+                .inner
+                .unsynced_events_limit(limit.map_or(usize::MAX, |l| l as usize)),
+        )
+    }
+
+    #[napi(catch_unwind)]
+    pub fn drain_json(&self) -> String {
+        events_json(&self.inner.drain_all())
+    }
+
+    #[napi(catch_unwind)]
+    pub fn mark_synced(&self, ids: Vec<String>) -> u32 {
+        self.inner.mark_synced(&parse_ids(&ids)) as u32
+    }
+
+    #[napi(catch_unwind)]
+    pub fn mark_rejected(&self, ids: Vec<String>) -> u32 {
+        self.inner.mark_rejected(&parse_ids(&ids)) as u32
+    }
+
+    #[napi(catch_unwind)]
+    pub fn is_empty(&self) -> bool {
+        self.inner.is_empty()
+    }
+
+    #[napi(catch_unwind)]
+    pub fn len(&self) -> u32 {
+        self.inner.len() as u32
+    }
+
+    #[napi(catch_unwind)]
+    pub fn unsynced_count(&self) -> u32 {
+        self.inner.unsynced_count() as u32
+    }
+
+    #[napi(catch_unwind)]
+    pub fn accounting(&self) -> JsAccounting {
+        let a = self.inner.accounting();
+        JsAccounting {
+            recorded: a.recorded as f64,
+            buffered: a.buffered as f64,
+            drained: a.drained as f64,
+            synced: a.synced as f64,
+            rejected: a.rejected as f64,
+            dropped: a.dropped as f64,
+            evicted: a.evicted as f64,
+        }
+    }
+
+    #[napi(catch_unwind)]
+    pub fn stream_dropped_count(&self) -> f64 {
+        self.inner.stream_dropped_count() as f64
+    }
+
+    /// Streamed events already waiting (at most `max`), without waiting.
+    #[napi(catch_unwind)]
+    pub fn try_recv_json(&self, max: u32) -> Result<String> {
+        let rx = self
+            .stream
+            .as_ref()
+            .ok_or_else(|| js_error("this store was not created with streaming"))?;
+        let events: Vec<_> = rx.try_iter().take(max.max(1) as usize).collect();
+        Ok(events_json(&events))
+    }
+
+    /// Waits (off the event loop, on the libuv pool) up to `timeout_ms` for
+    /// streamed events; resolves to a JSON array of at most `max` events.
+    #[napi(catch_unwind)]
+    pub fn recv_batch(&self, max: u32, timeout_ms: u32) -> Result<AsyncTask<RecvBatch>> {
+        let rx = self
+            .stream
+            .clone()
+            .ok_or_else(|| js_error("this store was not created with streaming"))?;
+        Ok(AsyncTask::new(RecvBatch {
+            rx,
+            max: max.max(1) as usize,
+            timeout: Duration::from_millis(timeout_ms.into()),
+        }))
+    }
+}
+
+/// The blocking part of [`NativeStore::recv_batch`].
+pub struct RecvBatch {
+    rx: Arc<StreamReceiver>,
+    max: usize,
+    timeout: Duration,
+}
+
+impl Task for RecvBatch {
+    type Output = String;
+    type JsValue = String;
+
+    fn compute(&mut self) -> Result<Self::Output> {
+        let mut events = Vec::new();
+        if let Ok(first) = self.rx.recv_timeout(self.timeout) {
+            events.push(first);
+            events.extend(self.rx.try_iter().take(self.max - 1));
+        }
+        Ok(events_json(&events))
+    }
+
+    fn resolve(&mut self, _env: Env, output: Self::Output) -> Result<Self::JsValue> {
+        Ok(output)
+    }
+}
+
+fn parse_ids(ids: &[String]) -> Vec<EventId> {
+    // Strings that are not ids cannot name a buffered event: ignored, like unknown ids.
+    ids.iter()
+        .filter_map(|s| EventId::from_str(s).ok())
+        .collect()
+}
+
+fn events_json(events: &[AnalyticsEvent]) -> String {
+    serde_json::to_string(events).unwrap_or_else(|_| "[]".to_owned())
+}
+
+fn table_json(map: &StatsMap) -> Value {
+    let mut out = Map::with_capacity(map.len());
+    for (name, s) in map {
+        out.insert(
+            name.to_string(),
+            json!([
+                s.request_count,
+                s.failed_count,
+                s.input_tokens,
+                s.output_tokens,
+                s.cost_micros
+            ]),
+        );
+    }
+    Value::Object(out)
+}
+
+fn stats_to_json(s: &ComputedStats) -> Value {
+    json!({
+        "totals": [s.total_requests, s.failed_requests, s.total_input_tokens, s.total_output_tokens, s.total_cost_micros],
+        "byModel": table_json(&s.by_model),
+        "byProvider": table_json(&s.by_provider),
+        "byAgent": table_json(&s.by_agent),
+    })
+}
