@@ -32,8 +32,6 @@ export declare class NativeStore {
    * The wrapper validated every number; a bad key is still an error, not a panic.
    */
   recordBatch(batch: Float64Array, records: number): void
-  /** One completed request, numbers only (`agent`/`provider_id` are name keys, -1 for none). */
-  recordCompletedKeyed(pricing: NativePricing, model: number, inputTokens: number, outputTokens: number, agent: number, providerId: number): boolean
   recordFailedKeyed(model: number, agent: number, providerId: number, errorCode?: string | undefined | null, errorMessage?: string | undefined | null): boolean
   recordCompletedWithProvider(pricing: NativePricing, model: string, provider: string, inputTokens: number, outputTokens: number, agent?: string | undefined | null, providerId?: string | undefined | null): boolean
   /** Low-level: a pre-built completed event. */
@@ -42,6 +40,8 @@ export declare class NativeStore {
   recordFailedRaw(provider: string, model: string, providerId?: string | undefined | null, errorCode?: string | undefined | null, errorMessage?: string | undefined | null, agent?: string | undefined | null): boolean
   recordBudgetThreshold(percent: number, spend: number, budget: number, agent?: string | undefined | null): boolean
   recordRouterStarted(port: number): boolean
+  /** Low-level: a pre-built `router_stopped` event with the given totals. */
+  recordRouterStoppedTotals(totalRequests: number, totalCostMicros: number): boolean
   recordRouterStopped(): boolean
   /** Stats as JSON text (the wrapper parses it: one string crosses, not a tree of objects). */
   statsJson(): string
@@ -51,6 +51,7 @@ export declare class NativeStore {
   drainJson(): string
   markSynced(ids: Array<string>): number
   markRejected(ids: Array<string>): number
+  isEmpty(): boolean
   len(): number
   unsyncedCount(): number
   accounting(): JsAccounting
@@ -62,6 +63,27 @@ export declare class NativeStore {
    * streamed events; resolves to a JSON array of at most `max` events.
    */
   recvBatch(max: number, timeoutMs: number): Promise<unknown>
+}
+
+/** `iron_runtime_analytics::SyncClient` over a native store. */
+export declare class NativeSyncClient {
+  constructor(store: NativeStore, serverUrl: string, icToken: string, s: JsSyncSettings)
+  /** One pass, off the event loop; resolves to the number delivered. */
+  syncEvents(): Promise<unknown>
+  /** The first transient failure of the last pass (manual or background), if any. */
+  lastError(): JsSyncFailure | null
+  /** Starts the background loop on the addon's runtime. */
+  start(): NativeSyncHandle
+  rejectedEvents(): Array<JsRejectedEvent>
+  deliveredCount(): number
+  rejectedCount(): number
+}
+
+/** A running background loop. */
+export declare class NativeSyncHandle {
+  /** Flushes and stops (bounded by the stop deadline), off the event loop. */
+  stop(): Promise<unknown>
+  report(): JsSyncReport
 }
 
 export declare function inferProvider(model: string): string
@@ -83,3 +105,42 @@ export interface JsModelPricing {
   inputMicrosPerMillionTokens: number
   outputMicrosPerMillionTokens: number
 }
+
+/** An event the server refused (400/422). */
+export interface JsRejectedEvent {
+  eventId: string
+  status: number
+  errorCode?: string
+  message: string
+}
+
+/** A transient failure of the last pass, as the JS `SyncError` wants it. */
+export interface JsSyncFailure {
+  kind: string
+  message: string
+  status?: number
+  retryAfterMs?: number
+}
+
+/** A delivery report. */
+export interface JsSyncReport {
+  delivered: number
+  rejected: number
+  remaining: number
+}
+
+/** Durations and sizes of a `SyncConfig`, as the wrapper passes them (ms). */
+export interface JsSyncSettings {
+  intervalMs: number
+  batchThreshold: number
+  timeoutMs: number
+  maxInFlight: number
+  backoffInitialMs: number
+  backoffMaxMs: number
+  stopDeadlineMs: number
+  maxBatch: number
+  thresholdCheckMs: number
+}
+
+/** Warnings logged by the sync loops since the last call, oldest first. */
+export declare function takeWarnings(): Array<string>

@@ -44,7 +44,7 @@ use crate::event::{
 };
 use crate::intern::{Interner, SymbolCache, NONE};
 use crate::provider_utils::infer_provider;
-use crate::stats::{ComputedStats, Counters, Delta, ModelStats, StatsMap, Table};
+use crate::stats::{ComputedStats, Counters, Delta, ModelLatency, ModelStats, StatsMap, Table};
 
 /// Default buffer capacity: 10,000 events.
 pub const DEFAULT_CAPACITY: usize = 10_000;
@@ -255,6 +255,15 @@ pub(crate) struct NewEvent<'a> {
     pub(crate) agent: Option<Name<'a>>,
     pub(crate) provider_id: Option<Name<'a>>,
     pub(crate) payload: NewPayload<'a>,
+    /// Request duration and time to first token (completed requests only).
+    pub(crate) latency: Latency,
+}
+
+/// Latency of one request, microseconds: recorded in the stats, not in the event.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Latency {
+    pub(crate) duration_micros: Option<u64>,
+    pub(crate) ttft_micros: Option<u64>,
 }
 
 /// Looks strings up: through a shard's private cache, or the shared interners.
@@ -420,6 +429,8 @@ struct Shard {
     by_model: Table,
     by_provider: Table,
     by_agent: Table,
+    /// Per model symbol; grown only for models recorded with a latency.
+    latency: Vec<ModelLatency>,
     caches: Caches,
 }
 
@@ -439,6 +450,7 @@ impl Shard {
             by_model: Table::default(),
             by_provider: Table::default(),
             by_agent: Table::default(),
+            latency: Vec::new(),
             caches: Caches::default(),
         }
     }
@@ -465,8 +477,26 @@ impl Shard {
     }
 
     /// Counts the event and buffers it if there is room; returns whether it was buffered.
-    fn admit(&mut self, store: &EventStore, event: StoredEvent, room: Room) -> bool {
+    fn admit(
+        &mut self,
+        store: &EventStore,
+        event: StoredEvent,
+        room: Room,
+        latency: Latency,
+    ) -> bool {
         self.recorded += 1;
+        if latency != Latency::default() {
+            let i = event.model as usize;
+            if i >= self.latency.len() {
+                self.latency.resize(i + 1, ModelLatency::default());
+            }
+            if let Some(micros) = latency.duration_micros {
+                self.latency[i].duration.observe(micros);
+            }
+            if let Some(micros) = latency.ttft_micros {
+                self.latency[i].ttft.observe(micros);
+            }
+        }
         if let Some(delta) = event.delta() {
             self.totals.apply(&delta);
             self.by_model.apply(event.model, &delta);
@@ -693,7 +723,7 @@ pub struct EventStore {
     global_prefix: u64,
     shards: Box<[CachePadded<Mutex<Shard>>]>,
     /// Events recorded while every shard was busy, with whether they got room.
-    overflow: SegQueue<(StoredEvent, Room)>,
+    overflow: SegQueue<(StoredEvent, Room, Latency)>,
     outbox: Mutex<Outbox>,
     credits: CreditPool,
     credit_batch: usize,
@@ -814,7 +844,7 @@ impl EventStore {
             let key = new.key.unwrap_or_else(|| shard.next_key());
             let event = new.resolve(&mut shard.caches, &self.names, key);
             let streamed = self.stream.as_ref().map(|_| event.clone());
-            let buffered = shard.admit(self, event, Room::Take);
+            let buffered = shard.admit(self, event, Room::Take, new.latency);
             drop(guard);
             if let Some(event) = streamed {
                 self.send_to_stream(&event);
@@ -832,13 +862,13 @@ impl EventStore {
         if self.stream.is_some() {
             self.send_to_stream(&event);
         }
-        self.overflow.push((event, room));
+        self.overflow.push((event, room, new.latency));
         matches!(room, Room::Paid).then(|| self.event_id(key))
     }
 
     fn fold_overflow(&self, shard: &mut Shard) {
-        while let Some((event, room)) = self.overflow.pop() {
-            shard.admit(self, event, room);
+        while let Some((event, room, latency)) = self.overflow.pop() {
+            shard.admit(self, event, room, latency);
         }
     }
 
@@ -1102,6 +1132,7 @@ impl EventStore {
     /// per-agent breakdowns of every LLM event recorded.
     pub fn stats(&self) -> ComputedStats {
         let (mut models, mut providers, mut agents) = (Vec::new(), Vec::new(), Vec::new());
+        let mut latency: Vec<ModelLatency> = Vec::new();
         let mut totals = Counters::default();
         for (i, shard) in self.shards.iter().enumerate() {
             let mut shard = lock(shard);
@@ -1112,6 +1143,12 @@ impl EventStore {
             shard.by_model.merge_into(&mut models);
             shard.by_provider.merge_into(&mut providers);
             shard.by_agent.merge_into(&mut agents);
+            if latency.len() < shard.latency.len() {
+                latency.resize(shard.latency.len(), ModelLatency::default());
+            }
+            for (acc, l) in latency.iter_mut().zip(&shard.latency) {
+                acc.merge(l);
+            }
         }
         let table = |counters: Vec<Counters>, name: &dyn Fn(u32) -> Arc<str>| {
             let mut map = StatsMap::with_capacity_and_hasher(counters.len(), Default::default());
@@ -1132,7 +1169,20 @@ impl EventStore {
             by_model: table(models, &|s| names.models.entry(s).0.clone()),
             by_provider: table(providers, &|s| names.providers.entry(s).0.clone()),
             by_agent: table(agents, &|s| names.agents.entry(s).0.clone()),
+            latency_by_model: latency
+                .into_iter()
+                .enumerate()
+                .filter(|(_, l)| !l.is_empty())
+                .map(|(sym, l)| (names.models.entry(sym as u32).0.clone(), l))
+                .collect(),
         }
+    }
+
+    /// The provider inferred from a recorded model's name.
+    pub(crate) fn inferred_provider_of(&self, model: &str) -> Option<Arc<str>> {
+        let sym = self.names.models.lookup(model)?;
+        let provider = self.names.models.entry(sym).1;
+        Some(self.names.providers.entry(provider).0.clone())
     }
 
     /// Statistics of one model, if it has been recorded.

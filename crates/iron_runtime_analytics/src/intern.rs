@@ -41,6 +41,11 @@ impl<T: Copy> Interner<T> {
         })
     }
 
+    /// The symbol of `s`, if it was interned.
+    pub(crate) fn lookup(&self, s: &str) -> Option<u32> {
+        self.map.get(s).map(|sym| *sym)
+    }
+
     /// The string and value of a symbol this interner made.
     pub(crate) fn entry(&self, sym: u32) -> &(Arc<str>, T) {
         self.entries

@@ -40,6 +40,7 @@ mod credits;
 pub mod event;
 pub mod event_storage;
 mod intern;
+mod prometheus;
 pub mod provider_utils;
 mod recording;
 pub mod stats;
@@ -52,11 +53,15 @@ pub use event_storage::{
     Accounting, EventStore, RecordError, StoreError, StreamReceiver, DEFAULT_CAPACITY, MAX_CAPACITY,
 };
 pub use provider_utils::{current_time_ms, infer_provider, Provider};
-pub use recording::{ModelKey, NameKey};
-pub use stats::{ComputedStats, ModelStats, StatsMap};
+pub use recording::{ModelKey, NameKey, RequestLatency};
+pub use stats::{
+    ComputedStats, LatencyHistogram, ModelLatency, ModelStats, StatsMap, LATENCY_BOUNDS_MICROS,
+};
 #[cfg(feature = "sync")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sync")))]
-pub use sync::{RejectedEvent, SyncClient, SyncConfig, SyncError, SyncHandle, SyncReport};
+pub use sync::{
+    PassFailure, RejectedEvent, SyncClient, SyncConfig, SyncError, SyncHandle, SyncReport,
+};
 
 /// The README's code blocks, compiled and run as doctests.
 #[cfg(doctest)]

@@ -12,7 +12,9 @@
 use iron_cost::pricing::PricingManager;
 
 use crate::event::{AnalyticsEvent, EventId, EventPayload};
-use crate::event_storage::{EventStore, Name, NewEvent, NewPayload, ProviderArg, RecordError};
+use crate::event_storage::{
+    EventStore, Latency, Name, NewEvent, NewPayload, ProviderArg, RecordError,
+};
 
 fn check_model(model: &str) -> Result<(), RecordError> {
     if model.is_empty() {
@@ -56,6 +58,7 @@ impl EventStore {
             agent,
             provider_id,
             payload,
+            latency: Latency::default(),
         };
         let new = match &event.payload {
             EventPayload::LlmRequestCompleted(d) => base(
@@ -143,6 +146,56 @@ impl EventStore {
             provider: ProviderArg::Infer,
             agent: agent_id.map(Name::Str),
             provider_id: provider_id.map(Name::Str),
+            latency: Latency::default(),
+            payload: NewPayload::Completed {
+                input_tokens,
+                output_tokens,
+                cost_micros: cost_micros(pricing, model, input_tokens, output_tokens),
+            },
+        }))
+    }
+
+    /// [`EventStore::record_llm_completed`] with the request's latency, which
+    /// feeds the per-model latency histograms of [`EventStore::stats`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use iron_runtime_analytics::{EventStore, RequestLatency};
+    /// use iron_cost::pricing::PricingManager;
+    ///
+    /// let store = EventStore::new();
+    /// let pricing = PricingManager::new().unwrap();
+    /// let latency = RequestLatency {
+    ///     duration: Some(Duration::from_millis(850)),
+    ///     time_to_first_token: Some(Duration::from_millis(120)),
+    /// };
+    /// store.record_llm_completed_with_latency(&pricing, "gpt-4o", 900, 120, None, None, latency).unwrap();
+    /// let h = store.stats().latency_by_model["gpt-4o"].duration;
+    /// assert_eq!(h.count(), 1);
+    /// assert_eq!(h.sum_seconds(), 0.85);
+    /// ```
+    ///
+    /// # Errors
+    /// [`RecordError::EmptyModel`] for an empty model name.
+    #[allow(clippy::too_many_arguments)]
+    pub fn record_llm_completed_with_latency(
+        &self,
+        pricing: &PricingManager,
+        model: &str,
+        input_tokens: u64,
+        output_tokens: u64,
+        agent_id: Option<&str>,
+        provider_id: Option<&str>,
+        latency: RequestLatency,
+    ) -> Result<Option<EventId>, RecordError> {
+        check_model(model)?;
+        Ok(self.push(NewEvent {
+            key: None,
+            model: Name::Str(model),
+            provider: ProviderArg::Infer,
+            agent: agent_id.map(Name::Str),
+            provider_id: provider_id.map(Name::Str),
+            latency: latency.micros(),
             payload: NewPayload::Completed {
                 input_tokens,
                 output_tokens,
@@ -189,6 +242,7 @@ impl EventStore {
             provider: ProviderArg::Named(provider),
             agent: agent_id.map(Name::Str),
             provider_id: provider_id.map(Name::Str),
+            latency: Latency::default(),
             payload: NewPayload::Completed {
                 input_tokens,
                 output_tokens,
@@ -216,6 +270,7 @@ impl EventStore {
             provider: ProviderArg::Infer,
             agent: agent_id.map(Name::Str),
             provider_id: provider_id.map(Name::Str),
+            latency: Latency::default(),
             payload: NewPayload::Failed {
                 error_code,
                 error_message,
@@ -237,6 +292,7 @@ impl EventStore {
             provider: ProviderArg::Infer,
             agent: agent_id.map(Name::Str),
             provider_id: None,
+            latency: Latency::default(),
             payload: NewPayload::Budget {
                 threshold_percent,
                 current_spend_micros,
@@ -253,6 +309,7 @@ impl EventStore {
             provider: ProviderArg::Infer,
             agent: None,
             provider_id: None,
+            latency: Latency::default(),
             payload: NewPayload::RouterStarted { port },
         })
     }
@@ -278,11 +335,31 @@ impl EventStore {
             provider: ProviderArg::Infer,
             agent: None,
             provider_id: None,
+            latency: Latency::default(),
             payload: NewPayload::RouterStopped {
                 total_requests: totals.requests,
                 total_cost_micros: totals.cost_micros,
             },
         })
+    }
+}
+
+/// How long a completed request took (both optional).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RequestLatency {
+    /// The whole request, as the router measured it.
+    pub duration: Option<std::time::Duration>,
+    /// Time to the first token (streamed responses).
+    pub time_to_first_token: Option<std::time::Duration>,
+}
+
+impl RequestLatency {
+    fn micros(self) -> Latency {
+        let micros = |d: std::time::Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+        Latency {
+            duration_micros: self.duration.map(micros),
+            ttft_micros: self.time_to_first_token.map(micros),
+        }
     }
 }
 
@@ -353,12 +430,13 @@ impl EventStore {
     /// let pricing = PricingManager::new().unwrap();
     /// let gpt4 = store.model_key("gpt-4").unwrap();
     /// let agent = store.agent_key("agent_1");
-    /// store.record_llm_completed_keyed(&pricing, gpt4, 150, 50, Some(agent), None).unwrap();
+    /// store.record_llm_completed_keyed(&pricing, gpt4, 150, 50, Some(agent), None, Default::default()).unwrap();
     /// assert_eq!(store.stats().by_agent["agent_1"].cost_micros, 7_500);
     /// ```
     ///
     /// # Errors
     /// [`RecordError::ForeignKey`] if a key was made by another store.
+    #[allow(clippy::too_many_arguments)]
     pub fn record_llm_completed_keyed(
         &self,
         pricing: &PricingManager,
@@ -367,6 +445,7 @@ impl EventStore {
         output_tokens: u64,
         agent_id: Option<NameKey>,
         provider_id: Option<NameKey>,
+        latency: RequestLatency,
     ) -> Result<Option<EventId>, RecordError> {
         self.check_keys(model, [agent_id, provider_id])?;
         let name = &self.names.models.entry(model.sym).0;
@@ -376,6 +455,7 @@ impl EventStore {
             provider: ProviderArg::Infer,
             agent: agent_id.map(|k| Name::Sym(k.sym)),
             provider_id: provider_id.map(|k| Name::Sym(k.sym)),
+            latency: latency.micros(),
             payload: NewPayload::Completed {
                 input_tokens,
                 output_tokens,
@@ -403,6 +483,7 @@ impl EventStore {
             provider: ProviderArg::Infer,
             agent: agent_id.map(|k| Name::Sym(k.sym)),
             provider_id: provider_id.map(|k| Name::Sym(k.sym)),
+            latency: Latency::default(),
             payload: NewPayload::Failed {
                 error_code,
                 error_message,

@@ -67,6 +67,8 @@ pub struct ComputedStats {
     pub by_provider: StatsMap,
     /// Per agent id (requests without an agent are not listed).
     pub by_agent: StatsMap,
+    /// Latency histograms per model (only models recorded with a latency are listed).
+    pub latency_by_model: HashMap<Arc<str>, ModelLatency, foldhash::fast::RandomState>,
 }
 
 impl ComputedStats {
@@ -118,6 +120,107 @@ fn success_rate(total: u64, failed: u64) -> f64 {
         1.0
     } else {
         total.saturating_sub(failed) as f64 / total as f64
+    }
+}
+
+/// Upper bounds of the latency buckets, in microseconds: the OpenTelemetry
+/// GenAI boundaries for `gen_ai.client.operation.duration`, 0.01 s doubling
+/// to 81.92 s. A last, unbounded bucket (`+Inf`) follows them.
+pub const LATENCY_BOUNDS_MICROS: [u64; 14] = [
+    10_000, 20_000, 40_000, 80_000, 160_000, 320_000, 640_000, 1_280_000, 2_560_000, 5_120_000,
+    10_240_000, 20_480_000, 40_960_000, 81_920_000,
+];
+
+/// A latency histogram with the [`LATENCY_BOUNDS_MICROS`] buckets.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LatencyHistogram {
+    /// Observations per bucket (not cumulative); the last is the `+Inf` bucket.
+    pub bucket_counts: [u64; LATENCY_BOUNDS_MICROS.len() + 1],
+    /// Sum of all observations, microseconds.
+    pub sum_micros: u64,
+}
+
+impl LatencyHistogram {
+    pub(crate) fn observe(&mut self, micros: u64) {
+        let bucket = LATENCY_BOUNDS_MICROS.partition_point(|&bound| bound < micros);
+        self.bucket_counts[bucket] += 1;
+        self.sum_micros = self.sum_micros.saturating_add(micros);
+    }
+
+    pub(crate) fn merge(&mut self, other: &LatencyHistogram) {
+        for (a, b) in self.bucket_counts.iter_mut().zip(other.bucket_counts) {
+            *a += b;
+        }
+        self.sum_micros = self.sum_micros.saturating_add(other.sum_micros);
+    }
+
+    /// Number of observations.
+    pub fn count(&self) -> u64 {
+        self.bucket_counts.iter().sum()
+    }
+
+    /// Sum of all observations in seconds.
+    pub fn sum_seconds(&self) -> f64 {
+        self.sum_micros as f64 / 1e6
+    }
+
+    /// The `q`-quantile (0..=1) in seconds, estimated as Prometheus's
+    /// `histogram_quantile` does: linear interpolation inside the bucket that
+    /// holds the rank; the `+Inf` bucket answers its lower bound (81.92 s).
+    /// `None` without observations.
+    ///
+    /// ```
+    /// use iron_runtime_analytics::stats::LatencyHistogram;
+    /// let h = LatencyHistogram { bucket_counts: [0, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], sum_micros: 120_000 };
+    /// // Four observations in (0.02 s, 0.04 s]: the median is halfway.
+    /// assert_eq!(h.quantile(0.5), Some(0.03));
+    /// ```
+    pub fn quantile(&self, q: f64) -> Option<f64> {
+        let count = self.count();
+        if count == 0 {
+            return None;
+        }
+        let rank = q.clamp(0.0, 1.0) * count as f64;
+        let mut cumulative = 0u64;
+        for (i, &n) in self.bucket_counts.iter().enumerate() {
+            let previous = cumulative;
+            cumulative += n;
+            if n > 0 && cumulative as f64 >= rank {
+                let Some(&upper) = LATENCY_BOUNDS_MICROS.get(i) else {
+                    return Some(
+                        LATENCY_BOUNDS_MICROS[LATENCY_BOUNDS_MICROS.len() - 1] as f64 / 1e6,
+                    );
+                };
+                let lower = if i == 0 {
+                    0.0
+                } else {
+                    LATENCY_BOUNDS_MICROS[i - 1] as f64 / 1e6
+                };
+                let upper = upper as f64 / 1e6;
+                return Some(lower + (upper - lower) * ((rank - previous as f64) / n as f64));
+            }
+        }
+        None
+    }
+}
+
+/// Request duration and time to first token of one model.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ModelLatency {
+    /// Whole-request duration (`gen_ai.client.operation.duration`).
+    pub duration: LatencyHistogram,
+    /// Time to the first token of streamed responses.
+    pub ttft: LatencyHistogram,
+}
+
+impl ModelLatency {
+    pub(crate) fn merge(&mut self, other: &ModelLatency) {
+        self.duration.merge(&other.duration);
+        self.ttft.merge(&other.ttft);
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.duration.count() == 0 && self.ttft.count() == 0
     }
 }
 

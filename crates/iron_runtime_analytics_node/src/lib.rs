@@ -13,10 +13,12 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use iron_cost::pricing::PricingManager;
-use iron_runtime_analytics::event::{LlmFailureData, LlmModelMeta, LlmUsageData};
+use iron_runtime_analytics::event::{
+    LlmFailureData, LlmModelMeta, LlmUsageData, RouterStoppedData,
+};
 use iron_runtime_analytics::{
-    AnalyticsEvent, ComputedStats, EventId, EventPayload, EventStore, ModelKey, NameKey, StatsMap,
-    StreamReceiver,
+    AnalyticsEvent, ComputedStats, EventId, EventPayload, EventStore, LatencyHistogram, ModelKey,
+    NameKey, RequestLatency, StatsMap, StreamReceiver,
 };
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
@@ -129,14 +131,35 @@ fn shared_stores() -> &'static Mutex<HashMap<String, Arc<EventStore>>> {
 pub struct NativeStore {
     inner: Arc<EventStore>,
     stream: Option<Arc<StreamReceiver>>,
+    /// Behind a mutex, not `&mut self`: napi-rs keeps a shared borrow of the
+    /// object alive while a `recv_batch` task is pending, and interning a new
+    /// string must still work then.
+    keys: Mutex<Keys>,
+}
+
+/// What this JS object interned: the wrapper refers to them by index.
+#[derive(Default)]
+struct Keys {
     models: Vec<ModelKey>,
     names: Vec<NameKey>,
     pricings: Vec<PricingManager>,
 }
 
-/// Numbers per record in [`NativeStore::record_batch`]:
-/// pricing index, model key, input tokens, output tokens, agent key, provider-id key.
-const BATCH_STRIDE: usize = 6;
+impl NativeStore {
+    fn keys(&self) -> std::sync::MutexGuard<'_, Keys> {
+        self.keys.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Numbers per record in [`NativeStore::record_batch`]: pricing index, model
+/// key, input tokens, output tokens, agent key, provider-id key, duration ms,
+/// time-to-first-token ms (negative: not measured).
+const BATCH_STRIDE: usize = 8;
+
+/// A latency in milliseconds from JS (negative or NaN: not measured).
+fn latency_ms(ms: f64) -> Option<Duration> {
+    (ms >= 0.0).then(|| Duration::from_micros((ms * 1000.0).round() as u64))
+}
 
 fn key_or_none(keys: &[NameKey], index: i32) -> Result<Option<NameKey>> {
     if index < 0 {
@@ -167,9 +190,7 @@ impl NativeStore {
         Ok(Self {
             inner: Arc::new(inner),
             stream,
-            models: Vec::new(),
-            names: Vec::new(),
-            pricings: Vec::new(),
+            keys: Mutex::default(),
         })
     }
 
@@ -191,9 +212,7 @@ impl NativeStore {
         Ok(Self {
             inner,
             stream: None,
-            models: Vec::new(),
-            names: Vec::new(),
-            pricings: Vec::new(),
+            keys: Mutex::default(),
         })
     }
 
@@ -204,29 +223,32 @@ impl NativeStore {
 
     /// Interns a model name; returns its index for the `*Keyed` calls.
     #[napi(catch_unwind)]
-    pub fn model_key(&mut self, model: String) -> Result<u32> {
+    pub fn model_key(&self, model: String) -> Result<u32> {
         let key = self.inner.model_key(&model).map_err(js_error)?;
-        self.models.push(key);
-        Ok((self.models.len() - 1) as u32)
+        let mut keys = self.keys();
+        keys.models.push(key);
+        Ok((keys.models.len() - 1) as u32)
     }
 
     /// Interns an agent id (`kind` 0) or a provider id (`kind` 1); returns its index.
     #[napi(catch_unwind)]
-    pub fn name_key(&mut self, kind: u32, name: String) -> u32 {
+    pub fn name_key(&self, kind: u32, name: String) -> u32 {
         let key = if kind == 0 {
             self.inner.agent_key(&name)
         } else {
             self.inner.provider_id_key(&name)
         };
-        self.names.push(key);
-        (self.names.len() - 1) as u32
+        let mut keys = self.keys();
+        keys.names.push(key);
+        (keys.names.len() - 1) as u32
     }
 
     /// Registers a price table for [`NativeStore::record_batch`]; returns its index.
     #[napi(catch_unwind)]
-    pub fn register_pricing(&mut self, pricing: &NativePricing) -> u32 {
-        self.pricings.push(pricing.inner.clone());
-        (self.pricings.len() - 1) as u32
+    pub fn register_pricing(&self, pricing: &NativePricing) -> u32 {
+        let mut keys = self.keys();
+        keys.pricings.push(pricing.inner.clone());
+        (keys.pricings.len() - 1) as u32
     }
 
     /// The hot path: `count` completed requests packed in `batch`, six numbers
@@ -234,18 +256,19 @@ impl NativeStore {
     /// The wrapper validated every number; a bad key is still an error, not a panic.
     #[napi(catch_unwind)]
     pub fn record_batch(&self, batch: Float64Array, records: u32) -> Result<()> {
+        let keys = self.keys();
         let rows = batch.chunks_exact(BATCH_STRIDE).take(records as usize);
         for r in rows {
-            let pricing = self
+            let pricing = keys
                 .pricings
                 .get(r[0] as usize)
                 .ok_or_else(|| js_error("unknown pricing index"))?;
-            let model = *self
+            let model = *keys
                 .models
                 .get(r[1] as usize)
                 .ok_or_else(|| js_error("unknown model key"))?;
-            let agent = key_or_none(&self.names, r[4] as i32)?;
-            let provider_id = key_or_none(&self.names, r[5] as i32)?;
+            let agent = key_or_none(&keys.names, r[4] as i32)?;
+            let provider_id = key_or_none(&keys.names, r[5] as i32)?;
             self.inner
                 .record_llm_completed_keyed(
                     pricing,
@@ -254,40 +277,14 @@ impl NativeStore {
                     count(r[3]),
                     agent,
                     provider_id,
+                    RequestLatency {
+                        duration: latency_ms(r[6]),
+                        time_to_first_token: latency_ms(r[7]),
+                    },
                 )
                 .map_err(js_error)?;
         }
         Ok(())
-    }
-
-    /// One completed request, numbers only (`agent`/`provider_id` are name keys, -1 for none).
-    #[napi(catch_unwind)]
-    pub fn record_completed_keyed(
-        &self,
-        pricing: &NativePricing,
-        model: u32,
-        input_tokens: f64,
-        output_tokens: f64,
-        agent: i32,
-        provider_id: i32,
-    ) -> Result<bool> {
-        let model = *self
-            .models
-            .get(model as usize)
-            .ok_or_else(|| js_error("unknown model key"))?;
-        let agent = key_or_none(&self.names, agent)?;
-        let provider_id = key_or_none(&self.names, provider_id)?;
-        self.inner
-            .record_llm_completed_keyed(
-                &pricing.inner,
-                model,
-                count(input_tokens),
-                count(output_tokens),
-                agent,
-                provider_id,
-            )
-            .map(|id| id.is_some())
-            .map_err(js_error)
     }
 
     #[napi(catch_unwind)]
@@ -299,12 +296,18 @@ impl NativeStore {
         error_code: Option<String>,
         error_message: Option<String>,
     ) -> Result<bool> {
-        let model = *self
-            .models
-            .get(model as usize)
-            .ok_or_else(|| js_error("unknown model key"))?;
-        let agent = key_or_none(&self.names, agent)?;
-        let provider_id = key_or_none(&self.names, provider_id)?;
+        let (model, agent, provider_id) = {
+            let keys = self.keys();
+            let model = *keys
+                .models
+                .get(model as usize)
+                .ok_or_else(|| js_error("unknown model key"))?;
+            (
+                model,
+                key_or_none(&keys.names, agent)?,
+                key_or_none(&keys.names, provider_id)?,
+            )
+        };
         self.inner
             .record_llm_failed_keyed(
                 model,
@@ -420,6 +423,23 @@ impl NativeStore {
     #[napi(catch_unwind)]
     pub fn record_router_started(&self, port: u32) -> bool {
         self.inner.record_router_started(port as u16).is_some()
+    }
+
+    /// Low-level: a pre-built `router_stopped` event with the given totals.
+    #[napi(catch_unwind)]
+    pub fn record_router_stopped_totals(
+        &self,
+        total_requests: f64,
+        total_cost_micros: f64,
+    ) -> Result<bool> {
+        let event = AnalyticsEvent::new(EventPayload::RouterStopped(RouterStoppedData {
+            total_requests: count(total_requests),
+            total_cost_micros: count(total_cost_micros),
+        }));
+        self.inner
+            .record(event)
+            .map(|id| id.is_some())
+            .map_err(js_error)
     }
 
     #[napi(catch_unwind)]
@@ -579,11 +599,317 @@ fn table_json(map: &StatsMap) -> Value {
     Value::Object(out)
 }
 
+fn histogram_json(h: &LatencyHistogram) -> Value {
+    let mut row: Vec<u64> = h.bucket_counts.to_vec();
+    row.push(h.sum_micros);
+    json!(row)
+}
+
 fn stats_to_json(s: &ComputedStats) -> Value {
+    let mut latency = Map::with_capacity(s.latency_by_model.len());
+    for (model, l) in &s.latency_by_model {
+        latency.insert(
+            model.to_string(),
+            json!({ "duration": histogram_json(&l.duration), "ttft": histogram_json(&l.ttft) }),
+        );
+    }
     json!({
         "totals": [s.total_requests, s.failed_requests, s.total_input_tokens, s.total_output_tokens, s.total_cost_micros],
         "byModel": table_json(&s.by_model),
         "byProvider": table_json(&s.by_provider),
         "byAgent": table_json(&s.by_agent),
+        "latency": Value::Object(latency),
     })
+}
+
+// ---------------------------------------------------------------------------
+// Sync
+// ---------------------------------------------------------------------------
+
+pub mod sync_binding {
+    use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+    use std::time::Duration;
+
+    use iron_runtime_analytics::{SyncClient, SyncConfig, SyncHandle, SyncReport};
+    use napi::bindgen_prelude::*;
+    use napi_derive::napi;
+
+    use super::{js_error, NativeStore};
+
+    /// The addon's own tokio runtime: sync loops, JSON and HTTP run on its
+    /// threads, never on the JS event loop.
+    fn runtime() -> Result<&'static tokio::runtime::Runtime> {
+        static RUNTIME: OnceLock<std::result::Result<tokio::runtime::Runtime, String>> =
+            OnceLock::new();
+        RUNTIME
+            .get_or_init(|| {
+                tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .thread_name("iron-analytics-sync")
+                    .enable_all()
+                    .build()
+                    .map_err(|e| e.to_string())
+            })
+            .as_ref()
+            .map_err(|e| js_error(format!("cannot start the sync runtime: {e}")))
+    }
+
+    /// Durations and sizes of a `SyncConfig`, as the wrapper passes them (ms).
+    #[napi(object)]
+    pub struct JsSyncSettings {
+        pub interval_ms: f64,
+        pub batch_threshold: u32,
+        pub timeout_ms: f64,
+        pub max_in_flight: u32,
+        pub backoff_initial_ms: f64,
+        pub backoff_max_ms: f64,
+        pub stop_deadline_ms: f64,
+        pub max_batch: u32,
+        pub threshold_check_ms: f64,
+    }
+
+    /// A delivery report.
+    #[napi(object)]
+    pub struct JsSyncReport {
+        pub delivered: f64,
+        pub rejected: f64,
+        pub remaining: f64,
+    }
+
+    impl From<SyncReport> for JsSyncReport {
+        fn from(r: SyncReport) -> Self {
+            Self {
+                delivered: r.delivered as f64,
+                rejected: r.rejected as f64,
+                remaining: r.remaining as f64,
+            }
+        }
+    }
+
+    /// An event the server refused (400/422).
+    #[napi(object)]
+    pub struct JsRejectedEvent {
+        pub event_id: String,
+        pub status: u32,
+        pub error_code: Option<String>,
+        pub message: String,
+    }
+
+    /// A transient failure of the last pass, as the JS `SyncError` wants it.
+    #[napi(object)]
+    pub struct JsSyncFailure {
+        pub kind: String,
+        pub message: String,
+        pub status: Option<u32>,
+        pub retry_after_ms: Option<f64>,
+    }
+
+    /// Warnings of the core's `log` output, kept for the wrapper to hand to
+    /// `console.warn` (the JS thread owns the console; these come from tokio's).
+    struct WarningQueue(Mutex<std::collections::VecDeque<String>>);
+
+    /// Warnings kept at most: the core warns once per kind, so this is plenty.
+    const MAX_WARNINGS: usize = 256;
+
+    impl log::Log for WarningQueue {
+        fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+            metadata.level() <= log::Level::Warn
+                && metadata.target().starts_with("iron_runtime_analytics")
+        }
+
+        fn log(&self, record: &log::Record<'_>) {
+            if self.enabled(record.metadata()) {
+                let mut queue = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+                if queue.len() == MAX_WARNINGS {
+                    queue.pop_front();
+                }
+                queue.push_back(format!("iron-runtime-analytics: {}", record.args()));
+            }
+        }
+
+        fn flush(&self) {}
+    }
+
+    fn warnings() -> &'static WarningQueue {
+        static QUEUE: OnceLock<WarningQueue> = OnceLock::new();
+        QUEUE.get_or_init(|| WarningQueue(Mutex::default()))
+    }
+
+    fn install_logger() {
+        static INSTALLED: OnceLock<()> = OnceLock::new();
+        INSTALLED.get_or_init(|| {
+            // Another logger may own `log` in this process (an embedding addon): then
+            // the warnings go there instead, which is fine.
+            if log::set_logger(warnings()).is_ok() {
+                log::set_max_level(log::LevelFilter::Warn);
+            }
+        });
+    }
+
+    /// Warnings logged by the sync loops since the last call, oldest first.
+    #[napi(catch_unwind)]
+    pub fn take_warnings() -> Vec<String> {
+        warnings()
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .drain(..)
+            .collect()
+    }
+
+    fn ms(v: f64) -> Duration {
+        Duration::from_millis(v as u64)
+    }
+
+    /// `iron_runtime_analytics::SyncClient` over a native store.
+    #[napi]
+    pub struct NativeSyncClient {
+        client: SyncClient,
+    }
+
+    #[napi]
+    impl NativeSyncClient {
+        #[napi(constructor, catch_unwind)]
+        pub fn new(
+            store: &NativeStore,
+            server_url: String,
+            ic_token: String,
+            s: JsSyncSettings,
+        ) -> Result<Self> {
+            let config = SyncConfig::new(server_url, ic_token)
+                .with_interval(ms(s.interval_ms))
+                .with_batch_threshold(s.batch_threshold as usize)
+                .with_timeout(ms(s.timeout_ms))
+                .with_max_in_flight(s.max_in_flight as usize)
+                .with_backoff(ms(s.backoff_initial_ms), ms(s.backoff_max_ms))
+                .with_stop_deadline(ms(s.stop_deadline_ms))
+                .with_max_batch(s.max_batch as usize)
+                .with_threshold_check(ms(s.threshold_check_ms));
+            install_logger();
+            let client = SyncClient::new(store.inner.clone(), config).map_err(js_error)?;
+            Ok(Self { client })
+        }
+
+        /// One pass, off the event loop; resolves to the number delivered.
+        #[napi(catch_unwind)]
+        pub fn sync_events(&self) -> AsyncTask<SyncPass> {
+            AsyncTask::new(SyncPass {
+                client: self.client.clone(),
+            })
+        }
+
+        /// The first transient failure of the last pass (manual or background), if any.
+        #[napi(catch_unwind)]
+        pub fn last_error(&self) -> Option<JsSyncFailure> {
+            self.client.last_failure().map(|f| JsSyncFailure {
+                kind: f.kind.to_owned(),
+                message: f.message,
+                status: f.status.map(u32::from),
+                retry_after_ms: f.retry_after.map(|d| d.as_millis() as f64),
+            })
+        }
+
+        /// Starts the background loop on the addon's runtime.
+        #[napi(catch_unwind)]
+        pub fn start(&self) -> Result<NativeSyncHandle> {
+            let handle = self.client.start(runtime()?.handle());
+            Ok(NativeSyncHandle {
+                handle: Arc::new(Mutex::new(Some(handle))),
+            })
+        }
+
+        #[napi(catch_unwind)]
+        pub fn rejected_events(&self) -> Vec<JsRejectedEvent> {
+            self.client
+                .rejected_events()
+                .into_iter()
+                .map(|r| JsRejectedEvent {
+                    event_id: r.event_id.to_string(),
+                    status: u32::from(r.status),
+                    error_code: r.error_code,
+                    message: r.message,
+                })
+                .collect()
+        }
+
+        #[napi(catch_unwind)]
+        pub fn delivered_count(&self) -> f64 {
+            self.client.delivered_count() as f64
+        }
+
+        #[napi(catch_unwind)]
+        pub fn rejected_count(&self) -> f64 {
+            self.client.rejected_count() as f64
+        }
+    }
+
+    /// The blocking part of [`NativeSyncClient::sync_events`], on the libuv pool.
+    pub struct SyncPass {
+        client: SyncClient,
+    }
+
+    impl Task for SyncPass {
+        type Output = u32;
+        type JsValue = u32;
+
+        fn compute(&mut self) -> Result<Self::Output> {
+            // A transient failure is not an exception in JS: what was delivered
+            // before it counts, and `lastError()` says what went wrong.
+            Ok(runtime()?.block_on(self.client.sync_pass()).delivered as u32)
+        }
+
+        fn resolve(&mut self, _env: Env, output: Self::Output) -> Result<Self::JsValue> {
+            Ok(output)
+        }
+    }
+
+    /// A running background loop.
+    #[napi]
+    pub struct NativeSyncHandle {
+        handle: Arc<Mutex<Option<SyncHandle>>>,
+    }
+
+    #[napi]
+    impl NativeSyncHandle {
+        /// Flushes and stops (bounded by the stop deadline), off the event loop.
+        #[napi(catch_unwind)]
+        pub fn stop(&self) -> AsyncTask<StopTask> {
+            AsyncTask::new(StopTask {
+                handle: self.handle.clone(),
+            })
+        }
+
+        #[napi(catch_unwind)]
+        pub fn report(&self) -> JsSyncReport {
+            let guard = self.handle.lock().unwrap_or_else(PoisonError::into_inner);
+            guard
+                .as_ref()
+                .map(SyncHandle::report)
+                .unwrap_or_default()
+                .into()
+        }
+    }
+
+    /// The blocking part of [`NativeSyncHandle::stop`].
+    pub struct StopTask {
+        handle: Arc<Mutex<Option<SyncHandle>>>,
+    }
+
+    impl Task for StopTask {
+        type Output = SyncReport;
+        type JsValue = JsSyncReport;
+
+        fn compute(&mut self) -> Result<Self::Output> {
+            let handle = self
+                .handle
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take();
+            Ok(handle.map(SyncHandle::stop).unwrap_or_default())
+        }
+
+        fn resolve(&mut self, _env: Env, output: Self::Output) -> Result<Self::JsValue> {
+            Ok(output.into())
+        }
+    }
 }

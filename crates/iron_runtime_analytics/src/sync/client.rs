@@ -58,10 +58,66 @@ pub(crate) struct Inner {
     in_flight: Mutex<HashSet<EventId>>,
     rejected_ring: Mutex<VecDeque<RejectedEvent>>,
     warnings: Mutex<Warnings>,
+    /// The first transient failure of the last pass that took events.
+    last_failure: Mutex<Option<PassFailure>>,
     /// Events the server confirmed (202 or 200 duplicate) over this client's life.
     pub(crate) delivered: AtomicU64,
     /// Events the server refused for good over this client's life.
     pub(crate) rejected: AtomicU64,
+}
+
+/// Why the last pass (manual or background) could not deliver every event it
+/// took; the events stay buffered. See [`SyncClient::last_failure`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PassFailure {
+    /// `server`, `rate_limited`, `unauthorized`, `unexpected_status`, `timeout` or `transport`.
+    pub kind: &'static str,
+    /// The HTTP status, if an answer came.
+    pub status: Option<u16>,
+    /// The server's `Retry-After` (429 only).
+    pub retry_after: Option<Duration>,
+    /// What happened, for people (never contains the token).
+    pub message: String,
+}
+
+impl PassFailure {
+    fn of(failure: &Failure) -> Self {
+        let (kind, status, retry_after) = match failure {
+            Failure::Server(s) => ("server", Some(*s), None),
+            Failure::RateLimited(r) => ("rate_limited", Some(429), *r),
+            Failure::Unauthorized(s) => ("unauthorized", Some(*s), None),
+            Failure::UnexpectedStatus(s) => ("unexpected_status", Some(*s), None),
+            Failure::Timeout => ("timeout", None, None),
+            Failure::Transport(_) => ("transport", None, None),
+        };
+        let message = match failure {
+            Failure::Transport(e) => format!("could not reach the Control API: {e}"),
+            Failure::Timeout => "the Control API did not answer within the timeout".to_owned(),
+            Failure::Server(s) | Failure::Unauthorized(s) | Failure::UnexpectedStatus(s) => {
+                format!("the Control API answered HTTP {s}")
+            }
+            Failure::RateLimited(_) => "the Control API answered HTTP 429".to_owned(),
+        };
+        Self {
+            kind,
+            status,
+            retry_after,
+            message,
+        }
+    }
+}
+
+/// What one pass did (see [`SyncClient::sync_pass`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PassOutcome {
+    /// Events delivered (202 accepted or 200 duplicate).
+    pub delivered: usize,
+    /// Events the server refused for good (400/422).
+    pub rejected: usize,
+    /// The first transient failure, which stopped the pass.
+    pub failure: Option<PassFailure>,
 }
 
 /// Which warnings were logged, so that each is logged once.
@@ -140,6 +196,7 @@ impl SyncClient {
                 http,
                 in_flight: Mutex::new(HashSet::new()),
                 rejected_ring: Mutex::new(VecDeque::with_capacity(REJECTED_RING_CAPACITY)),
+                last_failure: Mutex::new(None),
                 warnings: Mutex::new(Warnings::default()),
                 delivered: AtomicU64::new(0),
                 rejected: AtomicU64::new(0),
@@ -181,6 +238,19 @@ impl SyncClient {
         }
     }
 
+    /// One pass like [`SyncClient::sync_events`], reporting what it delivered
+    /// and rejected even when a transient failure stopped it (bindings use
+    /// this: their callers get the count, and the failure on the side through
+    /// [`SyncClient::last_failure`]).
+    pub async fn sync_pass(&self) -> PassOutcome {
+        let summary = self.inner.pass().await;
+        PassOutcome {
+            delivered: summary.delivered,
+            rejected: summary.rejected,
+            failure: summary.failure.as_ref().map(PassFailure::of),
+        }
+    }
+
     /// Starts the background loop on `runtime`: a pass every `interval`, and
     /// as soon as `batch_threshold` events are pending; after a failure, the
     /// next pass waits for the backoff delay. Stop it with
@@ -194,6 +264,12 @@ impl SyncClient {
     /// good, oldest first, with the server's message.
     pub fn rejected_events(&self) -> Vec<RejectedEvent> {
         lock(&self.inner.rejected_ring).iter().cloned().collect()
+    }
+
+    /// The first transient failure of the last pass (manual or background)
+    /// that took events, or `None` if it delivered everything it took.
+    pub fn last_failure(&self) -> Option<PassFailure> {
+        lock(&self.inner.last_failure).clone()
     }
 
     /// Events delivered over this client's life (and its clones').
@@ -260,6 +336,7 @@ impl Inner {
             ..PassSummary::default()
         };
         if claim.events.is_empty() {
+            *lock(&self.last_failure) = None;
             return summary;
         }
         let stop_sending = AtomicBool::new(false);
@@ -287,6 +364,7 @@ impl Inner {
         }
         drop(outcomes);
         drop(claim);
+        *lock(&self.last_failure) = summary.failure.as_ref().map(PassFailure::of);
         if summary.failure.is_none() && (summary.delivered > 0 || summary.rejected > 0) {
             self.recovered();
         }
@@ -426,9 +504,9 @@ impl Inner {
                  retried with backoff"
             ),
             Failure::Timeout => warn!(
-                "the Control API at {endpoint} did not answer within {:?}; events stay buffered \
+                "the Control API at {endpoint} did not answer within {} ms; events stay buffered \
                  and delivery is retried with backoff",
-                self.config.timeout()
+                self.config.timeout().as_millis()
             ),
             Failure::Transport(e) => warn!(
                 "could not reach the Control API at {endpoint} ({e}); events stay buffered and \

@@ -53,7 +53,7 @@ mod error;
 mod wire;
 mod worker;
 
-pub use client::{RejectedEvent, SyncClient, REJECTED_RING_CAPACITY};
+pub use client::{PassFailure, PassOutcome, RejectedEvent, SyncClient, REJECTED_RING_CAPACITY};
 pub use config::{
     SyncConfig, DEFAULT_BACKOFF_INITIAL, DEFAULT_BACKOFF_MAX, DEFAULT_BATCH_THRESHOLD,
     DEFAULT_MAX_BATCH, DEFAULT_MAX_IN_FLIGHT, DEFAULT_STOP_DEADLINE, DEFAULT_SYNC_INTERVAL,
