@@ -327,6 +327,19 @@ export class SseUsageAccumulator {
       this.#line = '';
       return;
     }
+    // Fast path for the bulk of a stream (content deltas): once the model is
+    // known, an event that cannot carry usage, an error or a Responses
+    // lifecycle type changes nothing, so it is not parsed. Text that merely
+    // mentions these words takes the slow path, which is still correct.
+    if (
+      (this.#lastModel !== null || this.#anthropic !== null) &&
+      !USAGE_EVENTS.has(event) &&
+      !data.includes('"usage"') &&
+      !data.includes('"error"') &&
+      !data.includes('response.')
+    ) {
+      return;
+    }
     let json: unknown;
     try {
       json = JSON.parse(data);
