@@ -2,9 +2,9 @@
 //! hold. Shards take credits in small batches so that recording does not
 //! touch this shared counter on every event.
 
-#[cfg(loom)]
+#[cfg(iron_loom)]
 use loom::sync::atomic::{AtomicUsize, Ordering};
-#[cfg(not(loom))]
+#[cfg(not(iron_loom))]
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Free room shared by every shard of a store.
@@ -59,7 +59,7 @@ impl CreditPool {
     }
 }
 
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, not(iron_loom)))]
 mod tests {
     use super::*;
 
@@ -101,8 +101,8 @@ mod tests {
 }
 
 /// Model tests: every interleaving of two threads taking and returning credits.
-/// Run with `RUSTFLAGS="--cfg loom" cargo test -p iron_runtime_analytics --lib --release credits`.
-#[cfg(all(test, loom))]
+/// Run with `RUSTFLAGS="--cfg iron_loom" cargo test -p iron_runtime_analytics --lib --release credits`.
+#[cfg(all(test, iron_loom))]
 mod loom_tests {
     use super::*;
     use loom::sync::Arc;
