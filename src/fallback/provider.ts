@@ -1,0 +1,72 @@
+/** Provider names and their inference from model names. */
+
+import type { ProviderName } from '../types.js';
+import { checkModel } from '../validate.js';
+
+/** The provider names the library knows, by vendor. */
+export const Provider = Object.freeze({
+  OpenAI: 'openai',
+  Anthropic: 'anthropic',
+  Google: 'google',
+  Mistral: 'mistral',
+  DeepSeek: 'deepseek',
+  XAI: 'xai',
+  Unknown: 'unknown',
+} as const satisfies Record<string, ProviderName>);
+
+/** Model-name prefixes (lowercase), tried in order, matched ASCII case-insensitively. */
+const PREFIXES: ReadonlyArray<readonly [string, ProviderName]> = [
+  ['gpt-', 'openai'],
+  ['o1', 'openai'],
+  ['o3', 'openai'],
+  ['o4', 'openai'],
+  ['chatgpt-', 'openai'],
+  ['text-embedding-', 'openai'],
+  ['dall-e', 'openai'],
+  ['whisper', 'openai'],
+  ['tts-', 'openai'],
+  ['claude-', 'anthropic'],
+  ['gemini-', 'google'],
+  ['mistral-', 'mistral'],
+  ['codestral-', 'mistral'],
+  ['ministral-', 'mistral'],
+  ['pixtral-', 'mistral'],
+  ['magistral-', 'mistral'],
+  ['deepseek-', 'deepseek'],
+  ['grok-', 'xai'],
+];
+
+/**
+ * Whether `text` starts with `lowerPrefix` ignoring ASCII case only (like
+ * Rust's `eq_ignore_ascii_case`): a non-ASCII character never matches, even
+ * one whose Unicode lowercase is ASCII (e.g. the Kelvin sign).
+ */
+function startsWithIgnoreAsciiCase(text: string, lowerPrefix: string): boolean {
+  if (text.length < lowerPrefix.length) return false;
+  for (let i = 0; i < lowerPrefix.length; i++) {
+    let c = text.charCodeAt(i);
+    if (c >= 65 && c <= 90) c += 32;
+    if (c !== lowerPrefix.charCodeAt(i)) return false;
+  }
+  return true;
+}
+
+/** The provider name for the model, from the table's prefixes; no validation. */
+export function inferProviderUnchecked(model: string): ProviderName {
+  for (const [prefix, provider] of PREFIXES) {
+    if (startsWithIgnoreAsciiCase(model, prefix)) return provider;
+  }
+  return 'unknown';
+}
+
+/**
+ * Infers the provider from a model name by its prefix (ASCII
+ * case-insensitive); `'unknown'` when no prefix matches. A leading
+ * `provider/` segment is not stripped: `openai/gpt-4` is `'unknown'`.
+ *
+ * @throws TypeError if `model` is not a string; RangeError if it is empty.
+ */
+export function inferProvider(model: string): ProviderName {
+  checkModel(model);
+  return inferProviderUnchecked(model);
+}
