@@ -167,6 +167,8 @@ export interface ComputedStats {
   byProvider: Record<string, ModelStats>;
   /** Per agent id (requests without an agent are not listed). */
   byAgent: Record<string, ModelStats>;
+  /** Latency histograms per model (only models recorded with a latency are listed). */
+  latencyByModel: Record<string, ModelLatency>;
 }
 
 /**
@@ -235,4 +237,28 @@ export interface EventReceiver extends AsyncIterable<AnalyticsEvent> {
   close(): void;
   /** Events not queued because the channel was full. */
   droppedCount(): number;
+}
+
+/** A latency histogram with the OpenTelemetry GenAI buckets (see `LATENCY_BUCKETS_SECONDS`). */
+export interface LatencyHistogram {
+  /** Observations. */
+  count: number;
+  /** Sum of all observations, seconds. */
+  sumSeconds: number;
+  /** Observations per bucket (not cumulative), one per bound then `+Inf`. */
+  bucketCounts: number[];
+  /** Median estimate in seconds (`null` without observations). */
+  p50: number | null;
+  /** 95th percentile estimate in seconds. */
+  p95: number | null;
+  /** 99th percentile estimate in seconds. */
+  p99: number | null;
+}
+
+/** Request duration and time to first token of one model. */
+export interface ModelLatency {
+  /** Whole-request duration (`gen_ai.client.operation.duration`). */
+  duration: LatencyHistogram;
+  /** Time to the first token of streamed responses. */
+  ttft: LatencyHistogram;
 }

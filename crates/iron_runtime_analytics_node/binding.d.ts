@@ -22,7 +22,10 @@ export declare class NativeStore {
   get capacity(): number
   /** Interns a model name; returns its index for the `*Keyed` calls. */
   modelKey(model: string): number
-  /** Interns an agent id (`kind` 0) or a provider id (`kind` 1); returns its index. */
+  /**
+   * Interns an agent id (`kind` 0), a provider id (`kind` 1) or an error
+   * code (`kind` 2, a separate list); returns its index.
+   */
   nameKey(kind: number, name: string): number
   /** Registers a price table for [`NativeStore::record_batch`]; returns its index. */
   registerPricing(pricing: NativePricing): number
@@ -56,6 +59,11 @@ export declare class NativeStore {
   unsyncedCount(): number
   accounting(): JsAccounting
   streamDroppedCount(): number
+  /**
+   * Closes the stream: the channel disconnects, so later events are no
+   * longer offered to it (nor counted as dropped).
+   */
+  closeStream(): void
   /** Streamed events already waiting (at most `max`), without waiting. */
   tryRecvJson(max: number): string
   /**

@@ -895,16 +895,15 @@ impl EventStore {
 
     fn send_to_stream(&self, event: &StoredEvent) {
         if let Some(tx) = &self.stream {
-            if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) =
-                tx.try_send(self.to_event(event))
-            {
+            // A dropped receiver wants nothing more: only a full channel drops.
+            if let Err(TrySendError::Full(_)) = tx.try_send(self.to_event(event)) {
                 // Relaxed: a statistic, read on its own.
                 self.stream_dropped.fetch_add(1, Ordering::Relaxed);
             }
         }
     }
 
-    /// Events the streaming channel could not take (full or closed receiver).
+    /// Events the streaming channel could not take because it was full.
     pub fn stream_dropped_count(&self) -> u64 {
         self.stream_dropped.load(Ordering::Relaxed)
     }

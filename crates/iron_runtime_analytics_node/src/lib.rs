@@ -8,6 +8,7 @@
 //! Rust panic crosses into Node: it becomes a JS `Error`.
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
@@ -22,7 +23,6 @@ use iron_runtime_analytics::{
 };
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
-use serde_json::{json, Map, Value};
 
 fn js_error(e: impl std::fmt::Display) -> Error {
     Error::new(Status::GenericFailure, e.to_string())
@@ -130,7 +130,9 @@ fn shared_stores() -> &'static Mutex<HashMap<String, Arc<EventStore>>> {
 #[napi]
 pub struct NativeStore {
     inner: Arc<EventStore>,
-    stream: Option<Arc<StreamReceiver>>,
+    /// Taken by `close_stream`, so that the channel disconnects once pending
+    /// `recv_batch` tasks (each holding a clone for at most its timeout) end.
+    stream: Mutex<Option<Arc<StreamReceiver>>>,
     /// Behind a mutex, not `&mut self`: napi-rs keeps a shared borrow of the
     /// object alive while a `recv_batch` task is pending, and interning a new
     /// string must still work then.
@@ -143,18 +145,31 @@ struct Keys {
     models: Vec<ModelKey>,
     names: Vec<NameKey>,
     pricings: Vec<PricingManager>,
+    /// Error codes of batched failures.
+    codes: Vec<String>,
 }
 
 impl NativeStore {
+    fn receiver(&self) -> Result<Arc<StreamReceiver>> {
+        self.stream
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+            .ok_or_else(|| {
+                js_error("this store has no open stream (not created with streaming, or closed)")
+            })
+    }
+
     fn keys(&self) -> std::sync::MutexGuard<'_, Keys> {
         self.keys.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
-/// Numbers per record in [`NativeStore::record_batch`]: pricing index, model
-/// key, input tokens, output tokens, agent key, provider-id key, duration ms,
-/// time-to-first-token ms (negative: not measured).
-const BATCH_STRIDE: usize = 8;
+/// Numbers per record in [`NativeStore::record_batch`]: kind (0 completed,
+/// 1 failed), pricing index, model key, input tokens, output tokens, agent
+/// key, provider-id key, duration ms, time-to-first-token ms, error-code key
+/// (keys and latencies negative: absent).
+const BATCH_STRIDE: usize = 10;
 
 /// A latency in milliseconds from JS (negative or NaN: not measured).
 fn latency_ms(ms: f64) -> Option<Duration> {
@@ -189,7 +204,7 @@ impl NativeStore {
         };
         Ok(Self {
             inner: Arc::new(inner),
-            stream,
+            stream: Mutex::new(stream),
             keys: Mutex::default(),
         })
     }
@@ -211,7 +226,7 @@ impl NativeStore {
         };
         Ok(Self {
             inner,
-            stream: None,
+            stream: Mutex::new(None),
             keys: Mutex::default(),
         })
     }
@@ -230,15 +245,20 @@ impl NativeStore {
         Ok((keys.models.len() - 1) as u32)
     }
 
-    /// Interns an agent id (`kind` 0) or a provider id (`kind` 1); returns its index.
+    /// Interns an agent id (`kind` 0), a provider id (`kind` 1) or an error
+    /// code (`kind` 2, a separate list); returns its index.
     #[napi(catch_unwind)]
     pub fn name_key(&self, kind: u32, name: String) -> u32 {
+        let mut keys = self.keys();
+        if kind == 2 {
+            keys.codes.push(name);
+            return (keys.codes.len() - 1) as u32;
+        }
         let key = if kind == 0 {
             self.inner.agent_key(&name)
         } else {
             self.inner.provider_id_key(&name)
         };
-        let mut keys = self.keys();
         keys.names.push(key);
         (keys.names.len() - 1) as u32
     }
@@ -259,27 +279,43 @@ impl NativeStore {
         let keys = self.keys();
         let rows = batch.chunks_exact(BATCH_STRIDE).take(records as usize);
         for r in rows {
-            let pricing = keys
-                .pricings
-                .get(r[0] as usize)
-                .ok_or_else(|| js_error("unknown pricing index"))?;
             let model = *keys
                 .models
-                .get(r[1] as usize)
+                .get(r[2] as usize)
                 .ok_or_else(|| js_error("unknown model key"))?;
-            let agent = key_or_none(&keys.names, r[4] as i32)?;
-            let provider_id = key_or_none(&keys.names, r[5] as i32)?;
+            let agent = key_or_none(&keys.names, r[5] as i32)?;
+            let provider_id = key_or_none(&keys.names, r[6] as i32)?;
+            if r[0] == 1.0 {
+                let code = if r[9] < 0.0 {
+                    None
+                } else {
+                    Some(
+                        keys.codes
+                            .get(r[9] as usize)
+                            .ok_or_else(|| js_error("unknown error-code key"))?
+                            .as_str(),
+                    )
+                };
+                self.inner
+                    .record_llm_failed_keyed(model, agent, provider_id, code, None)
+                    .map_err(js_error)?;
+                continue;
+            }
+            let pricing = keys
+                .pricings
+                .get(r[1] as usize)
+                .ok_or_else(|| js_error("unknown pricing index"))?;
             self.inner
                 .record_llm_completed_keyed(
                     pricing,
                     model,
-                    count(r[2]),
                     count(r[3]),
+                    count(r[4]),
                     agent,
                     provider_id,
                     RequestLatency {
-                        duration: latency_ms(r[6]),
-                        time_to_first_token: latency_ms(r[7]),
+                        duration: latency_ms(r[7]),
+                        time_to_first_token: latency_ms(r[8]),
                     },
                 )
                 .map_err(js_error)?;
@@ -452,7 +488,7 @@ impl NativeStore {
     /// Stats as JSON text (the wrapper parses it: one string crosses, not a tree of objects).
     #[napi(catch_unwind)]
     pub fn stats_json(&self) -> String {
-        stats_to_json(&self.inner.stats()).to_string()
+        stats_json_text(&self.inner.stats())
     }
 
     /// Buffered events, oldest first, as a JSON array of Protocol 012 objects.
@@ -519,13 +555,20 @@ impl NativeStore {
         self.inner.stream_dropped_count() as f64
     }
 
+    /// Closes the stream: the channel disconnects, so later events are no
+    /// longer offered to it (nor counted as dropped).
+    #[napi(catch_unwind)]
+    pub fn close_stream(&self) {
+        self.stream
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+    }
+
     /// Streamed events already waiting (at most `max`), without waiting.
     #[napi(catch_unwind)]
     pub fn try_recv_json(&self, max: u32) -> Result<String> {
-        let rx = self
-            .stream
-            .as_ref()
-            .ok_or_else(|| js_error("this store was not created with streaming"))?;
+        let rx = self.receiver()?;
         let events: Vec<_> = rx.try_iter().take(max.max(1) as usize).collect();
         Ok(events_json(&events))
     }
@@ -534,10 +577,7 @@ impl NativeStore {
     /// streamed events; resolves to a JSON array of at most `max` events.
     #[napi(catch_unwind)]
     pub fn recv_batch(&self, max: u32, timeout_ms: u32) -> Result<AsyncTask<RecvBatch>> {
-        let rx = self
-            .stream
-            .clone()
-            .ok_or_else(|| js_error("this store was not created with streaming"))?;
+        let rx = self.receiver()?;
         Ok(AsyncTask::new(RecvBatch {
             rx,
             max: max.max(1) as usize,
@@ -582,44 +622,92 @@ fn events_json(events: &[AnalyticsEvent]) -> String {
     serde_json::to_string(events).unwrap_or_else(|_| "[]".to_owned())
 }
 
-fn table_json(map: &StatsMap) -> Value {
-    let mut out = Map::with_capacity(map.len());
-    for (name, s) in map {
-        out.insert(
-            name.to_string(),
-            json!([
+fn push_row(out: &mut String, values: &[u64]) {
+    out.push('[');
+    for (i, v) in values.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let _ = write!(out, "{v}");
+    }
+    out.push(']');
+}
+
+fn push_key(out: &mut String, key: &str) {
+    // serde_json escapes the name exactly as JSON requires.
+    out.push_str(&serde_json::to_string(key).unwrap_or_else(|_| "\"\"".to_owned()));
+    out.push(':');
+}
+
+fn push_table(out: &mut String, name: &str, map: &StatsMap) {
+    push_key(out, name);
+    out.push('{');
+    for (i, (key, s)) in map.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        push_key(out, key);
+        push_row(
+            out,
+            &[
                 s.request_count,
                 s.failed_count,
                 s.input_tokens,
                 s.output_tokens,
-                s.cost_micros
-            ]),
+                s.cost_micros,
+            ],
         );
     }
-    Value::Object(out)
+    out.push('}');
 }
 
-fn histogram_json(h: &LatencyHistogram) -> Value {
-    let mut row: Vec<u64> = h.bucket_counts.to_vec();
+fn push_histogram(out: &mut String, h: &LatencyHistogram) {
+    let mut row = h.bucket_counts.to_vec();
     row.push(h.sum_micros);
-    json!(row)
+    push_row(out, &row);
 }
 
-fn stats_to_json(s: &ComputedStats) -> Value {
-    let mut latency = Map::with_capacity(s.latency_by_model.len());
-    for (model, l) in &s.latency_by_model {
-        latency.insert(
-            model.to_string(),
-            json!({ "duration": histogram_json(&l.duration), "ttft": histogram_json(&l.ttft) }),
-        );
+/// Stats as compact JSON, written directly: building a `serde_json::Value`
+/// tree first cost more than the stats themselves.
+fn stats_json_text(s: &ComputedStats) -> String {
+    let mut out =
+        String::with_capacity(256 + s.by_model.len() * 96 + s.latency_by_model.len() * 160);
+    out.push('{');
+    push_key(&mut out, "totals");
+    push_row(
+        &mut out,
+        &[
+            s.total_requests,
+            s.failed_requests,
+            s.total_input_tokens,
+            s.total_output_tokens,
+            s.total_cost_micros,
+        ],
+    );
+    out.push(',');
+    push_table(&mut out, "byModel", &s.by_model);
+    out.push(',');
+    push_table(&mut out, "byProvider", &s.by_provider);
+    out.push(',');
+    push_table(&mut out, "byAgent", &s.by_agent);
+    out.push(',');
+    push_key(&mut out, "latency");
+    out.push('{');
+    for (i, (model, l)) in s.latency_by_model.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        push_key(&mut out, model);
+        out.push('{');
+        push_key(&mut out, "duration");
+        push_histogram(&mut out, &l.duration);
+        out.push(',');
+        push_key(&mut out, "ttft");
+        push_histogram(&mut out, &l.ttft);
+        out.push('}');
     }
-    json!({
-        "totals": [s.total_requests, s.failed_requests, s.total_input_tokens, s.total_output_tokens, s.total_cost_micros],
-        "byModel": table_json(&s.by_model),
-        "byProvider": table_json(&s.by_provider),
-        "byAgent": table_json(&s.by_agent),
-        "latency": Value::Object(latency),
-    })
+    out.push_str("}}");
+    out
 }
 
 // ---------------------------------------------------------------------------

@@ -1,0 +1,800 @@
+/**
+ * The API served by the napi-rs addon. Thin on purpose: arguments are
+ * validated here with the same functions as the fallback (so errors are
+ * identical), strings are interned to small integers once per store object
+ * (so the hot path passes numbers only), and results are converted to the
+ * contract's plain objects. Every behaviour lives in the Rust core.
+ */
+import type {
+  Accounting,
+  AnalyticsEvent,
+  ComputedStats,
+  EventInput,
+  EventReceiver,
+  LatencyInput,
+  ModelPricing,
+  ModelStats,
+} from './types.js';
+import {
+  DEFAULT_CAPACITY,
+  checkBudgetThresholdArgs,
+  checkCapacity,
+  checkCount,
+  checkEventInput,
+  checkIdList,
+  checkInstance,
+  checkLlmCompletedArgs,
+  checkLlmCompletedWithProviderArgs,
+  checkLlmFailedArgs,
+  checkModel,
+  checkPort,
+  checkSharedArgs,
+  checkStreamingArgs,
+  checkString,
+} from './validate.js';
+import type {
+  NativeBinding,
+  NativePricingHandle,
+  NativeStoreHandle,
+  NativeSyncClientHandle,
+  NativeSyncHandleHandle,
+} from './binding.js';
+import { SyncConfig, checkSyncConfig, tokenOf } from './sync/config.js';
+import { SyncError, type SyncFailureKind } from './sync/errors.js';
+import type { RejectedEvent, SyncClientApi, SyncHandleApi, SyncReport } from './sync/types.js';
+import { PricingTableError } from './fallback/errors.js';
+import { histogram } from './latency.js';
+import { renderPrometheus } from './prometheus.js';
+
+const MICROS_PER_USD = 1_000_000;
+
+/** Builds the contract's stats object from the addon's compact JSON. */
+function statsFromJson(text: string): ComputedStats {
+  const raw = JSON.parse(text) as {
+    totals: number[];
+    byModel: Record<string, number[]>;
+    byProvider: Record<string, number[]>;
+    byAgent: Record<string, number[]>;
+    latency: Record<string, { duration: number[]; ttft: number[] }>;
+  };
+  const [totalRequests = 0, failedRequests = 0, totalInputTokens = 0, totalOutputTokens = 0, totalCostMicros = 0] =
+    raw.totals;
+  const table = (rows: Record<string, number[]>): Record<string, ModelStats> => {
+    const entries: [string, ModelStats][] = [];
+    for (const name of Object.keys(rows)) {
+      const [requestCount = 0, failedCount = 0, inputTokens = 0, outputTokens = 0, costMicros = 0] = rows[name] ?? [];
+      entries.push([
+        name,
+        { requestCount, failedCount, inputTokens, outputTokens, costMicros, costUsd: costMicros / MICROS_PER_USD },
+      ]);
+    }
+    return Object.fromEntries(entries);
+  };
+  const totalTokens = totalInputTokens + totalOutputTokens;
+  const totalCostUsd = totalCostMicros / MICROS_PER_USD;
+  return {
+    totalRequests,
+    failedRequests,
+    totalInputTokens,
+    totalOutputTokens,
+    totalTokens,
+    totalCostMicros,
+    totalCostUsd,
+    successRate: totalRequests === 0 ? 1 : (totalRequests - failedRequests) / totalRequests,
+    avgCostPerRequestUsd: totalRequests === 0 ? 0 : totalCostUsd / totalRequests,
+    avgTokensPerRequest: totalRequests === 0 ? 0 : totalTokens / totalRequests,
+    byModel: table(raw.byModel),
+    byProvider: table(raw.byProvider),
+    byAgent: table(raw.byAgent),
+    latencyByModel: Object.fromEntries(
+      Object.entries(raw.latency).map(([model, l]) => [
+        model,
+        {
+          duration: histogram(l.duration.slice(0, -1), l.duration.at(-1) ?? 0),
+          ttft: histogram(l.ttft.slice(0, -1), l.ttft.at(-1) ?? 0),
+        },
+      ]),
+    ),
+  };
+}
+
+/** One event of the addon's JSON (Protocol 012 field names) → the contract's shape. */
+interface WireEvent {
+  event_id: string;
+  timestamp_ms: number;
+  event_type: AnalyticsEvent['eventType'];
+  agent_id?: string;
+  provider?: string;
+  model?: string;
+  provider_id?: string;
+  input_tokens?: number;
+  output_tokens?: number;
+  cost_micros?: number;
+  error_code?: string;
+  error_message?: string;
+  threshold_percent?: number;
+  current_spend_micros?: number;
+  budget_micros?: number;
+  port?: number;
+  total_requests?: number;
+  total_cost_micros?: number;
+}
+
+// Plain object literals, not `{ ...base }`: spreading costs ~5 µs per event
+// on Node 20, which made 10,000-event snapshots take ~50 ms.
+function toEvent(e: WireEvent): AnalyticsEvent {
+  switch (e.event_type) {
+    case 'llm_request_completed':
+      return {
+        eventId: e.event_id,
+        timestampMs: e.timestamp_ms,
+        agentId: e.agent_id ?? null,
+        eventType: e.event_type,
+        provider: e.provider ?? 'unknown',
+        model: e.model ?? '',
+        providerId: e.provider_id ?? null,
+        inputTokens: e.input_tokens ?? 0,
+        outputTokens: e.output_tokens ?? 0,
+        costMicros: e.cost_micros ?? 0,
+      };
+    case 'llm_request_failed':
+      return {
+        eventId: e.event_id,
+        timestampMs: e.timestamp_ms,
+        agentId: e.agent_id ?? null,
+        eventType: e.event_type,
+        provider: e.provider ?? 'unknown',
+        model: e.model ?? '',
+        providerId: e.provider_id ?? null,
+        errorCode: e.error_code ?? null,
+        errorMessage: e.error_message ?? null,
+      };
+    case 'budget_threshold_reached':
+      return {
+        eventId: e.event_id,
+        timestampMs: e.timestamp_ms,
+        agentId: e.agent_id ?? null,
+        eventType: e.event_type,
+        thresholdPercent: e.threshold_percent ?? 0,
+        currentSpendMicros: e.current_spend_micros ?? 0,
+        budgetMicros: e.budget_micros ?? 0,
+      };
+    case 'router_started':
+      return {
+        eventId: e.event_id,
+        timestampMs: e.timestamp_ms,
+        agentId: e.agent_id ?? null,
+        eventType: e.event_type,
+        port: e.port ?? 0,
+      };
+    case 'router_stopped':
+      return {
+        eventId: e.event_id,
+        timestampMs: e.timestamp_ms,
+        agentId: e.agent_id ?? null,
+        eventType: e.event_type,
+        totalRequests: e.total_requests ?? 0,
+        totalCostMicros: e.total_cost_micros ?? 0,
+      };
+  }
+}
+
+function eventsFromJson(text: string): AnalyticsEvent[] {
+  return (JSON.parse(text) as WireEvent[]).map(toEvent);
+}
+
+/** Completed requests buffered per store before one boundary crossing. */
+const BATCH_RECORDS = 256;
+/** Numbers per batched record: kind, pricing, model, input, output, agent, provider id, duration ms, TTFT ms, error code. */
+const BATCH_STRIDE = 10;
+/**
+ * How long a record may wait in this thread before the addon sees it. Same-
+ * thread reads flush first; this bounds what other threads (workers, the
+ * sync loop) can miss, and lets a router recording one request per
+ * event-loop turn still cross into the addon once per several records.
+ */
+const FLUSH_DELAY_MS = 2;
+
+/** Stores with records not yet handed to the addon: flushed before the process exits. */
+const pendingStores = new Set<{ flush(): void }>();
+let exitHookInstalled = false;
+
+/**
+ * Hands every pending batch of this thread to the addon: reads and unbatched
+ * records call it, so a thread sees its own records in order even through
+ * another store object of the same shared store.
+ */
+function flushPending(): void {
+  if (flushTimer !== null) {
+    clearTimeout(flushTimer);
+    flushTimer = null;
+  }
+  for (const store of pendingStores) store.flush();
+}
+
+let flushTimer: NodeJS.Timeout | null = null;
+
+/** Marks a store as holding records and makes sure a flush is due soon. */
+function schedule(store: { flush(): void }): void {
+  pendingStores.add(store);
+  if (flushTimer === null) {
+    flushTimer = setTimeout(flushPending, FLUSH_DELAY_MS);
+    flushTimer.unref();
+    installExitHook();
+  }
+}
+
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.on('exit', () => {
+    for (const store of pendingStores) store.flush();
+  });
+}
+
+const HANDLE_TOKEN = Symbol('native store handle');
+
+/** Builds the native classes over a loaded binding. */
+export function createNativeApi(binding: NativeBinding) {
+  const handles = new WeakMap<object, NativePricingHandle>();
+
+  class PricingManager {
+    constructor() {
+      handles.set(this, new binding.NativePricing());
+    }
+
+    /** A table in LiteLLM's `model_prices_and_context_window.json` format. */
+    static fromLitellmJson(text: string): PricingManager {
+      checkString(text, 'text');
+      let handle: NativePricingHandle;
+      try {
+        handle = binding.NativePricing.fromLitellmJson(text);
+      } catch (e) {
+        throw new PricingTableError((e as Error).message);
+      }
+      const pricing = Object.create(PricingManager.prototype) as PricingManager;
+      handles.set(pricing, handle);
+      return pricing;
+    }
+
+    get size(): number {
+      return handle(this).size;
+    }
+
+    get checkedOn(): string | null {
+      return handle(this).checkedOn || null;
+    }
+
+    get(model: string): ModelPricing | null {
+      checkModel(model);
+      return handle(this).get(model) ?? null;
+    }
+
+    costMicros(model: string, inputTokens: number, outputTokens: number): number | null {
+      checkLlmCompletedArgs(model, inputTokens, outputTokens, null, null, undefined);
+      return handle(this).costMicros(model, inputTokens, outputTokens) ?? null;
+    }
+  }
+
+  const isPricing = (value: unknown): boolean => typeof value === 'object' && value !== null && handles.has(value);
+
+  function handle(pricing: PricingManager): NativePricingHandle {
+    const h = handles.get(pricing);
+    if (h === undefined) throw new TypeError('pricing must be a PricingManager');
+    return h;
+  }
+
+  class NativeReceiver implements EventReceiver {
+    #store: NativeStoreHandle;
+    #queue: AnalyticsEvent[] = [];
+    #waiters: ((event: AnalyticsEvent | null) => void)[] = [];
+    #pumping = false;
+    #closed = false;
+    #channelSize: number;
+
+    constructor(store: NativeStoreHandle, channelSize: number) {
+      this.#store = store;
+      this.#channelSize = channelSize;
+    }
+
+    /** Hands queued events to waiters in call order; after close, `null` to the rest. */
+    #serve(): void {
+      while (this.#waiters.length > 0 && this.#queue.length > 0) this.#waiters.shift()!(this.#queue.shift()!);
+      if (this.#closed) while (this.#waiters.length > 0) this.#waiters.shift()!(null);
+    }
+
+    /** One wait at a time on the libuv pool (never the event loop), while anyone waits. */
+    async #pump(): Promise<void> {
+      if (this.#pumping) return;
+      this.#pumping = true;
+      try {
+        while (this.#waiters.length > 0 && !this.#closed) {
+          // Short slices, so close() is prompt.
+          const batch = eventsFromJson(await this.#store.recvBatch(this.#channelSize, 50));
+          this.#queue.push(...batch);
+          this.#serve();
+        }
+      } finally {
+        this.#pumping = false;
+      }
+    }
+
+    recv(): Promise<AnalyticsEvent | null> {
+      flushPending();
+      if (this.#queue.length === 0 && !this.#closed) {
+        this.#queue.push(...eventsFromJson(this.#store.tryRecvJson(this.#channelSize)));
+      }
+      if (this.#waiters.length === 0 && this.#queue.length > 0) return Promise.resolve(this.#queue.shift()!);
+      if (this.#closed) return Promise.resolve(this.#queue.shift() ?? null);
+      return new Promise((resolve) => {
+        this.#waiters.push(resolve);
+        void this.#pump();
+      });
+    }
+
+    tryRecv(): AnalyticsEvent | null {
+      if (this.#queue.length === 0 && !this.#closed) {
+        flushPending();
+        this.#queue.push(...eventsFromJson(this.#store.tryRecvJson(this.#channelSize)));
+      }
+      return this.#queue.shift() ?? null;
+    }
+
+    close(): void {
+      if (this.#closed) return;
+      flushPending();
+      // Events already in the channel are still delivered, then iteration ends;
+      // the channel disconnects, so later events are neither queued nor counted.
+      this.#queue.push(...eventsFromJson(this.#store.tryRecvJson(0xffffffff)));
+      this.#store.closeStream();
+      this.#closed = true;
+      this.#serve();
+    }
+
+    droppedCount(): number {
+      return this.#store.streamDroppedCount();
+    }
+
+    async *[Symbol.asyncIterator](): AsyncIterator<AnalyticsEvent> {
+      try {
+        for (;;) {
+          const event = await this.recv();
+          if (event === null) return;
+          yield event;
+        }
+      } finally {
+        this.close();
+      }
+    }
+  }
+
+  class EventStore {
+    #n: NativeStoreHandle;
+    #models = new Map<string, number>();
+    #agents = new Map<string, number>();
+    #providerIds = new Map<string, number>();
+    #pricings = new WeakMap<object, number>();
+    // The hot path: completed requests are packed here and handed to the
+    // addon in one call per event-loop turn (or per BATCH_RECORDS), since a
+    // N-API call costs more than the recording itself. Every read, and every
+    // other kind of record, flushes first, so this thread always sees its own
+    // records, in order; other threads see them within one loop turn.
+    #batch = new Float64Array(BATCH_RECORDS * BATCH_STRIDE);
+    #pending = 0;
+    #codes = new Map<string, number>();
+
+    /** A store of the default capacity (10,000 events); see `withCapacity`. */
+    constructor(...args: unknown[]) {
+      // The factories below hand in an addon handle through a module-private token.
+      this.#n = args[0] === HANDLE_TOKEN ? (args[1] as NativeStoreHandle) : new binding.NativeStore(DEFAULT_CAPACITY);
+      registerStore(this);
+    }
+
+    static #wrap(handle: NativeStoreHandle): EventStore {
+      return new (EventStore as unknown as new (token: symbol, handle: NativeStoreHandle) => EventStore)(
+        HANDLE_TOKEN,
+        handle,
+      );
+    }
+
+    /** Hands buffered records to the addon now (reads do this themselves). */
+    flush(): void {
+      if (this.#pending === 0) return;
+      const count = this.#pending;
+      this.#pending = 0;
+      pendingStores.delete(this);
+      this.#n.recordBatch(this.#batch, count);
+    }
+
+    #pricingIndex(pricing: PricingManager): number {
+      let index = this.#pricings.get(pricing);
+      if (index === undefined) {
+        index = this.#n.registerPricing(handle(pricing));
+        this.#pricings.set(pricing, index);
+      }
+      return index;
+    }
+
+    static withCapacity(capacity: number): EventStore {
+      checkCapacity(capacity, 'capacity');
+      return EventStore.#wrap(new binding.NativeStore(capacity));
+    }
+
+    static withStreaming(capacity: number, channelSize: number): [EventStore, EventReceiver] {
+      checkStreamingArgs(capacity, channelSize);
+      const handle = new binding.NativeStore(capacity, channelSize);
+      return [EventStore.#wrap(handle), new NativeReceiver(handle, channelSize)];
+    }
+
+    /** The process-wide store `name`: the same in the main thread and every worker. */
+    static shared(name: string, capacity: number = DEFAULT_CAPACITY): EventStore {
+      checkSharedArgs(name, capacity);
+      const handle = binding.NativeStore.shared(name, capacity);
+      return EventStore.#wrap(handle);
+    }
+
+    #model(model: string): number {
+      let key = this.#models.get(model);
+      if (key === undefined) {
+        key = this.#n.modelKey(model);
+        this.#models.set(model, key);
+      }
+      return key;
+    }
+
+    #name(map: Map<string, number>, kind: number, name: string | null | undefined): number {
+      if (name == null) return -1;
+      let key = map.get(name);
+      if (key === undefined) {
+        key = this.#n.nameKey(kind, name);
+        map.set(name, key);
+      }
+      return key;
+    }
+
+    recordLlmCompleted(
+      pricing: PricingManager,
+      model: string,
+      inputTokens: number,
+      outputTokens: number,
+      agentId?: string | null,
+      providerId?: string | null,
+      latency?: LatencyInput,
+    ): void {
+      checkInstance(pricing, isPricing, 'pricing', 'PricingManager');
+      checkLlmCompletedArgs(model, inputTokens, outputTokens, agentId, providerId, latency);
+      const at = this.#pending * BATCH_STRIDE;
+      const batch = this.#batch;
+      batch[at] = 0;
+      batch[at + 1] = this.#pricingIndex(pricing);
+      batch[at + 2] = this.#model(model);
+      batch[at + 3] = inputTokens;
+      batch[at + 4] = outputTokens;
+      batch[at + 5] = this.#name(this.#agents, 0, agentId);
+      batch[at + 6] = this.#name(this.#providerIds, 1, providerId);
+      batch[at + 7] = latency?.durationMs ?? -1;
+      batch[at + 8] = latency?.ttftMs ?? -1;
+      batch[at + 9] = -1;
+      this.#pushed();
+    }
+
+    /** One more record is in the batch: hand the batch over when full, else schedule. */
+    #pushed(): void {
+      if (++this.#pending === BATCH_RECORDS) this.flush();
+      else if (this.#pending === 1) schedule(this);
+    }
+
+    recordLlmCompletedWithProvider(
+      pricing: PricingManager,
+      model: string,
+      provider: string,
+      inputTokens: number,
+      outputTokens: number,
+      agentId?: string | null,
+      providerId?: string | null,
+    ): void {
+      flushPending();
+      checkInstance(pricing, isPricing, 'pricing', 'PricingManager');
+      checkLlmCompletedWithProviderArgs(model, provider, inputTokens, outputTokens, agentId, providerId);
+      this.#n.recordCompletedWithProvider(
+        handle(pricing),
+        model,
+        provider,
+        inputTokens,
+        outputTokens,
+        agentId ?? null,
+        providerId ?? null,
+      );
+    }
+
+    recordLlmFailed(
+      model: string,
+      agentId?: string | null,
+      providerId?: string | null,
+      errorCode?: string | null,
+      errorMessage?: string | null,
+    ): void {
+      checkLlmFailedArgs(model, agentId, providerId, errorCode, errorMessage);
+      if (errorMessage != null) {
+        // A free-form message is a string to copy anyway: recorded directly, in order.
+        flushPending();
+        this.#n.recordFailedKeyed(
+          this.#model(model),
+          this.#name(this.#agents, 0, agentId),
+          this.#name(this.#providerIds, 1, providerId),
+          errorCode ?? null,
+          errorMessage,
+        );
+        return;
+      }
+      const at = this.#pending * BATCH_STRIDE;
+      const batch = this.#batch;
+      batch[at] = 1;
+      batch[at + 1] = -1;
+      batch[at + 2] = this.#model(model);
+      batch[at + 3] = 0;
+      batch[at + 4] = 0;
+      batch[at + 5] = this.#name(this.#agents, 0, agentId);
+      batch[at + 6] = this.#name(this.#providerIds, 1, providerId);
+      batch[at + 7] = -1;
+      batch[at + 8] = -1;
+      batch[at + 9] = this.#name(this.#codes, 2, errorCode);
+      this.#pushed();
+    }
+
+    recordBudgetThreshold(
+      thresholdPercent: number,
+      currentSpendMicros: number,
+      budgetMicros: number,
+      agentId?: string | null,
+    ): void {
+      flushPending();
+      checkBudgetThresholdArgs(thresholdPercent, currentSpendMicros, budgetMicros, agentId);
+      this.#n.recordBudgetThreshold(thresholdPercent, currentSpendMicros, budgetMicros, agentId ?? null);
+    }
+
+    recordRouterStarted(port: number): void {
+      flushPending();
+      checkPort(port);
+      this.#n.recordRouterStarted(port);
+    }
+
+    recordRouterStopped(): void {
+      flushPending();
+      this.#n.recordRouterStopped();
+    }
+
+    record(input: EventInput): void {
+      flushPending();
+      checkEventInput(input);
+      switch (input.eventType) {
+        case 'llm_request_completed':
+          this.#n.recordCompletedRaw(
+            input.provider,
+            input.model,
+            input.providerId ?? null,
+            input.inputTokens,
+            input.outputTokens,
+            input.costMicros,
+            input.agentId ?? null,
+          );
+          return;
+        case 'llm_request_failed':
+          this.#n.recordFailedRaw(
+            input.provider,
+            input.model,
+            input.providerId ?? null,
+            input.errorCode ?? null,
+            input.errorMessage ?? null,
+            input.agentId ?? null,
+          );
+          return;
+        case 'budget_threshold_reached':
+          this.#n.recordBudgetThreshold(
+            input.thresholdPercent,
+            input.currentSpendMicros,
+            input.budgetMicros,
+            input.agentId ?? null,
+          );
+          return;
+        case 'router_started':
+          this.#n.recordRouterStarted(input.port);
+          return;
+        case 'router_stopped':
+          this.#n.recordRouterStoppedTotals(input.totalRequests, input.totalCostMicros);
+          return;
+      }
+    }
+
+    markSynced(ids: string[]): number {
+      flushPending();
+      checkIdList(ids);
+      return this.#n.markSynced(ids);
+    }
+
+    markRejected(ids: string[]): number {
+      flushPending();
+      checkIdList(ids);
+      return this.#n.markRejected(ids);
+    }
+
+    drainAll(): AnalyticsEvent[] {
+      flushPending();
+      return eventsFromJson(this.#n.drainJson());
+    }
+
+    snapshotEvents(): AnalyticsEvent[] {
+      flushPending();
+      return eventsFromJson(this.#n.snapshotJson());
+    }
+
+    unsyncedEvents(limit?: number): AnalyticsEvent[] {
+      if (limit !== undefined) checkCount(limit, 'limit');
+      flushPending();
+      return eventsFromJson(this.#n.unsyncedJson(limit));
+    }
+
+    unsyncedCount(): number {
+      flushPending();
+      return this.#n.unsyncedCount();
+    }
+
+    len(): number {
+      flushPending();
+      return this.#n.len();
+    }
+
+    isEmpty(): boolean {
+      flushPending();
+      return this.#n.len() === 0;
+    }
+
+    droppedCount(): number {
+      flushPending();
+      return this.#n.accounting().dropped;
+    }
+
+    evictedCount(): number {
+      flushPending();
+      return this.#n.accounting().evicted;
+    }
+
+    accounting(): Accounting {
+      flushPending();
+      return this.#n.accounting();
+    }
+
+    stats(): ComputedStats {
+      flushPending();
+      return statsFromJson(this.#n.statsJson());
+    }
+
+    /** Prometheus text exposition of the stats and the outbox counters. */
+    prometheus(): string {
+      flushPending();
+      return renderPrometheus(this.stats(), this.accounting(), this.unsyncedCount(), (m) => binding.inferProvider(m));
+    }
+
+    /** @internal The addon handle, for the native sync client. */
+    get nativeHandle(): NativeStoreHandle {
+      return this.#n;
+    }
+  }
+
+  const nativeStores = new WeakMap<object, NativeStoreHandle>();
+  const storeHandle = (store: unknown): NativeStoreHandle => {
+    const h = typeof store === 'object' && store !== null ? nativeStores.get(store) : undefined;
+    if (h === undefined) throw new TypeError('store must be an EventStore of the native implementation');
+    return h;
+  };
+  const registerStore = (store: EventStore) => nativeStores.set(store, store.nativeHandle);
+
+  /** The core logs from its own threads; the console belongs to this one. */
+  const relayWarnings = (): void => {
+    for (const warning of binding.takeWarnings()) console.warn(warning);
+  };
+
+  class NativeSyncHandle implements SyncHandleApi {
+    #h: NativeSyncHandleHandle;
+    #final: SyncReport | null = null;
+    #relay: NodeJS.Timeout;
+
+    constructor(h: NativeSyncHandleHandle) {
+      this.#h = h;
+      this.#relay = setInterval(relayWarnings, 100);
+      this.#relay.unref();
+    }
+
+    /** Flushes what is pending (bounded by the stop deadline), then stops; runs off the event loop. */
+    async stop(): Promise<SyncReport> {
+      if (this.#final) return this.#final;
+      flushPending();
+      this.#final = await this.#h.stop();
+      clearInterval(this.#relay);
+      relayWarnings();
+      return this.#final;
+    }
+
+    /** Counts so far: delivered and rejected since start, and what remains buffered. */
+    report(): SyncReport {
+      return this.#final ?? this.#h.report();
+    }
+  }
+
+  /** Background sync on the addon's tokio runtime: JSON and HTTP never run on the JS thread. */
+  class SyncClient implements SyncClientApi {
+    #c: NativeSyncClientHandle;
+    #config: SyncConfig;
+
+    constructor(store: EventStore, config: SyncConfig) {
+      const handle = storeHandle(store);
+      checkSyncConfig(config, 'config');
+      this.#config = config;
+      this.#c = new binding.NativeSyncClient(handle, config.serverUrl, tokenOf(config), {
+        intervalMs: config.intervalMs,
+        batchThreshold: config.batchThreshold,
+        timeoutMs: config.timeoutMs,
+        maxInFlight: config.maxInFlight,
+        backoffInitialMs: config.backoffInitialMs,
+        backoffMaxMs: config.backoffMaxMs,
+        stopDeadlineMs: config.stopDeadlineMs,
+        maxBatch: config.maxBatch,
+        thresholdCheckMs: config.thresholdCheckMs,
+      });
+    }
+
+    /** The configuration (its token redacted when printed). */
+    get config(): SyncConfig {
+      return this.#config;
+    }
+
+    /** One pass now; resolves to the number delivered. */
+    async syncEvents(): Promise<number> {
+      flushPending();
+      const delivered = await this.#c.syncEvents();
+      relayWarnings();
+      return delivered;
+    }
+
+    /** Starts the background loop. */
+    start(): SyncHandleApi {
+      flushPending();
+      return new NativeSyncHandle(this.#c.start());
+    }
+
+    rejectedEvents(): RejectedEvent[] {
+      return this.#c.rejectedEvents().map((r) => ({
+        eventId: r.eventId,
+        status: r.status,
+        errorCode: r.errorCode ?? null,
+        message: r.message,
+      }));
+    }
+
+    deliveredCount(): number {
+      return this.#c.deliveredCount();
+    }
+
+    rejectedCount(): number {
+      return this.#c.rejectedCount();
+    }
+
+    /** The first transient failure of the last pass, or `null`. */
+    lastError(): SyncError | null {
+      relayWarnings();
+      const f = this.#c.lastError();
+      return f ? new SyncError(f.kind as SyncFailureKind, f.message, f.status ?? null, f.retryAfterMs ?? null) : null;
+    }
+  }
+
+  return {
+    SyncClient,
+    registerStore,
+    EventStore,
+    PricingManager,
+    inferProvider(model: string): string {
+      checkModel(model);
+      return binding.inferProvider(model);
+    },
+  };
+}
