@@ -1,0 +1,846 @@
+/**
+ * Background sync (Protocol 012) against a real HTTP server with injected
+ * faults. Runs against both implementations (IRON_ANALYTICS_IMPL=native|js).
+ *
+ * Every scenario checks the end state the protocol promises: each LLM event
+ * recorded is in the server's store exactly once with its exact fields, the
+ * store's outbox is empty, and the counts add up.
+ */
+import util from 'node:util';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { EventStore, PricingManager, SyncConfig, SyncClient, implementation } from '../src/index.js';
+import type { AnalyticsEvent } from '../src/index.js';
+import { backoffDelay } from '../src/sync/fallback-client.js';
+import { IngestServer } from './helpers/ingest-server.js';
+
+const TOKEN = 'ic_secret_7Q2xV9pLmZ3kR8wT';
+const AGENT = 'agent_sync_tests';
+const pricing = new PricingManager();
+
+// ---------------------------------------------------------------------------
+// Harness
+// ---------------------------------------------------------------------------
+
+type Handle = ReturnType<InstanceType<typeof SyncClient>['start']>;
+
+const servers: IngestServer[] = [];
+const handles: Handle[] = [];
+const warnings: string[] = [];
+let warnSpy: ReturnType<typeof vi.spyOn>;
+
+beforeAll(() => {
+  warnSpy = vi.spyOn(console, 'warn').mockImplementation((...args: unknown[]) => {
+    warnings.push(args.map((a) => (typeof a === 'string' ? a : util.inspect(a))).join(' '));
+  });
+});
+
+beforeEach(() => {
+  warnings.length = 0;
+});
+
+afterEach(async () => {
+  await Promise.all(handles.splice(0).map((h) => h.stop()));
+  await Promise.all(servers.splice(0).map((s) => s.close()));
+});
+
+afterAll(() => {
+  warnSpy.mockRestore();
+});
+
+/** Every warning of the whole file is checked for the token as well, in each test. */
+function expectNoTokenInWarnings(): void {
+  for (const w of warnings) expect(w).not.toContain(TOKEN);
+}
+
+async function startServer(): Promise<IngestServer> {
+  const server = await IngestServer.start({ [TOKEN]: AGENT });
+  servers.push(server);
+  return server;
+}
+
+/** Short intervals and backoffs so the file runs in seconds. */
+function fastConfig(server: IngestServer): SyncConfig {
+  return new SyncConfig(server.url, TOKEN)
+    .withInterval(50)
+    .withBatchThreshold(1_000)
+    .withThresholdCheck(5)
+    .withBackoff(10, 80)
+    .withTimeout(2_000)
+    .withStopDeadline(3_000);
+}
+
+function start(client: InstanceType<typeof SyncClient>): Handle {
+  const handle = client.start();
+  handles.push(handle);
+  return handle;
+}
+
+async function waitFor(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const until = performance.now() + timeoutMs;
+  while (!condition()) {
+    if (performance.now() > until) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Records `n` LLM events of every shape (with and without the optional fields). */
+function recordMix(store: EventStore, n: number): void {
+  for (let i = 0; i < n; i++) {
+    switch (i % 5) {
+      case 0:
+        store.recordLlmCompleted(pricing, 'gpt-4', 150 + i, 50);
+        break;
+      case 1:
+        store.recordLlmCompleted(pricing, 'claude-3-opus-20240229', 200, 100 + i, 'agent_local', 'ip_anthropic-001');
+        break;
+      case 2:
+        store.recordLlmFailed('gpt-4o-mini', null, null, 'rate_limit_exceeded', `upstream said no #${i}`);
+        break;
+      case 3:
+        store.recordLlmFailed('claude-3-haiku-20240307', 'agent_local', 'ip_anthropic-002', null, null);
+        break;
+      default:
+        store.recordLlmCompleted(pricing, 'my-finetune', 0, 0, null, 'ip_unknown-9');
+        break;
+    }
+  }
+}
+
+/** The provider names Protocol 012 accepts: openai and anthropic stay, the rest is unknown. */
+function wireProvider(provider: string): string {
+  const lower = provider.toLowerCase();
+  return lower === 'openai' || lower === 'anthropic' ? lower : 'unknown';
+}
+
+/** The exact body the protocol expects for an event, written independently of the library. */
+function expectedBody(event: AnalyticsEvent): Record<string, unknown> {
+  if (event.eventType !== 'llm_request_completed' && event.eventType !== 'llm_request_failed') {
+    throw new Error(`${event.eventType} is never sent`);
+  }
+  const body: Record<string, unknown> = {
+    ic_token: TOKEN,
+    event_id: event.eventId,
+    timestamp_ms: event.timestampMs,
+    event_type: event.eventType,
+    model: event.model,
+    provider: wireProvider(event.provider),
+  };
+  if (event.providerId !== null) body.provider_id = event.providerId;
+  if (event.eventType === 'llm_request_completed') {
+    body.input_tokens = event.inputTokens;
+    body.output_tokens = event.outputTokens;
+    body.cost_micros = event.costMicros;
+  } else {
+    if (event.errorCode !== null) body.error_code = event.errorCode;
+    if (event.errorMessage !== null) body.error_message = event.errorMessage;
+  }
+  return body;
+}
+
+const isLlm = (e: AnalyticsEvent): boolean =>
+  e.eventType === 'llm_request_completed' || e.eventType === 'llm_request_failed';
+
+/** Each of `expected` is in the server's store exactly once, with exactly its fields; nothing else is. */
+function expectStoredExactlyOnce(server: IngestServer, expected: AnalyticsEvent[]): void {
+  const byId = new Map<string, unknown>();
+  for (const stored of server.accepted) {
+    const id = stored.body.event_id as string;
+    expect(byId.has(id), `event ${id} stored twice`).toBe(false);
+    byId.set(id, stored);
+  }
+  expect(server.accepted).toHaveLength(expected.length);
+  for (const event of expected) {
+    expect(byId.get(event.eventId)).toStrictEqual({ agentId: AGENT, body: expectedBody(event) });
+  }
+}
+
+/** The end state of a scenario where everything was eventually delivered. */
+function expectAllDelivered(
+  server: IngestServer,
+  store: EventStore,
+  expected: AnalyticsEvent[],
+  report?: { delivered: number; rejected: number; remaining: number },
+): void {
+  expectStoredExactlyOnce(server, expected);
+  expect(store.unsyncedCount()).toBe(0);
+  expect(store.accounting().synced).toBe(expected.length);
+  expect(store.accounting().rejected).toBe(0);
+  if (report) expect(report).toStrictEqual({ delivered: expected.length, rejected: 0, remaining: 0 });
+  expectNoTokenInWarnings();
+}
+
+function warningsMatching(pattern: RegExp): string[] {
+  return warnings.filter((w) => pattern.test(w));
+}
+
+// ---------------------------------------------------------------------------
+// SyncConfig
+// ---------------------------------------------------------------------------
+
+describe(`SyncConfig (${implementation})`, () => {
+  it('has the Rust core defaults and immutable builders', () => {
+    const base = new SyncConfig('http://localhost:3001', TOKEN);
+    expect(base.serverUrl).toBe('http://localhost:3001');
+    expect(base.ingestUrl).toBe('http://localhost:3001/api/v1/analytics/events');
+    expect({
+      interval: base.intervalMs,
+      batchThreshold: base.batchThreshold,
+      timeout: base.timeoutMs,
+      maxInFlight: base.maxInFlight,
+      backoff: [base.backoffInitialMs, base.backoffMaxMs],
+      stopDeadline: base.stopDeadlineMs,
+      maxBatch: base.maxBatch,
+      thresholdCheck: base.thresholdCheckMs,
+    }).toStrictEqual({
+      interval: 30_000,
+      batchThreshold: 10,
+      timeout: 30_000,
+      maxInFlight: 8,
+      backoff: [100, 30_000],
+      stopDeadline: 10_000,
+      maxBatch: 1_000,
+      thresholdCheck: 20,
+    });
+
+    const tuned = base
+      .withInterval(5)
+      .withBatchThreshold(2)
+      .withTimeout(7)
+      .withMaxInFlight(3)
+      .withBackoff(1, 9)
+      .withStopDeadline(0)
+      .withMaxBatch(4)
+      .withThresholdCheck(6);
+    expect(tuned).not.toBe(base);
+    expect(base.intervalMs).toBe(30_000);
+    expect(base.stopDeadlineMs).toBe(10_000);
+    expect(tuned.toJSON()).toStrictEqual({
+      serverUrl: 'http://localhost:3001',
+      icToken: '<redacted>',
+      intervalMs: 5,
+      batchThreshold: 2,
+      timeoutMs: 7,
+      maxInFlight: 3,
+      backoffInitialMs: 1,
+      backoffMaxMs: 9,
+      stopDeadlineMs: 0,
+      maxBatch: 4,
+      thresholdCheckMs: 6,
+    });
+    expect(Object.keys(base)).toStrictEqual([]);
+    expect(() => {
+      (base as unknown as { intervalMs: number }).intervalMs = 1;
+    }).toThrow(TypeError);
+  });
+
+  it('joins the ingestion path without doubling slashes and keeps a path prefix', () => {
+    for (const url of ['http://h:1', 'http://h:1/', 'http://h:1//']) {
+      expect(new SyncConfig(url, 't').ingestUrl).toBe('http://h:1/api/v1/analytics/events');
+    }
+    expect(new SyncConfig('https://h/prefix/', 't').ingestUrl).toBe('https://h/prefix/api/v1/analytics/events');
+  });
+
+  it('never shows the token', () => {
+    const config = new SyncConfig('http://localhost:3001', TOKEN).withInterval(1_000);
+    const shown = [
+      String(config),
+      `${config}`,
+      JSON.stringify(config),
+      JSON.stringify({ nested: config }),
+      util.inspect(config),
+      util.inspect(config, { showHidden: true, depth: Infinity }),
+      util.format('%o %O %s %j', config, config, config, config),
+      Object.keys(config).join(','),
+      Object.getOwnPropertyNames(config).join(','),
+    ];
+    for (const text of shown) expect(text).not.toContain(TOKEN);
+    expect(String(config)).toContain('<redacted>');
+    expect(JSON.stringify(config)).toContain('<redacted>');
+    expect(util.inspect(config)).toContain('<redacted>');
+    expect(util.inspect(config)).toContain('http://localhost:3001');
+    expect(Object.values(config)).not.toContain(TOKEN);
+  });
+
+  it('rejects bad arguments with TypeError or RangeError, never echoing the token', () => {
+    const notUrls: unknown[] = [
+      'localhost:3001',
+      'ftp://example.com',
+      'file:///etc/passwd',
+      'not a url',
+      '',
+      'http://',
+      'http://u:p@example.com',
+      'http://example.com/?q=1',
+      'http://example.com/#frag',
+    ];
+    for (const url of notUrls) expect(() => new SyncConfig(url as string, TOKEN), String(url)).toThrow(TypeError);
+    for (const url of [undefined, null, 42, {}]) expect(() => new SyncConfig(url as string, TOKEN)).toThrow(TypeError);
+
+    expect(() => new SyncConfig('http://h', '')).toThrow(RangeError);
+    expect(() => new SyncConfig('http://h', '   ')).toThrow(RangeError);
+    for (const token of [undefined, null, 42, {}]) {
+      expect(() => new SyncConfig('http://h', token as string)).toThrow(TypeError);
+    }
+    try {
+      new SyncConfig('ftp://h', TOKEN);
+    } catch (error) {
+      expect(String(error)).not.toContain(TOKEN);
+    }
+
+    const c = new SyncConfig('https://h', TOKEN);
+    const positive: [string, (v: unknown) => unknown][] = [
+      ['withInterval', (v) => c.withInterval(v as number)],
+      ['withBatchThreshold', (v) => c.withBatchThreshold(v as number)],
+      ['withTimeout', (v) => c.withTimeout(v as number)],
+      ['withMaxInFlight', (v) => c.withMaxInFlight(v as number)],
+      ['withMaxBatch', (v) => c.withMaxBatch(v as number)],
+      ['withThresholdCheck', (v) => c.withThresholdCheck(v as number)],
+      ['withBackoff initial', (v) => c.withBackoff(v as number, 1_000)],
+      ['withBackoff max', (v) => c.withBackoff(1, v as number)],
+    ];
+    for (const [name, call] of positive) {
+      for (const bad of [0, -1, 1.5, NaN, Infinity, 2 ** 53]) expect(() => call(bad), `${name}(${bad})`).toThrow(RangeError);
+      for (const bad of ['10', null, undefined, 10n]) expect(() => call(bad), `${name}(${String(bad)})`).toThrow(TypeError);
+    }
+    expect(() => c.withStopDeadline(-1)).toThrow(RangeError);
+    expect(() => c.withStopDeadline('1' as unknown as number)).toThrow(TypeError);
+    expect(() => c.withBackoff(500, 100)).toThrow(RangeError);
+    // Longer than Node's timers can wait.
+    expect(() => c.withInterval(2 ** 31)).toThrow(RangeError);
+  });
+});
+
+describe('backoff (the pure-JS client)', () => {
+  it('doubles from the first delay, adds up to as much jitter, never exceeds the cap', () => {
+    const delays = (random: () => number): number[] =>
+      Array.from({ length: 10 }, (_, attempt) => backoffDelay(attempt, 100, 1_000, random));
+    expect(delays(() => 0)).toStrictEqual([100, 200, 400, 800, 1_000, 1_000, 1_000, 1_000, 1_000, 1_000]);
+    expect(delays(() => 0.999_999)).toStrictEqual([200, 400, 800, 1_000, 1_000, 1_000, 1_000, 1_000, 1_000, 1_000]);
+    for (let i = 0; i < 1_000; i++) {
+      const d = backoffDelay(i % 12, 10, 30_000);
+      const base = Math.min(10 * 2 ** (i % 12), 30_000);
+      expect(d).toBeGreaterThanOrEqual(base);
+      expect(d).toBeLessThanOrEqual(Math.min(2 * base, 30_000));
+    }
+    expect(backoffDelay(10_000, 100, 30_000, () => 0.5)).toBe(30_000);
+  });
+});
+
+// ---------------------------------------------------------------------------
+// SyncClient
+// ---------------------------------------------------------------------------
+
+describe(`SyncClient (${implementation})`, () => {
+  it('checks its arguments', async () => {
+    const server = await startServer();
+    const store = new EventStore();
+    expect(() => new SyncClient({} as unknown as EventStore, fastConfig(server))).toThrow(TypeError);
+    expect(() => new SyncClient(null as unknown as EventStore, fastConfig(server))).toThrow(TypeError);
+    expect(() => new SyncClient(store, {} as unknown as SyncConfig)).toThrow(TypeError);
+    expect(() => new SyncClient(store, { serverUrl: server.url } as unknown as SyncConfig)).toThrow(TypeError);
+    const client = new SyncClient(store, fastConfig(server));
+    expect(util.inspect(client)).not.toContain(TOKEN);
+    expect(JSON.stringify(client) ?? '').not.toContain(TOKEN);
+  });
+
+  it('healthy server: one POST per event, exact fields, nothing posted twice', async () => {
+    const server = await startServer();
+    const store = new EventStore();
+    recordMix(store, 25);
+    const expected = store.snapshotEvents();
+    const client = new SyncClient(store, fastConfig(server));
+
+    await expect(client.syncEvents()).resolves.toBe(25);
+    expect(server.posts).toBe(25);
+    expect(client.lastError()).toBeNull();
+    expect(client.deliveredCount()).toBe(25);
+    expect(client.rejectedCount()).toBe(0);
+    expect(client.rejectedEvents()).toStrictEqual([]);
+    expectAllDelivered(server, store, expected);
+
+    await expect(client.syncEvents()).resolves.toBe(0);
+    expect(server.posts).toBe(25);
+    expect(server.duplicates).toBe(0);
+    expect(warnings).toStrictEqual([]);
+  });
+
+  it('at most maxInFlight requests at once', async () => {
+    const server = await startServer();
+    server.delayAll(30);
+    const store = new EventStore();
+    recordMix(store, 20);
+    const expected = store.snapshotEvents();
+    const client = new SyncClient(store, fastConfig(server).withMaxInFlight(3));
+    await expect(client.syncEvents()).resolves.toBe(20);
+    expect(server.maxConcurrent).toBeLessThanOrEqual(3);
+    expect(server.maxConcurrent).toBeGreaterThan(1);
+    expectAllDelivered(server, store, expected);
+  });
+
+  it('an event is never in flight twice: concurrent syncEvents() calls and the loop', async () => {
+    const server = await startServer();
+    server.delayAll(40);
+    const store = new EventStore();
+    recordMix(store, 20);
+    const expected = store.snapshotEvents();
+    const client = new SyncClient(store, fastConfig(server).withMaxBatch(5).withBatchThreshold(1));
+    const handle = start(client);
+    const results = await Promise.all([client.syncEvents(), client.syncEvents(), client.syncEvents(), client.syncEvents()]);
+    const report = await handle.stop();
+    expect(results.reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(20);
+    expect(server.posts).toBe(20);
+    for (const event of expected) expect(server.postsFor(event.eventId)).toBe(1);
+    expect(server.duplicates).toBe(0);
+    expect(client.deliveredCount()).toBe(20);
+    expectAllDelivered(server, store, expected);
+    // The handle counts every delivery of its client since it started, manual passes included.
+    expect(report).toStrictEqual({ delivered: 20, rejected: 0, remaining: 0 });
+  });
+
+  it('burst of 503s: events kept, retried with backoff, delivered once', async () => {
+    const server = await startServer();
+    server.fail503(6);
+    const store = new EventStore();
+    recordMix(store, 12);
+    const expected = store.snapshotEvents();
+    const client = new SyncClient(store, fastConfig(server));
+
+    await client.syncEvents();
+    expect(client.lastError()).toMatchObject({ kind: 'server', status: 503 });
+    expect(store.unsyncedCount()).toBeGreaterThan(0);
+
+    const handle = start(client);
+    await waitFor(() => store.unsyncedCount() === 0, 5_000, 'the 503 burst to pass');
+    const report = await handle.stop();
+    expect(report.rejected).toBe(0);
+    expect(report.remaining).toBe(0);
+    expect(client.deliveredCount()).toBe(12);
+    expect(server.requests.filter((r) => r.outcome === 503)).toHaveLength(6);
+    expectAllDelivered(server, store, expected);
+    expect(warningsMatching(/HTTP 503/)).toHaveLength(1);
+  });
+
+  it('connection dropped before the event is stored: retried, delivered once', async () => {
+    const server = await startServer();
+    server.dropBeforeStore(3);
+    const store = new EventStore();
+    recordMix(store, 10);
+    const expected = store.snapshotEvents();
+    const client = new SyncClient(store, fastConfig(server));
+    const handle = start(client);
+    await waitFor(() => store.unsyncedCount() === 0, 5_000, 'delivery after dropped connections');
+    const report = await handle.stop();
+    expect(server.requests.filter((r) => r.outcome === 'dropped')).toHaveLength(3);
+    expect(server.duplicates).toBe(0);
+    expectAllDelivered(server, store, expected, report);
+    expect(warningsMatching(/could not reach/)).toHaveLength(1);
+  });
+
+  it('answer lost after the event was stored: the retry comes back duplicate, stored once', async () => {
+    const server = await startServer();
+    server.dropAfterStore(3);
+    const store = new EventStore();
+    recordMix(store, 10);
+    const expected = store.snapshotEvents();
+    const client = new SyncClient(store, fastConfig(server));
+    const handle = start(client);
+    await waitFor(() => store.unsyncedCount() === 0, 5_000, 'delivery after lost answers');
+    const report = await handle.stop();
+    expect(server.duplicates).toBe(3);
+    expect(server.posts).toBe(13);
+    // A duplicate is a delivery.
+    expectAllDelivered(server, store, expected, report);
+  });
+
+  it('429 with Retry-After: 1: events kept, the next request waits at least the Retry-After', async () => {
+    const server = await startServer();
+    const store = new EventStore();
+    recordMix(store, 3);
+    const expected = store.snapshotEvents();
+    const client = new SyncClient(store, fastConfig(server).withMaxInFlight(1));
+
+    // A manual pass stops at the 429 and says why.
+    server.rateLimit(1, 1);
+    await expect(client.syncEvents()).resolves.toBe(0);
+    expect(client.lastError()).toMatchObject({ kind: 'rate_limited', status: 429, retryAfterMs: 1_000 });
+    expect(String(client.lastError())).not.toContain(TOKEN);
+    expect(server.posts).toBe(1);
+    expect(store.unsyncedCount()).toBe(3);
+
+    // The loop honours it.
+    server.rateLimit(1, 1);
+    const handle = start(client);
+    await waitFor(() => store.unsyncedCount() === 0, 5_000, 'delivery after the rate limit');
+    const report = await handle.stop();
+    const limited = server.requests.filter((r) => r.outcome === 429);
+    expect(limited).toHaveLength(2);
+    const answeredAt = limited[1]!.answeredAt!;
+    const next = server.requests.find((r) => r.at > answeredAt);
+    expect(next).toBeDefined();
+    expect(next!.at - answeredAt).toBeGreaterThanOrEqual(950);
+    expectAllDelivered(server, store, expected, report);
+    expect(warningsMatching(/HTTP 429/)).toHaveLength(1);
+  });
+
+  it('401 for a while: events kept meanwhile, delivered once the token is accepted', async () => {
+    const server = await startServer();
+    server.unauthorizedUntil(performance.now() + 600);
+    const store = new EventStore();
+    recordMix(store, 8);
+    const expected = store.snapshotEvents();
+    const client = new SyncClient(store, fastConfig(server));
+    const handle = start(client);
+
+    await sleep(300);
+    expect(server.posts).toBeGreaterThan(0);
+    expect(server.accepted).toHaveLength(0);
+    expect(store.unsyncedCount()).toBe(8);
+    expect(store.accounting().rejected).toBe(0);
+    expect(client.rejectedCount()).toBe(0);
+    expect(client.lastError()).toMatchObject({ kind: 'unauthorized', status: 401 });
+
+    await waitFor(() => store.unsyncedCount() === 0, 5_000, 'delivery after the 401s');
+    const report = await handle.stop();
+    expectAllDelivered(server, store, expected, report);
+    expect(warningsMatching(/HTTP 401/)).toHaveLength(1);
+  });
+
+  it('an unknown token is a 401: nothing rejected, nothing lost', async () => {
+    const server = await startServer();
+    const store = new EventStore();
+    recordMix(store, 4);
+    const client = new SyncClient(store, new SyncConfig(server.url, 'ic_someone_else').withMaxInFlight(1));
+    await expect(client.syncEvents()).resolves.toBe(0);
+    expect(client.lastError()).toMatchObject({ kind: 'unauthorized', status: 401 });
+    expect(store.unsyncedCount()).toBe(4);
+    expect(client.rejectedCount()).toBe(0);
+    for (const w of warnings) expect(w).not.toContain('ic_someone_else');
+  });
+
+  it('responses slower than the timeout: timed out, retried, stored once', async () => {
+    const server = await startServer();
+    server.slow(2, 600);
+    const store = new EventStore();
+    recordMix(store, 6);
+    const expected = store.snapshotEvents();
+    const client = new SyncClient(store, fastConfig(server).withTimeout(150));
+
+    const first = await client.syncEvents();
+    expect(first).toBe(4);
+    expect(client.lastError()).toMatchObject({ kind: 'timeout', status: null });
+    expect(store.unsyncedCount()).toBe(2);
+
+    const handle = start(client);
+    await waitFor(() => store.unsyncedCount() === 0, 5_000, 'delivery after the timeouts');
+    const report = await handle.stop();
+    expect(report).toStrictEqual({ delivered: 2, rejected: 0, remaining: 0 });
+    // The slow requests are processed by the server after the client gave up.
+    await waitFor(() => server.requests.every((r) => r.outcome !== null), 2_000, 'the slow requests to finish');
+    expectAllDelivered(server, store, expected);
+    expect(warningsMatching(/did not answer within 150 ms/)).toHaveLength(1);
+  });
+
+  it('server down for ~1.5 s, then up on the same port', async () => {
+    const server = await startServer();
+    await server.down();
+    const store = new EventStore();
+    recordMix(store, 10);
+    const expected = store.snapshotEvents();
+    const client = new SyncClient(store, fastConfig(server).withBackoff(10, 200));
+    const handle = start(client);
+
+    await sleep(1_500);
+    expect(store.unsyncedCount()).toBe(10);
+    expect(client.lastError()).toMatchObject({ kind: 'transport' });
+    await server.up();
+    await waitFor(() => store.unsyncedCount() === 0, 5_000, 'delivery after the server came back');
+    const report = await handle.stop();
+    expectAllDelivered(server, store, expected, report);
+    expect(warningsMatching(/could not reach/)).toHaveLength(1);
+  });
+
+  it('events the server rejects (400/422) are marked rejected, kept in the ring, never retried', async () => {
+    const server = await startServer();
+    const store = new EventStore();
+    recordMix(store, 3);
+    store.recordLlmCompleted(pricing, 'bad-model-1', 10, 5);
+    recordMix(store, 2);
+    store.recordLlmFailed('bad-model-2', null, null, 'timeout', null);
+    store.recordLlmCompleted(pricing, 'bad-422-model', 1, 1);
+    store.recordLlmCompleted(pricing, 'bad-model-3', 1, 1, 'agent_local', 'ip_x');
+    const all = store.snapshotEvents();
+    const bad = all.filter((e) => 'model' in e && e.model.startsWith('bad-'));
+    const good = all.filter((e) => !bad.includes(e));
+    expect(bad).toHaveLength(4);
+    const client = new SyncClient(store, fastConfig(server));
+    const handle = start(client);
+
+    await expect(client.syncEvents()).resolves.toBe(good.length);
+    await waitFor(() => store.unsyncedCount() === 0, 5_000, 'the pass to settle');
+    await client.syncEvents();
+    await sleep(150); // several loop intervals: nothing is retried
+    const report = await handle.stop();
+
+    expect(report).toStrictEqual({ delivered: good.length, rejected: 4, remaining: 0 });
+    expect(client.rejectedCount()).toBe(4);
+    expect(client.lastError()).toBeNull();
+    expect(store.accounting().rejected).toBe(4);
+    expect(store.accounting().synced).toBe(good.length);
+    expect(server.posts).toBe(all.length);
+    for (const event of all) expect(server.postsFor(event.eventId)).toBe(1);
+    expectStoredExactlyOnce(server, good);
+
+    const ring = client.rejectedEvents();
+    expect(ring).toHaveLength(4);
+    const byId = new Map(ring.map((r) => [r.eventId, r]));
+    for (const event of bad) {
+      const model = (event as { model: string }).model;
+      expect(byId.get(event.eventId)).toStrictEqual(
+        model === 'bad-422-model'
+          ? { eventId: event.eventId, status: 422, errorCode: 'UNPROCESSABLE_EVENT', message: 'model bad-422-model cannot be processed' }
+          : { eventId: event.eventId, status: 400, errorCode: 'VALIDATION_ERROR', message: `model ${model} is not supported` },
+      );
+    }
+    // Warned once per (status, code).
+    expect(warningsMatching(/rejected event/)).toHaveLength(2);
+    expect(warningsMatching(/HTTP 400, VALIDATION_ERROR/)).toHaveLength(1);
+    expect(warningsMatching(/HTTP 422, UNPROCESSABLE_EVENT/)).toHaveLength(1);
+    expectNoTokenInWarnings();
+  });
+
+  it('the ring keeps the last 64 rejections, oldest first', async () => {
+    const server = await startServer();
+    const store = new EventStore();
+    for (let i = 0; i < 70; i++) store.recordLlmCompleted(pricing, `bad-${i}`, 1, 1);
+    const ids = store.snapshotEvents().map((e) => e.eventId);
+    // One request at a time, so that answers arrive in record order.
+    const client = new SyncClient(store, fastConfig(server).withMaxInFlight(1));
+    await expect(client.syncEvents()).resolves.toBe(0);
+    expect(client.rejectedCount()).toBe(70);
+    const ring = client.rejectedEvents();
+    expect(ring.map((r) => r.eventId)).toStrictEqual(ids.slice(6));
+    expect(ring.every((r) => r.status === 400 && r.errorCode === 'VALIDATION_ERROR')).toBe(true);
+    expect(store.unsyncedCount()).toBe(0);
+    expect(warningsMatching(/rejected event/)).toHaveLength(1);
+  });
+
+  it('a rejection message that echoes the token is redacted, in the ring and in the warning', async () => {
+    const server = await startServer();
+    const store = new EventStore();
+    store.recordLlmCompleted(pricing, 'bad-echo-model', 1, 1);
+    const id = store.snapshotEvents()[0]!.eventId;
+    const client = new SyncClient(store, fastConfig(server));
+    await client.syncEvents();
+    const [rejected] = client.rejectedEvents();
+    expect(rejected).toStrictEqual({
+      eventId: id,
+      status: 400,
+      errorCode: 'VALIDATION_ERROR',
+      message: 'bad event from <redacted>',
+    });
+    expect(warningsMatching(/rejected event/)).toHaveLength(1);
+    expect(warnings[0]).toContain('<redacted>');
+    expectNoTokenInWarnings();
+  });
+
+  it('the batch threshold triggers a pass long before the interval', async () => {
+    const server = await startServer();
+    const store = new EventStore();
+    const client = new SyncClient(
+      store,
+      new SyncConfig(server.url, TOKEN).withInterval(60_000).withBatchThreshold(5).withThresholdCheck(10),
+    );
+    const handle = start(client);
+    recordMix(store, 4);
+    await sleep(300);
+    expect(server.posts).toBe(0);
+    recordMix(store, 1);
+    const expected = store.snapshotEvents();
+    await waitFor(() => store.unsyncedCount() === 0, 2_000, 'the threshold pass');
+    const report = await handle.stop();
+    expect(server.posts).toBe(5);
+    expectAllDelivered(server, store, expected, report);
+  });
+
+  it('a pass every interval below the threshold', async () => {
+    const server = await startServer();
+    const store = new EventStore();
+    const client = new SyncClient(store, fastConfig(server).withInterval(100).withBatchThreshold(1_000));
+    const handle = start(client);
+    recordMix(store, 2);
+    const expected = store.snapshotEvents();
+    await waitFor(() => store.unsyncedCount() === 0, 2_000, 'the interval pass');
+    recordMix(store, 1);
+    const more = store.snapshotEvents();
+    await waitFor(() => store.unsyncedCount() === 0, 2_000, 'the next interval pass');
+    const report = await handle.stop();
+    expectAllDelivered(server, store, [...expected, ...more]);
+    expect(report).toStrictEqual({ delivered: 3, rejected: 0, remaining: 0 });
+  });
+
+  it('stop() on a healthy server flushes everything: remaining 0', async () => {
+    const server = await startServer();
+    const store = new EventStore();
+    const client = new SyncClient(
+      store,
+      new SyncConfig(server.url, TOKEN).withInterval(60_000).withBatchThreshold(1_000),
+    );
+    const handle = start(client);
+    recordMix(store, 30);
+    const expected = store.snapshotEvents();
+    expect(handle.report()).toStrictEqual({ delivered: 0, rejected: 0, remaining: 30 });
+    const report = await handle.stop();
+    expectAllDelivered(server, store, expected, report);
+    // Stopping again gives the same report.
+    await expect(handle.stop()).resolves.toStrictEqual(report);
+  });
+
+  it('stop() with the server down returns within its deadline and reports what remains', async () => {
+    const server = await startServer();
+    await server.down();
+    const store = new EventStore();
+    recordMix(store, 7);
+    const client = new SyncClient(store, fastConfig(server).withStopDeadline(400));
+    const handle = start(client);
+    await sleep(100);
+    const t0 = performance.now();
+    const report = await handle.stop();
+    const elapsed = performance.now() - t0;
+    // A functional bound (the deadline is honoured), with room for a loaded machine.
+    expect(elapsed).toBeLessThan(400 + 2_500);
+    expect(report).toStrictEqual({ delivered: 0, rejected: 0, remaining: 7 });
+    expect(store.unsyncedCount()).toBe(7);
+    expect(store.accounting().rejected).toBe(0);
+  });
+
+  it('stop() abandons requests still in flight at the deadline; their events stay buffered', async () => {
+    const server = await startServer();
+    server.delayAll(3_000);
+    const store = new EventStore();
+    recordMix(store, 5);
+    const client = new SyncClient(
+      store,
+      fastConfig(server).withInterval(10).withTimeout(10_000).withStopDeadline(300),
+    );
+    const handle = start(client);
+    await waitFor(() => server.posts === 5, 2_000, 'the requests to be in flight');
+    const t0 = performance.now();
+    const report = await handle.stop();
+    // Returns at its deadline, not when the 3 s answers arrive (room for a loaded machine).
+    expect(performance.now() - t0).toBeLessThan(300 + 2_500);
+    expect(report).toStrictEqual({ delivered: 0, rejected: 0, remaining: 5 });
+    expect(store.unsyncedCount()).toBe(5);
+  });
+
+  it('stop() with a zero deadline does not flush', async () => {
+    const server = await startServer();
+    const store = new EventStore();
+    const client = new SyncClient(store, fastConfig(server).withInterval(60_000).withStopDeadline(0));
+    const handle = start(client);
+    recordMix(store, 3);
+    const report = await handle.stop();
+    expect(report).toStrictEqual({ delivered: 0, rejected: 0, remaining: 3 });
+    expect(server.posts).toBe(0);
+  });
+
+  it('the loop never keeps the process alive (its timers are unref()ed)', async () => {
+    const server = await startServer();
+    const store = new EventStore();
+    const timers = (): number => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    await sleep(20);
+    const before = timers();
+    const client = new SyncClient(store, fastConfig(server));
+    const handle = start(client);
+    await sleep(120);
+    expect(timers()).toBeLessThanOrEqual(before);
+    recordMix(store, 2);
+    await waitFor(() => store.unsyncedCount() === 0, 2_000, 'the interval pass');
+    await sleep(30);
+    expect(timers()).toBeLessThanOrEqual(before);
+    await handle.stop();
+  });
+
+  it('local events (router lifecycle, budget) are never sent', async () => {
+    const server = await startServer();
+    const store = new EventStore();
+    store.recordRouterStarted(8080);
+    store.recordLlmCompleted(pricing, 'gpt-4', 10, 5);
+    store.recordBudgetThreshold(80, 8_000_000, 10_000_000, 'agent_local');
+    store.recordLlmFailed('gpt-4', null, null, 'rate_limit', null);
+    store.recordRouterStopped();
+    const all = store.snapshotEvents();
+    const llm = all.filter(isLlm);
+    expect(llm).toHaveLength(2);
+    const client = new SyncClient(store, fastConfig(server));
+    await expect(client.syncEvents()).resolves.toBe(2);
+    const handle = start(client);
+    await sleep(120);
+    const report = await handle.stop();
+    expect(server.posts).toBe(2);
+    expectAllDelivered(server, store, llm);
+    expect(report).toStrictEqual({ delivered: 0, rejected: 0, remaining: 0 });
+    expect(store.snapshotEvents().map((e) => e.eventType)).toStrictEqual([
+      'router_started',
+      'budget_threshold_reached',
+      'router_stopped',
+    ]);
+  });
+
+  it('providers outside the protocol are sent as unknown', async () => {
+    const server = await startServer();
+    const store = new EventStore();
+    store.recordLlmCompleted(pricing, 'gemini-1.5-pro', 100, 20);
+    store.recordLlmFailed('mistral-large-latest', null, null, 'overloaded', null);
+    store.record({
+      eventType: 'llm_request_completed',
+      provider: 'Anthropic',
+      model: 'my-claude-proxy',
+      providerId: null,
+      inputTokens: 1,
+      outputTokens: 2,
+      costMicros: 3,
+      agentId: null,
+    });
+    store.recordLlmCompleted(pricing, 'gpt-4o', 1, 1);
+    const expected = store.snapshotEvents();
+    const [google, mistral, explicit, openai] = expected.map((e) => e.eventId);
+    expect(store.stats().byProvider).toHaveProperty('google');
+    const client = new SyncClient(store, fastConfig(server));
+    await expect(client.syncEvents()).resolves.toBe(4);
+    const providerOf = (id: string | undefined): unknown =>
+      server.accepted.find((s) => s.body.event_id === id)?.body.provider;
+    expect(providerOf(google)).toBe('unknown');
+    expect(providerOf(mistral)).toBe('unknown');
+    expect(providerOf(explicit)).toBe('anthropic');
+    expect(providerOf(openai)).toBe('openai');
+    expectAllDelivered(server, store, expected);
+  });
+
+  it('never shows the token: not in warnings of any kind, not in errors', async () => {
+    const server = await startServer();
+    const store = new EventStore();
+    recordMix(store, 3);
+    const client = new SyncClient(store, fastConfig(server).withTimeout(100).withMaxInFlight(1));
+    for (const fault of [
+      () => server.fail503(1),
+      () => server.rateLimit(1, 0),
+      () => server.unauthorizedUntil(performance.now() + 10_000),
+      () => server.slow(1, 300),
+    ]) {
+      fault();
+      await client.syncEvents();
+      expect(client.lastError()).not.toBeNull();
+      const error = client.lastError()!;
+      expect(`${String(error)} ${error.stack ?? ''} ${util.inspect(error)} ${JSON.stringify(error)}`).not.toContain(TOKEN);
+      server.unauthorizedUntil(0);
+    }
+    await server.down();
+    await client.syncEvents();
+    expect(client.lastError()).toMatchObject({ kind: 'transport' });
+    expect(util.inspect(client.lastError())).not.toContain(TOKEN);
+    expect(warnings.length).toBeGreaterThanOrEqual(5);
+    expectNoTokenInWarnings();
+  });
+});
