@@ -1,0 +1,142 @@
+// Parity: the native addon and the pure-JS fallback, fed the same sequence,
+// give the same stats (every field) and the same events (every field but the
+// id and the timestamp), the same accounting and the same errors.
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import * as fallback from '../src/fallback/index.js';
+import { findNative } from '../src/binding.js';
+import { createNativeApi } from '../src/native.js';
+
+const loaded = findNative();
+if (!loaded.binding) throw loaded.error; // parity needs the addon: `npm run build:native`
+const native = createNativeApi(loaded.binding);
+
+type Api = { EventStore: typeof fallback.EventStore; PricingManager: typeof fallback.PricingManager };
+const apis: Record<'native' | 'js', Api> = {
+  native: native as unknown as Api,
+  js: fallback as unknown as Api,
+};
+
+const MODELS = ['gpt-4', 'gpt-4o-mini', 'claude-3-opus-20240229', 'gemini-2.0-flash', 'grok-3', 'my-finetune', 'o3-mini'];
+const AGENTS = [null, 'agent_a', 'agent_b'];
+
+type Step =
+  | { op: 'completed'; model: number; input: number; output: number; agent: number; providerId: boolean }
+  | { op: 'withProvider'; model: number; provider: string; input: number; output: number }
+  | { op: 'failed'; model: number; agent: number; code: string | null; message: string | null }
+  | { op: 'budget'; percent: number }
+  | { op: 'started'; port: number }
+  | { op: 'stopped' }
+  | { op: 'raw'; model: number; cost: number }
+  | { op: 'sync'; picks: number[] }
+  | { op: 'reject'; picks: number[] }
+  | { op: 'drain' };
+
+const step: fc.Arbitrary<Step> = fc.oneof(
+  { weight: 6, arbitrary: fc.record({ op: fc.constant('completed' as const), model: fc.nat(MODELS.length - 1), input: fc.nat(2_000_000), output: fc.nat(500_000), agent: fc.nat(2), providerId: fc.boolean() }) },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant('withProvider' as const), model: fc.nat(MODELS.length - 1), provider: fc.constantFrom('openai', 'azure', 'anthropic'), input: fc.nat(1000), output: fc.nat(1000) }) },
+  { weight: 2, arbitrary: fc.record({ op: fc.constant('failed' as const), model: fc.nat(MODELS.length - 1), agent: fc.nat(2), code: fc.constantFrom(null, 'rate_limit', 'timeout'), message: fc.constantFrom(null, 'boom', 'héllo 世界') }) },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant('budget' as const), percent: fc.nat(150) }) },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant('started' as const), port: fc.nat(65535) }) },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant('stopped' as const) }) },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant('raw' as const), model: fc.nat(MODELS.length - 1), cost: fc.nat(1_000_000) }) },
+  { weight: 2, arbitrary: fc.record({ op: fc.constant('sync' as const), picks: fc.array(fc.nat(50), { maxLength: 4 }) }) },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant('reject' as const), picks: fc.array(fc.nat(50), { maxLength: 2 }) }) },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant('drain' as const) }) },
+);
+
+// Ids and timestamps differ by construction; everything else must not.
+function strip<T extends { eventId: string; timestampMs: number }>(events: T[]) {
+  return events.map(({ eventId: _id, timestampMs: _ts, ...rest }) => rest);
+}
+
+function apply(api: Api, store: InstanceType<Api['EventStore']>, pricing: InstanceType<Api['PricingManager']>, s: Step) {
+  const model = 'model' in s ? MODELS[s.model]! : '';
+  switch (s.op) {
+    case 'completed':
+      return store.recordLlmCompleted(pricing, model, s.input, s.output, AGENTS[s.agent], s.providerId ? 'ip_openai-001' : null);
+    case 'withProvider':
+      return store.recordLlmCompletedWithProvider(pricing, model, s.provider, s.input, s.output);
+    case 'failed':
+      return store.recordLlmFailed(model, AGENTS[s.agent], null, s.code, s.message);
+    case 'budget':
+      return store.recordBudgetThreshold(s.percent, 8_000, 10_000, 'agent_a');
+    case 'started':
+      return store.recordRouterStarted(s.port);
+    case 'stopped':
+      return store.recordRouterStopped();
+    case 'raw':
+      return store.record({ eventType: 'llm_request_completed', provider: 'openai', model, providerId: null, inputTokens: 1, outputTokens: 2, costMicros: s.cost, agentId: 'agent_b' });
+    case 'sync':
+    case 'reject': {
+      const unsynced = store.unsyncedEvents();
+      const ids = unsynced.length ? s.picks.map((p) => unsynced[p % unsynced.length]!.eventId) : [];
+      return s.op === 'sync' ? store.markSynced(ids) : store.markRejected(ids);
+    }
+    case 'drain':
+      return strip(store.drainAll());
+  }
+  void api;
+}
+
+describe('native and fallback agree', () => {
+  it('on every stats field, event field and count, for any sequence', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 12 }), fc.array(step, { maxLength: 80 }), (capacity, steps) => {
+        const stores = {
+          native: { store: apis.native.EventStore.withCapacity(capacity), pricing: new apis.native.PricingManager() },
+          js: { store: apis.js.EventStore.withCapacity(capacity), pricing: new apis.js.PricingManager() },
+        };
+        for (const s of steps) {
+          const a = apply(apis.native, stores.native.store, stores.native.pricing, s);
+          const b = apply(apis.js, stores.js.store, stores.js.pricing, s);
+          expect(a).toEqual(b);
+          expect(stores.native.store.accounting()).toEqual(stores.js.store.accounting());
+        }
+        expect(stores.native.store.stats()).toEqual(stores.js.store.stats());
+        expect(strip(stores.native.store.snapshotEvents())).toEqual(strip(stores.js.store.snapshotEvents()));
+        expect(strip(stores.native.store.unsyncedEvents())).toEqual(strip(stores.js.store.unsyncedEvents()));
+        expect(stores.native.store.len()).toBe(stores.js.store.len());
+        expect(stores.native.store.unsyncedCount()).toBe(stores.js.store.unsyncedCount());
+      }),
+      { numRuns: 150 },
+    );
+  });
+
+  it('on pricing', () => {
+    const n = new apis.native.PricingManager();
+    const j = new apis.js.PricingManager();
+    expect(n.size).toBe(j.size);
+    expect(n.checkedOn).toBe(j.checkedOn);
+    for (const model of [...MODELS, 'openai/gpt-4', 'GPT-4O', 'nope']) {
+      expect(n.get(model)).toEqual(j.get(model));
+      for (const [i, o] of [[0, 0], [150, 50], [1, 1], [123_456_789, 98_765_432], [Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER]]) {
+        expect(n.costMicros(model, i!, o!)).toBe(j.costMicros(model, i!, o!));
+      }
+    }
+  });
+
+  it('on bad input: the same error class and message', () => {
+    const bad: [string, (api: Api) => unknown][] = [
+      ['negative tokens', (api) => new api.EventStore().recordLlmCompleted(new api.PricingManager(), 'gpt-4', -1, 1)],
+      ['fractional tokens', (api) => new api.EventStore().recordLlmCompleted(new api.PricingManager(), 'gpt-4', 1.5, 1)],
+      ['NaN tokens', (api) => new api.EventStore().recordLlmCompleted(new api.PricingManager(), 'gpt-4', Number.NaN, 1)],
+      ['unsafe tokens', (api) => new api.EventStore().recordLlmCompleted(new api.PricingManager(), 'gpt-4', 2 ** 53, 1)],
+      ['string tokens', (api) => new api.EventStore().recordLlmCompleted(new api.PricingManager(), 'gpt-4', '1' as unknown as number, 1)],
+      ['empty model', (api) => new api.EventStore().recordLlmFailed('')],
+      ['non-string model', (api) => new api.EventStore().recordLlmFailed(42 as unknown as string)],
+      ['zero capacity', (api) => api.EventStore.withCapacity(0)],
+      ['negative capacity', (api) => api.EventStore.withCapacity(-5)],
+      ['foreign pricing', (api) => new api.EventStore().recordLlmCompleted({} as never, 'gpt-4', 1, 1)],
+    ];
+    for (const [what, call] of bad) {
+      let native: unknown;
+      let js: unknown;
+      try { call(apis.native); } catch (e) { native = e; }
+      try { call(apis.js); } catch (e) { js = e; }
+      expect(native, what).toBeInstanceOf(Error);
+      expect((native as Error).constructor, what).toBe((js as Error).constructor);
+      expect((native as Error).message, what).toBe((js as Error).message);
+    }
+  });
+});
