@@ -1,0 +1,519 @@
+// One benchmark case for one implementation, in a process of its own:
+//
+//   IRON_ANALYTICS_IMPL=native node bench/node/child.mjs <case> native
+//   IRON_ANALYTICS_IMPL=js     node bench/node/child.mjs <case> js
+//   node bench/node/child.mjs record_completed prom-client      (the reference)
+//
+// Spawned by run.mjs (which alternates the implementations); prints one line
+// `@@BENCH_RESULT {json}` with its metrics. Anything else on stdout/stderr is
+// diagnostics. Exits non-zero, loudly, on any failed correctness check.
+import { fork } from 'node:child_process';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import { Worker } from 'node:worker_threads';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Bench } from 'tinybench';
+import {
+  AGENTS,
+  ARGS_MASK,
+  DIST_URL,
+  ERROR_CODE,
+  ERROR_MESSAGE,
+  INPUT_TOKENS,
+  LATENCIES,
+  MODELS,
+  MODEL_PROVIDERS,
+  OUTPUT_TOKENS,
+  DURATION_MS,
+  PROVIDER_ID,
+  RESULT_PREFIX,
+  median,
+} from './common.mjs';
+
+const [caseId, impl] = process.argv.slice(2);
+const round = Number(process.env.BENCH_ROUND ?? 0);
+/** Time budget of one tinybench task, ms (the warm-up gets about half). */
+const TASK_MS = Number(process.env.BENCH_TASK_MS ?? 500);
+
+const lib = await import(DIST_URL);
+const { EventStore, PricingManager, SyncClient, SyncConfig, implementation } = lib;
+if (impl !== 'prom-client' && implementation !== impl) {
+  throw new Error(`asked for implementation ${impl}, loaded ${implementation} (${lib.nativeLoadError?.message ?? ''})`);
+}
+const pricing = new PricingManager();
+
+function check(condition, message) {
+  if (!condition) {
+    console.error(`CORRECTNESS CHECK FAILED [${caseId}/${impl}]: ${message}`);
+    process.exit(3);
+  }
+}
+
+/** Runs synchronous tinybench tasks; returns per task the median sample (ms) and the sample count. */
+async function runTasks(tasks, time = TASK_MS) {
+  const bench = new Bench({
+    time,
+    warmupTime: Math.round(time / 2),
+    iterations: 16,
+    warmupIterations: 8,
+    timestampProvider: 'hrtimeNow',
+    throws: true,
+  });
+  for (const t of tasks) bench.add(t.name, t.fn, { async: false, beforeEach: t.beforeEach });
+  await bench.run();
+  const out = {};
+  for (const task of bench.tasks) {
+    const r = task.result;
+    if (r.state !== 'completed') throw new Error(`task ${task.name}: ${r.state} ${r.error?.stack ?? ''}`);
+    out[task.name] = { p50Ms: r.latency.p50, meanMs: r.latency.mean, samples: r.latency.samplesCount, rme: r.latency.rme };
+  }
+  return out;
+}
+
+const metrics = {};
+const info = {};
+function metric(name, value, unit, better, note) {
+  metrics[name] = { value, unit, better, ...(note ? { note } : {}) };
+}
+
+// ---------------------------------------------------------------------------
+// 1, 2: recording in a tight loop (amortised), and one record per loop turn
+// ---------------------------------------------------------------------------
+
+/** Records per tinybench sample: a multiple of the native wrapper's 256-record batch, so no sample leaves records pending. */
+const INNER = 1024;
+/** Events per store before it is replaced (outside the timed part), so that the buffer always has room: no drop path. */
+const STORE_CAPACITY = 50_000;
+
+function completed(store, i) {
+  store.recordLlmCompleted(pricing, MODELS[i & 3], INPUT_TOKENS[i & ARGS_MASK], OUTPUT_TOKENS[i & ARGS_MASK], AGENTS[i % 3], PROVIDER_ID);
+}
+
+function completedWithLatency(store, i) {
+  const j = i & ARGS_MASK;
+  store.recordLlmCompleted(pricing, MODELS[i & 3], INPUT_TOKENS[j], OUTPUT_TOKENS[j], AGENTS[i % 3], PROVIDER_ID, LATENCIES[j]);
+}
+
+function failed(store, i) {
+  store.recordLlmFailed(MODELS[i & 3], AGENTS[i % 3], PROVIDER_ID, ERROR_CODE, ERROR_MESSAGE);
+}
+
+/** A store whose names are already interned / looked up (a router's steady state), with nothing pending. */
+function freshStore(record) {
+  const store = EventStore.withCapacity(STORE_CAPACITY);
+  for (let i = 0; i < 12; i++) record(store, i);
+  store.len(); // flushes the native wrapper's batch
+  return store;
+}
+
+/** A tinybench task timing INNER calls of `record` per sample; the store is replaced between samples when nearly full. */
+function tightTask(name, record) {
+  let store = freshStore(record);
+  let used = 12;
+  return {
+    name,
+    beforeEach() {
+      if (used + INNER > STORE_CAPACITY) {
+        store = freshStore(record);
+        used = 12;
+      }
+    },
+    fn() {
+      const s = store;
+      const t0 = performance.now();
+      for (let i = 0; i < INNER; i++) record(s, i);
+      const dt = performance.now() - t0;
+      used += INNER;
+      return { overriddenDuration: dt / INNER, overriddenIterationCost: dt };
+    },
+    check() {
+      store.len();
+      const a = store.accounting();
+      check(a.dropped === 0, `${name}: ${a.dropped} events dropped (the buffer must always have room)`);
+      check(a.recorded === used, `${name}: recorded ${a.recorded}, expected ${used}`);
+    },
+  };
+}
+
+/**
+ * One record per event-loop turn, the way a router with sparse traffic
+ * records: each turn records once then yields (`await setImmediate`). The
+ * same loop without the record is timed right before or after (alternating),
+ * and the per-record cost is the difference. With the native wrapper every
+ * such record crosses into the addon on its own (its flush runs at the end
+ * of the turn), so nothing is amortised.
+ */
+async function sparse(record, rounds = 120, turns = 500) {
+  let store = freshStore(record);
+  let used = 12;
+  let sink = 0;
+  const tick = () => new Promise(setImmediate);
+  const diffs = [];
+  const bases = [];
+  for (let r = -10; r < rounds; r++) {
+    if (used + turns > STORE_CAPACITY) {
+      store = freshStore(record);
+      used = 12;
+    }
+    let base = 0;
+    let rec = 0;
+    for (const phase of r & 1 ? ['rec', 'base'] : ['base', 'rec']) {
+      const t0 = performance.now();
+      if (phase === 'base') {
+        for (let i = 0; i < turns; i++) {
+          sink += INPUT_TOKENS[i & ARGS_MASK];
+          await tick();
+        }
+        base = performance.now() - t0;
+      } else {
+        for (let i = 0; i < turns; i++) {
+          sink += INPUT_TOKENS[i & ARGS_MASK];
+          record(store, i);
+          await tick();
+        }
+        rec = performance.now() - t0;
+        used += turns;
+      }
+    }
+    if (r >= 0) {
+      diffs.push(((rec - base) / turns) * 1e6);
+      bases.push((base / turns) * 1e6);
+    }
+  }
+  store.len();
+  check(store.accounting().recorded === used && sink > 0, 'sparse: every record reached the store');
+  return { perRecordNs: median(diffs), turnNs: median(bases) };
+}
+
+async function caseRecordCompleted() {
+  if (impl === 'prom-client') {
+    const { Counter, Histogram, Registry } = await import('prom-client');
+    const registry = new Registry();
+    const tokens = new Counter({
+      name: 'llm_tokens_total',
+      help: 'Tokens used',
+      labelNames: ['model', 'provider'],
+      registers: [registry],
+    });
+    const duration = new Histogram({
+      name: 'llm_request_duration_seconds',
+      help: 'LLM request duration',
+      labelNames: ['model', 'provider'],
+      buckets: [...lib.LATENCY_BUCKETS_SECONDS],
+      registers: [registry],
+    });
+    const rec = (_store, i) => {
+      const j = i & ARGS_MASK;
+      const labels = { model: MODELS[i & 3], provider: MODEL_PROVIDERS[i & 3] };
+      tokens.inc(labels, INPUT_TOKENS[j] + OUTPUT_TOKENS[j]);
+      duration.observe(labels, DURATION_MS[j] / 1000);
+    };
+    let n = 0;
+    const r = await runTasks([
+      {
+        name: 'prom',
+        fn() {
+          const t0 = performance.now();
+          for (let i = 0; i < INNER; i++) rec(null, i);
+          const dt = performance.now() - t0;
+          n += INNER;
+          return { overriddenDuration: dt / INNER, overriddenIterationCost: dt };
+        },
+      },
+    ]);
+    const text = await registry.metrics();
+    check(text.includes('llm_tokens_total{model="gpt-4o",provider="openai"}') && n > 0, 'prom-client counted');
+    metric('tight_with_latency', r.prom.p50Ms * 1e6, 'ns/op', 'lower', 'Counter.inc(tokens) + Histogram.observe(duration), labels {model, provider}');
+    return;
+  }
+  const tight = tightTask('tight', completed);
+  const withLatency = tightTask('tight_with_latency', completedWithLatency);
+  const r = await runTasks([tight, withLatency]);
+  tight.check();
+  withLatency.check();
+  metric('tight', r.tight.p50Ms * 1e6, 'ns/op', 'lower');
+  metric('tight_with_latency', r.tight_with_latency.p50Ms * 1e6, 'ns/op', 'lower');
+  const s = await sparse(completed);
+  metric('sparse', s.perRecordNs, 'ns/op', 'lower');
+  metric('sparse_turn_baseline', s.turnNs, 'ns/turn', 'lower', 'one empty `await setImmediate` turn: the baseline subtracted from `sparse`');
+  info.samples = { tight: r.tight.samples, tight_with_latency: r.tight_with_latency.samples };
+}
+
+async function caseRecordFailed() {
+  const tight = tightTask('tight', failed);
+  const r = await runTasks([tight]);
+  tight.check();
+  metric('tight', r.tight.p50Ms * 1e6, 'ns/op', 'lower');
+  info.samples = { tight: r.tight.samples };
+}
+
+// ---------------------------------------------------------------------------
+// 3: stats() with 200 models
+// ---------------------------------------------------------------------------
+
+async function caseStats() {
+  const MODEL_COUNT = 200;
+  const PER_MODEL = 5;
+  const prefixes = ['gpt-4o-bench-', 'claude-3-5-bench-', 'gemini-1.5-bench-', 'mistral-bench-'];
+  const names = Array.from({ length: MODEL_COUNT }, (_, i) => `${prefixes[i % 4]}${i}`);
+  const store = EventStore.withCapacity(10_000);
+  let k = 0;
+  for (const model of names) {
+    for (let j = 0; j < PER_MODEL; j++, k++) {
+      const a = k & ARGS_MASK;
+      store.recordLlmCompleted(pricing, model, INPUT_TOKENS[a], OUTPUT_TOKENS[a], AGENTS[k % 3], PROVIDER_ID, LATENCIES[a]);
+    }
+  }
+  let sink = 0;
+  const r = await runTasks([
+    {
+      name: 'stats',
+      fn() {
+        const s = store.stats();
+        sink += s.totalRequests + Object.keys(s.byModel).length;
+      },
+    },
+  ]);
+  const s = store.stats();
+  check(s.totalRequests === MODEL_COUNT * PER_MODEL, `stats: totalRequests ${s.totalRequests}`);
+  check(Object.keys(s.byModel).length === MODEL_COUNT, 'stats: 200 models');
+  check(Object.keys(s.latencyByModel).length === MODEL_COUNT, 'stats: 200 latency histograms');
+  check(sink > 0, 'consumed');
+  metric('stats_200_models', r.stats.p50Ms * 1e3, 'µs/op', 'lower');
+  info.samples = { stats: r.stats.samples };
+}
+
+// ---------------------------------------------------------------------------
+// 4: snapshotEvents() of 10,000 buffered events
+// ---------------------------------------------------------------------------
+
+async function caseSnapshot() {
+  const N = 10_000;
+  const store = EventStore.withCapacity(N);
+  for (let i = 0; i < N; i++) completed(store, i);
+  let sink = 0;
+  const r = await runTasks([
+    {
+      name: 'snapshot',
+      fn() {
+        // A consumer reads what it asked for: touch every event.
+        const events = store.snapshotEvents();
+        for (let i = 0; i < events.length; i++) sink += events[i].costMicros;
+      },
+    },
+  ], Math.max(TASK_MS, 800));
+  const events = store.snapshotEvents();
+  check(events.length === N, `snapshot: ${events.length} events`);
+  check(events[N - 1].eventType === 'llm_request_completed' && events[N - 1].model === MODELS[(N - 1) & 3], 'snapshot: oldest first');
+  check(sink > 0, 'consumed');
+  metric('snapshot_10k', r.snapshot.p50Ms, 'ms/op', 'lower');
+  info.samples = { snapshot: r.snapshot.samples };
+}
+
+// ---------------------------------------------------------------------------
+// 5: worker threads recording into one shared store (native only)
+// ---------------------------------------------------------------------------
+
+const WORKER_EVENTS = Number(process.env.BENCH_WORKER_EVENTS ?? 1_000_000);
+const WORKER_CAPACITY = 1_000_000;
+
+async function workerRun(workers, rep, control = false) {
+  const name = `bench-${workers}w-${rep}`;
+  const total = WORKER_EVENTS;
+  const perWorker = total / workers;
+  check(Number.isInteger(perWorker) && total <= WORKER_CAPACITY, 'worker events: divisible, within capacity');
+  // The control: each worker records into a private store of its own (nothing shared).
+  const store = control ? null : EventStore.shared(name, WORKER_CAPACITY);
+  check(control || store.len() === 0, `shared store ${name} starts empty`);
+  const file = fileURLToPath(new URL('./worker.mjs', import.meta.url));
+  const threads = Array.from(
+    { length: workers },
+    (_, w) => new Worker(file, { workerData: { name, capacity: WORKER_CAPACITY, count: perWorker, worker: w, control } }),
+  );
+  const ready = threads.map(
+    (t) =>
+      new Promise((resolve, reject) => {
+        t.once('error', reject);
+        t.once('message', (m) => (m.type === 'ready' ? resolve() : reject(new Error(`unexpected ${JSON.stringify(m)}`))));
+      }),
+  );
+  await Promise.all(ready);
+  const done = threads.map(
+    (t) =>
+      new Promise((resolve, reject) => {
+        t.once('error', reject);
+        t.once('message', (m) => (m.type === 'done' ? resolve(m) : reject(new Error(`unexpected ${JSON.stringify(m)}`))));
+      }),
+  );
+  const t0 = performance.now();
+  for (const t of threads) t.postMessage('go');
+  const reports = await Promise.all(done);
+  const totalRequests = control ? reports.reduce((a, r) => a + r.totalRequests, 0) : store.stats().totalRequests;
+  const elapsed = performance.now() - t0;
+  await Promise.all(threads.map((t) => t.terminate()));
+  check(
+    totalRequests === perWorker * workers,
+    `${workers} worker(s)${control ? ' (control)' : ''}: stats().totalRequests = ${totalRequests}, expected ${perWorker * workers}`,
+  );
+  if (!control) {
+    const acc = store.accounting();
+    check(acc.buffered === total && acc.dropped === 0, `${workers} worker(s): accounting ${JSON.stringify(acc)}`);
+  }
+  return { eventsPerSec: total / (elapsed / 1000), elapsedMs: elapsed, workerMs: reports.map((r) => r.ms) };
+}
+
+async function caseWorkers() {
+  check(impl === 'native', 'workers: native only (the fallback cannot share a store across threads)');
+  // ABBA (BAAB on odd rounds): each configuration twice, a fresh shared store each time.
+  const order = round % 2 ? [2, 1, 1, 2] : [1, 2, 2, 1];
+  const runs = { 1: [], 2: [] };
+  for (const [rep, w] of order.entries()) runs[w].push(await workerRun(w, rep));
+  const rate = (w) => runs[w].reduce((a, r) => a + r.eventsPerSec, 0) / runs[w].length;
+  // The machine's ceiling right now: the same workers, each with a private store.
+  const ctl = {};
+  for (const w of round % 2 ? [2, 1] : [1, 2]) ctl[w] = await workerRun(w, `control`, true);
+  metric('1_worker', rate(1), 'events/s', 'higher');
+  metric('2_workers', rate(2), 'events/s', 'higher');
+  metric('ratio_2_over_1', rate(2) / rate(1), '×', 'higher', '2-worker / 1-worker aggregate throughput, same total of events');
+  metric(
+    'control_ratio_2_over_1',
+    ctl[2].eventsPerSec / ctl[1].eventsPerSec,
+    '×',
+    'higher',
+    'the same with a private (non-shared) store per worker: what the machine allowed at that moment',
+  );
+  info.events = WORKER_EVENTS;
+  info.order = order;
+  info.eventsPerSec = { 1: runs[1].map((r) => r.eventsPerSec), 2: runs[2].map((r) => r.eventsPerSec) };
+  info.workerMs = { 1: runs[1].map((r) => r.workerMs), 2: runs[2].map((r) => r.workerMs) };
+}
+
+// ---------------------------------------------------------------------------
+// 6: memory of 10,000 buffered events
+// ---------------------------------------------------------------------------
+
+async function caseMemory() {
+  check(typeof global.gc === 'function', 'memory: run with --expose-gc');
+  const N = 10_000;
+  const TRIALS = 15;
+  const gc = () => {
+    global.gc();
+    global.gc();
+  };
+  const keep = []; // every trial's store stays referenced: its memory cannot be reused by the next trial
+  const deltas = { heapUsed: [], rss: [], external: [], arrayBuffers: [] };
+  for (let t = -1; t < TRIALS; t++) {
+    gc();
+    const m0 = process.memoryUsage();
+    const store = EventStore.withCapacity(N);
+    for (let i = 0; i < N; i++) completed(store, i);
+    check(store.len() === N, 'memory: 10,000 buffered'); // also flushes the native batch
+    gc();
+    const m1 = process.memoryUsage();
+    keep.push(store);
+    if (t < 0) continue; // warm-up: code, interned tables, first-time allocations
+    for (const k of Object.keys(deltas)) deltas[k].push((m1[k] - m0[k]) / N);
+  }
+  check(keep.every((s) => s.len() === N), 'memory: stores kept');
+  const primary = impl === 'js' ? 'heapUsed' : 'rss';
+  metric('bytes_per_event', median(deltas[primary]), 'B/event', 'lower', 'js: JS heap growth (heapUsed); native: RSS growth (its events live off the JS heap; RSS is noisy)');
+  metric('heap_used_per_event', median(deltas.heapUsed), 'B/event', 'lower');
+  metric('rss_per_event', median(deltas.rss), 'B/event', 'lower');
+  metric('external_per_event', median(deltas.external), 'B/event', 'lower');
+  metric('array_buffers_per_event', median(deltas.arrayBuffers), 'B/event', 'lower');
+  info.trials = deltas;
+}
+
+// ---------------------------------------------------------------------------
+// 7: sync throughput against a local Protocol 012 receiver, and the event loop's delay meanwhile
+// ---------------------------------------------------------------------------
+
+async function startReceiver() {
+  const file = fileURLToPath(new URL('./receiver.mjs', import.meta.url));
+  const proc = fork(file, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const port = await new Promise((resolve, reject) => {
+    proc.once('error', reject);
+    proc.once('exit', (code) => reject(new Error(`receiver exited with ${code}`)));
+    proc.once('message', (m) => resolve(m.port));
+  });
+  const ask = (what) =>
+    new Promise((resolve) => {
+      proc.once('message', resolve);
+      proc.send(what);
+    });
+  return { port, count: async () => (await ask('count')).count, stop: () => proc.kill() };
+}
+
+async function syncUntilEmpty(store, client) {
+  let idle = 0;
+  while (store.unsyncedCount() > 0) {
+    const delivered = await client.syncEvents();
+    if (delivered === 0 && ++idle > 50) {
+      throw new Error(`sync makes no progress: ${client.lastError()?.message ?? 'no error reported'}`);
+    }
+  }
+}
+
+async function caseSync() {
+  const N = 5_000;
+  const WARM = 200;
+  const receiver = await startReceiver();
+  try {
+    const store = new EventStore();
+    const config = new SyncConfig(`http://127.0.0.1:${receiver.port}`, 'ic_bench')
+      .withBatchThreshold(1_000_000)
+      .withInterval(3_600_000)
+      .withMaxBatch(5_000)
+      .withMaxInFlight(8);
+    const client = new SyncClient(store, config);
+
+    // Warm-up (untimed): connections opened, code compiled.
+    for (let i = 0; i < WARM; i++) completed(store, i);
+    await syncUntilEmpty(store, client);
+
+    // The idle loop's own figure: monitorEventLoopDelay counts the 1 ms timer period itself.
+    const idle = monitorEventLoopDelay({ resolution: 1 });
+    idle.enable();
+    await sleep(250);
+    idle.disable();
+
+    for (let i = 0; i < N; i++) completed(store, i);
+    check(store.unsyncedCount() === N, `sync: ${N} pending`);
+    const h = monitorEventLoopDelay({ resolution: 1 });
+    h.enable();
+    const t0 = performance.now();
+    await syncUntilEmpty(store, client);
+    const elapsed = performance.now() - t0;
+    h.disable();
+
+    const received = await receiver.count();
+    check(received === WARM + N, `sync: receiver counted ${received}, expected ${WARM + N}`);
+    check(client.deliveredCount() === WARM + N, `sync: deliveredCount ${client.deliveredCount()}`);
+    metric('events_per_sec', N / (elapsed / 1000), 'events/s', 'higher', 'Protocol 012 posts one event per request: 5,000 POSTs');
+    metric('loop_p99', h.percentile(99) / 1e6, 'ms', 'lower', 'monitorEventLoopDelay({resolution: 1}) p99 during the sync (includes the 1 ms sampling period)');
+    metric('loop_max', h.max / 1e6, 'ms', 'lower');
+    metric('idle_loop_p99', idle.percentile(99) / 1e6, 'ms', 'lower', 'the same histogram on an idle loop, for reference');
+    info.elapsedMs = elapsed;
+  } finally {
+    receiver.stop();
+  }
+}
+
+// ---------------------------------------------------------------------------
+
+const CASES = {
+  record_completed: caseRecordCompleted,
+  record_failed: caseRecordFailed,
+  stats: caseStats,
+  snapshot: caseSnapshot,
+  workers: caseWorkers,
+  memory: caseMemory,
+  sync: caseSync,
+};
+
+const run = CASES[caseId];
+if (!run) throw new Error(`unknown case ${caseId}; one of ${Object.keys(CASES).join(', ')}`);
+const started = performance.now();
+await run();
+info.wallMs = performance.now() - started;
+process.stdout.write(`${RESULT_PREFIX}${JSON.stringify({ case: caseId, impl, implementation, round, metrics, info })}\n`);

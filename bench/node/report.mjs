@@ -1,0 +1,261 @@
+// Rendering of bench/.out/node.json and bench/.out/rust.json as markdown,
+// and the targets computed from them. Used by run.mjs and bench/results.mjs.
+import { fmt, fmtRatio } from './common.mjs';
+
+/** The Node cases, in order: what run.mjs runs and how the tables are titled. */
+export const NODE_CASES = [
+  {
+    id: 'record_completed',
+    title: '1. `recordLlmCompleted`',
+    impls: ['native', 'js', 'prom-client'],
+    what:
+      '4 models × 3 agents × provider id `ip_openai-001`, varying tokens. `tight`: 1,024 calls per sample, amortised ' +
+      '(the native wrapper crosses into the addon once per 256 records). `tight_with_latency`: the same with ' +
+      '`{ durationMs, ttftMs }`; the prom-client row is the reference a Node user would write instead (Counter by tokens ' +
+      '+ Histogram of the duration, labels {model, provider}). `sparse`: one record per event-loop turn ' +
+      '(`await setImmediate`), minus the same loop without the record: every native record then crosses on its own.',
+  },
+  { id: 'record_failed', title: '2. `recordLlmFailed`', impls: ['native', 'js'], what: 'Same rotation, error code `rate_limit` and a message; 1,024 calls per sample.' },
+  { id: 'stats', title: '3. `stats()`, 200 models', impls: ['native', 'js'], what: '200 models × 5 requests, 3 agents, with latency histograms.' },
+  { id: 'snapshot', title: '4. `snapshotEvents()`, 10,000 buffered events', impls: ['native', 'js'], what: 'Non-destructive copy of the whole buffer as plain objects.' },
+  {
+    id: 'workers',
+    title: '5. `worker_threads` into one `EventStore.shared` store (native only)',
+    impls: ['native'],
+    what:
+      'Aggregate throughput of 1 and of 2 workers recording the same total into `EventStore.shared(name, 1_000_000)`, ' +
+      'timed from "go" (all workers warmed up and ready) to all "done" plus the `stats().totalRequests` check. ' +
+      '`control_ratio_2_over_1`: the same workers with a private store each (nothing shared): the scaling the machine allowed at that moment.',
+  },
+  {
+    id: 'memory',
+    title: '6. Memory of 10,000 buffered events',
+    impls: ['native', 'js'],
+    nodeArgs: ['--expose-gc'],
+    what:
+      'Median over trials of the growth per event after `gc()`, store kept referenced. `bytes_per_event` is the JS heap ' +
+      'for js and RSS (off-heap, noisy) for native; the Rust heap figure (dhat, exact) comes from `bench/.out/rust.json`.',
+  },
+  {
+    id: 'sync',
+    title: '7. Sync throughput and event-loop delay',
+    impls: ['native', 'js'],
+    what:
+      '5,000 events delivered with `syncEvents()` to a local Protocol 012 receiver in another process (202, keep-alive), ' +
+      'maxBatch 5,000, 8 in flight. `loop_p99`: `monitorEventLoopDelay({ resolution: 1 })` meanwhile — it includes the ' +
+      '1 ms sampling period (see `idle_loop_p99`).',
+  },
+];
+
+// ---------------------------------------------------------------------------
+// rust.json: read defensively (another script writes it)
+// ---------------------------------------------------------------------------
+
+function pick(obj, keys) {
+  if (obj === null || typeof obj !== 'object') return null;
+  for (const k of keys) if (typeof obj[k] === 'number' && Number.isFinite(obj[k])) return obj[k];
+  return null;
+}
+
+/** The Rust benchmark ids with their median / min / max (ns), whatever the exact shape. */
+export function rustBenchmarks(rust) {
+  const raw = rust?.benchmarks;
+  if (!raw || typeof raw !== 'object') return [];
+  const entries = Array.isArray(raw) ? raw.map((b) => [b?.id ?? b?.name ?? '?', b]) : Object.entries(raw);
+  return entries
+    .map(([id, b]) => ({
+      id: String(id),
+      median: typeof b === 'number' ? b : pick(b, ['median_ns', 'median', 'point_estimate', 'ns', 'value']),
+      min: pick(b, ['min_ns', 'min', 'lower_bound', 'ci_lower']),
+      max: pick(b, ['max_ns', 'max', 'upper_bound', 'ci_upper']),
+      opsPerSec: pick(b, ['ops_per_sec', 'throughput']),
+    }))
+    .sort((a, b) => a.id.localeCompare(b.id));
+}
+
+function rustMedian(rust, id) {
+  return rustBenchmarks(rust).find((b) => b.id === id)?.median ?? null;
+}
+
+function rustHeapPerEvent(rust, impl = 'ours') {
+  return pick(rust?.heap?.[impl], ['bytes_per_event', 'bytesPerEvent', 'per_event']);
+}
+
+// ---------------------------------------------------------------------------
+// node.json accessors
+// ---------------------------------------------------------------------------
+
+export function nodeMetric(node, caseId, metric, impl) {
+  return node?.cases?.[caseId]?.metrics?.[metric]?.impls?.[impl] ?? null;
+}
+
+function nodeMedian(node, caseId, metric, impl) {
+  return nodeMetric(node, caseId, metric, impl)?.median ?? null;
+}
+
+// ---------------------------------------------------------------------------
+// Targets: computed from the data, never hard-coded
+// ---------------------------------------------------------------------------
+
+/**
+ * Each target: its value from the data, its threshold, whether it is met
+ * (`null`: no data), and the value's range over the rounds when known.
+ */
+export function evaluateTargets(node, rust) {
+  const t = [];
+  const add = (area, what, value, op, threshold, unit, range = null, note = null) => {
+    const met = value === null || value === undefined ? null : op === '≤' ? value <= threshold : op === '<' ? value < threshold : value >= threshold;
+    t.push({ area, what, value, op, threshold, unit, met, range, note });
+  };
+  const ratioRange = (caseId, metric) => {
+    const n = nodeMetric(node, caseId, metric, 'native');
+    const j = nodeMetric(node, caseId, metric, 'js');
+    return n && j && n.min !== null && j.max !== null ? [n.min / j.max, n.max / j.min] : null;
+  };
+  const range = (caseId, metric, impl = 'native') => {
+    const m = nodeMetric(node, caseId, metric, impl);
+    return m ? [m.min, m.max] : null;
+  };
+  const ratio = (caseId, metric) => {
+    const n = nodeMedian(node, caseId, metric, 'native');
+    const j = nodeMedian(node, caseId, metric, 'js');
+    return n !== null && j !== null ? n / j : null;
+  };
+
+  add('Node', 'native `recordLlmCompleted` (tight) / js', ratio('record_completed', 'tight'), '≤', 1.0, '×', ratioRange('record_completed', 'tight'));
+  add('Node', 'native `recordLlmCompleted` (tight)', nodeMedian(node, 'record_completed', 'tight', 'native'), '≤', 150, 'ns', range('record_completed', 'tight'));
+  add('Node', 'native `stats()` (200 models) / js', ratio('stats', 'stats_200_models'), '≤', 1.0, '×', ratioRange('stats', 'stats_200_models'));
+  const nodeControl = nodeMedian(node, 'workers', 'control_ratio_2_over_1', 'native');
+  add(
+    'Node',
+    '2 workers / 1 worker (aggregate events/s)',
+    nodeMedian(node, 'workers', 'ratio_2_over_1', 'native'),
+    '≥',
+    1.6,
+    '×',
+    range('workers', 'ratio_2_over_1'),
+    nodeControl !== null ? `private-store control scaled ${fmtRatio(nodeControl)} (median) in the same runs` : null,
+  );
+  add('Node', 'native sync throughput', nodeMedian(node, 'sync', 'events_per_sec', 'native'), '≥', 5000, 'events/s', range('sync', 'events_per_sec'));
+  add('Node', 'native event-loop p99 during sync', nodeMedian(node, 'sync', 'loop_p99', 'native'), '<', 5, 'ms', range('sync', 'loop_p99'));
+
+  const ours = rustMedian(rust, 'record_llm_completed/ours');
+  const up = rustMedian(rust, 'record_llm_completed/upstream');
+  const relative = pick(rust?.relative_to_ours?.['record_llm_completed/ours'], ['upstream_over_ours']);
+  add('Rust', '`record_llm_completed` ours / upstream', ours !== null && up ? ours / up : relative ? 1 / relative : null, '≤', 0.06, '×');
+  let scaling = pick(rust?.thread_scaling_1_to_2, ['ours']);
+  if (scaling === null) {
+    const t1 = rustMedian(rust, 'threads/ours/1_thread');
+    const t2 = rustMedian(rust, 'threads/ours/2_threads');
+    scaling = t1 !== null && t2 ? t1 / t2 : null;
+  }
+  const control = pick(rust?.thread_scaling_1_to_2, ['control']);
+  add('Rust', '1 → 2 threads (ours)', scaling, '≥', 1.8, '×', null, control !== null ? `share-nothing control scaled ${fmtRatio(control)} in the same run` : null);
+  const stats1000 = rustMedian(rust, 'stats/ours/1000_models');
+  add('Rust', '`stats()` 1,000 models (ours)', stats1000 === null ? null : stats1000 / 1000, '≤', 50, 'µs');
+  add('Rust', 'heap per buffered event (ours, dhat)', rustHeapPerEvent(rust), '≤', 64, 'B');
+  return t;
+}
+
+const verdict = (met) => (met === null ? '– no data' : met ? '✅ met' : '❌ not met');
+
+export function renderTargets(targets) {
+  const lines = ['| area | target | value (median) | range over rounds | verdict |', '|---|---|---|---|---|'];
+  for (const t of targets) {
+    const value = t.value === null ? '–' : `${t.unit === '×' ? fmtRatio(t.value) : `${fmt(t.value)} ${t.unit}`}`;
+    const range = t.range && t.range.every((x) => Number.isFinite(x)) ? `${fmt(t.range[0])} – ${fmt(t.range[1])}` : '';
+    const limit = `${t.op} ${t.unit === '×' ? fmtRatio(t.threshold) : `${fmt(t.threshold)} ${t.unit}`}`;
+    lines.push(`| ${t.area} | ${t.what} ${limit} | ${value} | ${range} | ${verdict(t.met)}${t.note ? ` (${t.note})` : ''} |`);
+  }
+  return lines.join('\n');
+}
+
+// ---------------------------------------------------------------------------
+// Node tables
+// ---------------------------------------------------------------------------
+
+export function renderNodeCase(node, def, rust) {
+  const c = node?.cases?.[def.id];
+  const out = [`### ${def.title}`, '', def.what, ''];
+  if (!c) {
+    out.push('_Not run._', '');
+    return out.join('\n');
+  }
+  out.push('| metric | impl | median | min | max | unit | native/js |', '|---|---|---:|---:|---:|---|---:|');
+  for (const [name, m] of Object.entries(c.metrics)) {
+    const implNames = Object.keys(m.impls).sort((a, b) => def.impls.indexOf(a) - def.impls.indexOf(b));
+    for (const impl of implNames) {
+      const s = m.impls[impl];
+      const r = impl === 'native' && m.ratio_native_js !== null && m.ratio_native_js !== undefined ? fmtRatio(m.ratio_native_js) : '';
+      out.push(`| ${name} | ${impl} | ${fmt(s.median)} | ${fmt(s.min)} | ${fmt(s.max)} | ${m.unit} | ${r} |`);
+    }
+  }
+  if (def.id === 'memory') {
+    const ours = rustHeapPerEvent(rust, 'ours');
+    const upstream = rustHeapPerEvent(rust, 'upstream');
+    if (ours !== null) out.push(`| bytes_per_event | native (Rust heap, dhat, from rust.json) | ${fmt(ours)} | | | B/event | |`);
+    if (upstream !== null) out.push(`| bytes_per_event | upstream 0.4.0 (Rust heap, dhat) | ${fmt(upstream)} | | | B/event | |`);
+    if (ours === null) out.push('', '_No Rust heap figure: `bench/.out/rust.json` is missing or has no `heap.ours` (run `bash bench/run-rust.sh`)._');
+  }
+  const notes = [];
+  if (def.id === 'record_completed') {
+    const prom = nodeMedian(node, 'record_completed', 'tight_with_latency', 'prom-client');
+    for (const impl of ['native', 'js']) {
+      const v = nodeMedian(node, 'record_completed', 'tight_with_latency', impl);
+      if (prom && v !== null) notes.push(`${impl} \`tight_with_latency\` / prom-client = ${fmtRatio(v / prom)}`);
+    }
+  }
+  for (const [name, m] of Object.entries(c.metrics)) if (m.note) notes.push(`\`${name}\`: ${m.note}`);
+  if (notes.length) out.push('', ...notes.map((n) => `- ${n}`));
+  out.push('');
+  return out.join('\n');
+}
+
+export function renderNodeTables(node, rust) {
+  return NODE_CASES.map((def) => renderNodeCase(node, def, rust)).join('\n');
+}
+
+// ---------------------------------------------------------------------------
+// Rust tables (whatever rust.json holds)
+// ---------------------------------------------------------------------------
+
+function renderObjectTable(obj, keyTitle) {
+  // rows: keys of obj; columns: union of their scalar fields (or a single value column)
+  const rows = Object.entries(obj ?? {});
+  if (rows.length === 0) return '';
+  if (rows.every(([, v]) => typeof v !== 'object' || v === null)) {
+    return ['| ' + keyTitle + ' | value |', '|---|---:|', ...rows.map(([k, v]) => `| ${k} | ${typeof v === 'number' ? fmt(v) : String(v)} |`)].join('\n');
+  }
+  const cols = [...new Set(rows.flatMap(([, v]) => (v && typeof v === 'object' ? Object.keys(v) : [])))];
+  const cell = (v) => (typeof v === 'number' ? (Math.abs(v) < 100 && !Number.isInteger(v) ? v.toFixed(2) : fmt(v)) : v === undefined || v === null ? '' : String(v));
+  return [
+    `| ${keyTitle} | ${cols.join(' | ')} |`,
+    `|---|${cols.map(() => '---:').join('|')}|`,
+    ...rows.map(([k, v]) => `| ${k} | ${cols.map((c) => cell(v?.[c])).join(' | ')} |`),
+  ].join('\n');
+}
+
+export function renderRust(rust) {
+  if (!rust) return '_No `bench/.out/rust.json`: run `bash bench/run-rust.sh`._\n';
+  const out = [];
+  const meta = ['generated_at', 'git_rev', 'git_dirty', 'nproc', 'criterion_args', 'units']
+    .filter((k) => rust[k] !== undefined)
+    .map((k) => `- ${k}: \`${rust[k]}\``);
+  if (meta.length) out.push(...meta, '');
+  const benches = rustBenchmarks(rust);
+  if (benches.length) {
+    out.push('| benchmark id | median | min | max | unit | ops/s |', '|---|---:|---:|---:|---|---:|');
+    for (const b of benches) out.push(`| ${b.id} | ${fmt(b.median)} | ${fmt(b.min)} | ${fmt(b.max)} | ns | ${fmt(b.opsPerSec ?? (b.median ? 1e9 / b.median : null))} |`);
+    out.push('', 'min/max: as rust.json gives them (criterion: the 95% confidence interval of the median).', '');
+  } else {
+    out.push('_rust.json has no `benchmarks`._', '');
+  }
+  for (const [key, title] of [
+    ['relative_to_ours', 'Relative to ours (other / ours: > 1 means ours is faster)'],
+    ['thread_scaling_1_to_2', '1 → 2 threads: t(1 thread) / t(2 threads) (2.0 is perfect on 2 cores; `control` shares nothing)'],
+    ['heap', 'Heap (dhat)'],
+  ]) {
+    if (rust[key] && typeof rust[key] === 'object') out.push(`**${title}**`, '', renderObjectTable(rust[key], key === 'heap' ? 'impl' : 'id'), '');
+  }
+  return out.join('\n');
+}
