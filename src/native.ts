@@ -374,6 +374,8 @@ export function createNativeApi(binding: NativeBinding) {
     #agents = new Map<string, number>();
     #providerIds = new Map<string, number>();
     #pricings = new WeakMap<object, number>();
+    #lastPricing: PricingManager | null = null;
+    #lastPricingIndex = -1;
     // The hot path: completed requests are packed here and handed to the
     // addon in one call per event-loop turn (or per BATCH_RECORDS), since a
     // N-API call costs more than the recording itself. Every read, and every
@@ -412,6 +414,8 @@ export function createNativeApi(binding: NativeBinding) {
         index = this.#n.registerPricing(handle(pricing));
         this.#pricings.set(pricing, index);
       }
+      this.#lastPricing = pricing;
+      this.#lastPricingIndex = index;
       return index;
     }
 
@@ -461,12 +465,14 @@ export function createNativeApi(binding: NativeBinding) {
       providerId?: string | null,
       latency?: LatencyInput,
     ): void {
-      checkInstance(pricing, isPricing, 'pricing', 'PricingManager');
+      // The same table as last time (the usual case) needs no WeakMap lookups.
+      const samePricing = pricing === this.#lastPricing;
+      if (!samePricing) checkInstance(pricing, isPricing, 'pricing', 'PricingManager');
       checkLlmCompletedArgs(model, inputTokens, outputTokens, agentId, providerId, latency);
       const at = this.#pending * BATCH_STRIDE;
       const batch = this.#batch;
       batch[at] = 0;
-      batch[at + 1] = this.#pricingIndex(pricing);
+      batch[at + 1] = samePricing ? this.#lastPricingIndex : this.#pricingIndex(pricing);
       batch[at + 2] = this.#model(model);
       batch[at + 3] = inputTokens;
       batch[at + 4] = outputTokens;

@@ -464,6 +464,38 @@ impl EventStore {
         }))
     }
 
+    /// [`EventStore::record_llm_completed_keyed`] with the cost already
+    /// computed by the caller (a binding that caches each model's price).
+    ///
+    /// # Errors
+    /// [`RecordError::ForeignKey`] if a key was made by another store.
+    #[allow(clippy::too_many_arguments)]
+    pub fn record_llm_completed_keyed_with_cost(
+        &self,
+        model: ModelKey,
+        input_tokens: u64,
+        output_tokens: u64,
+        cost_micros: u64,
+        agent_id: Option<NameKey>,
+        provider_id: Option<NameKey>,
+        latency: RequestLatency,
+    ) -> Result<Option<EventId>, RecordError> {
+        self.check_keys(model, [agent_id, provider_id])?;
+        Ok(self.push(NewEvent {
+            key: None,
+            model: Name::Sym(model.sym),
+            provider: ProviderArg::Infer,
+            agent: agent_id.map(|k| Name::Sym(k.sym)),
+            provider_id: provider_id.map(|k| Name::Sym(k.sym)),
+            latency: latency.micros(),
+            payload: NewPayload::Completed {
+                input_tokens,
+                output_tokens,
+                cost_micros,
+            },
+        }))
+    }
+
     /// [`EventStore::record_llm_failed`] with interned names.
     ///
     /// # Errors

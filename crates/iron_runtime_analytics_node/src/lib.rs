@@ -143,10 +143,40 @@ pub struct NativeStore {
 #[derive(Default)]
 struct Keys {
     models: Vec<ModelKey>,
+    /// The name of each model key, for price lookups.
+    model_names: Vec<String>,
     names: Vec<NameKey>,
     pricings: Vec<PricingManager>,
     /// Error codes of batched failures.
     codes: Vec<String>,
+    /// Each registered table's price of each model key, looked up once
+    /// (`None` inside: the table does not know the model, so it costs 0).
+    prices: Vec<Vec<Option<Option<iron_cost::pricing::ModelPricing>>>>,
+}
+
+impl Keys {
+    /// The cost of a completed request, with the model's price cached per table.
+    fn cost(&mut self, pricing: usize, model: usize, input: u64, output: u64) -> Result<u64> {
+        let table = self
+            .pricings
+            .get(pricing)
+            .ok_or_else(|| js_error("unknown pricing index"))?;
+        let name = self
+            .model_names
+            .get(model)
+            .ok_or_else(|| js_error("unknown model key"))?;
+        if self.prices.len() <= pricing {
+            self.prices.resize_with(pricing + 1, Vec::new);
+        }
+        let row = &mut self.prices[pricing];
+        if row.len() <= model {
+            row.resize_with(model + 1, || None);
+        }
+        let price = row[model].get_or_insert_with(|| table.get(name).cloned());
+        Ok(price
+            .as_ref()
+            .map_or(0, |p| p.calculate_cost_micros(input, output)))
+    }
 }
 
 impl NativeStore {
@@ -242,6 +272,7 @@ impl NativeStore {
         let key = self.inner.model_key(&model).map_err(js_error)?;
         let mut keys = self.keys();
         keys.models.push(key);
+        keys.model_names.push(model);
         Ok((keys.models.len() - 1) as u32)
     }
 
@@ -276,7 +307,7 @@ impl NativeStore {
     /// The wrapper validated every number; a bad key is still an error, not a panic.
     #[napi(catch_unwind)]
     pub fn record_batch(&self, batch: Float64Array, records: u32) -> Result<()> {
-        let keys = self.keys();
+        let mut keys = self.keys();
         let rows = batch.chunks_exact(BATCH_STRIDE).take(records as usize);
         for r in rows {
             let model = *keys
@@ -301,16 +332,14 @@ impl NativeStore {
                     .map_err(js_error)?;
                 continue;
             }
-            let pricing = keys
-                .pricings
-                .get(r[1] as usize)
-                .ok_or_else(|| js_error("unknown pricing index"))?;
+            let (input, output) = (count(r[3]), count(r[4]));
+            let cost = keys.cost(r[1] as usize, r[2] as usize, input, output)?;
             self.inner
-                .record_llm_completed_keyed(
-                    pricing,
+                .record_llm_completed_keyed_with_cost(
                     model,
-                    count(r[3]),
-                    count(r[4]),
+                    input,
+                    output,
+                    cost,
                     agent,
                     provider_id,
                     RequestLatency {
