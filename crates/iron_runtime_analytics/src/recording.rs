@@ -139,20 +139,15 @@ impl EventStore {
         agent_id: Option<&str>,
         provider_id: Option<&str>,
     ) -> Result<Option<EventId>, RecordError> {
-        check_model(model)?;
-        Ok(self.push(NewEvent {
-            key: None,
-            model: Name::Str(model),
-            provider: ProviderArg::Infer,
-            agent: agent_id.map(Name::Str),
-            provider_id: provider_id.map(Name::Str),
-            latency: Latency::default(),
-            payload: NewPayload::Completed {
-                input_tokens,
-                output_tokens,
-                cost_micros: cost_micros(pricing, model, input_tokens, output_tokens),
-            },
-        }))
+        self.record_llm_completed_with_latency(
+            pricing,
+            model,
+            input_tokens,
+            output_tokens,
+            agent_id,
+            provider_id,
+            RequestLatency::default(),
+        )
     }
 
     /// [`EventStore::record_llm_completed`] with the request's latency, which
@@ -449,19 +444,16 @@ impl EventStore {
     ) -> Result<Option<EventId>, RecordError> {
         self.check_keys(model, [agent_id, provider_id])?;
         let name = &self.names.models.entry(model.sym).0;
-        Ok(self.push(NewEvent {
-            key: None,
-            model: Name::Sym(model.sym),
-            provider: ProviderArg::Infer,
-            agent: agent_id.map(|k| Name::Sym(k.sym)),
-            provider_id: provider_id.map(|k| Name::Sym(k.sym)),
-            latency: latency.micros(),
-            payload: NewPayload::Completed {
-                input_tokens,
-                output_tokens,
-                cost_micros: cost_micros(pricing, name, input_tokens, output_tokens),
-            },
-        }))
+        let cost = cost_micros(pricing, name, input_tokens, output_tokens);
+        self.record_llm_completed_keyed_with_cost(
+            model,
+            input_tokens,
+            output_tokens,
+            cost,
+            agent_id,
+            provider_id,
+            latency,
+        )
     }
 
     /// [`EventStore::record_llm_completed_keyed`] with the cost already
