@@ -7,14 +7,25 @@ use std::time::Instant;
 use iron_cost::pricing::PricingManager;
 use iron_runtime_analytics::EventStore;
 
-const MODELS: [&str; 4] = ["gpt-4o", "gpt-4o-mini", "claude-3-5-sonnet-20241022", "gemini-1.5-flash"];
+const MODELS: [&str; 4] = [
+    "gpt-4o",
+    "gpt-4o-mini",
+    "claude-3-5-sonnet-20241022",
+    "gemini-1.5-flash",
+];
 const AGENTS: [&str; 3] = ["agent_a", "agent_b", "agent_c"];
 
 fn run(threads: usize, total: usize, shared: bool) -> f64 {
     let one = Arc::new(EventStore::with_capacity(total + 1).unwrap());
     let pricing = Arc::new(PricingManager::new().unwrap());
     let stores: Vec<_> = (0..threads)
-        .map(|_| if shared { one.clone() } else { Arc::new(EventStore::with_capacity(total + 1).unwrap()) })
+        .map(|_| {
+            if shared {
+                one.clone()
+            } else {
+                Arc::new(EventStore::with_capacity(total + 1).unwrap())
+            }
+        })
         .collect();
     let start = Instant::now();
     let handles: Vec<_> = (0..threads)
@@ -23,7 +34,14 @@ fn run(threads: usize, total: usize, shared: bool) -> f64 {
             std::thread::spawn(move || {
                 for i in 0..total / threads {
                     store
-                        .record_llm_completed(&pricing, MODELS[i % 4], 1200, 350, Some(AGENTS[i % 3]), Some("ip"))
+                        .record_llm_completed(
+                            &pricing,
+                            MODELS[i % 4],
+                            1200,
+                            350,
+                            Some(AGENTS[i % 3]),
+                            Some("ip"),
+                        )
                         .unwrap();
                 }
             })
@@ -31,7 +49,11 @@ fn run(threads: usize, total: usize, shared: bool) -> f64 {
         .collect();
     handles.into_iter().for_each(|h| h.join().unwrap());
     let secs = start.elapsed().as_secs_f64();
-    let recorded: u64 = if shared { one.stats().total_requests } else { stores.iter().map(|s| s.stats().total_requests).sum() };
+    let recorded: u64 = if shared {
+        one.stats().total_requests
+    } else {
+        stores.iter().map(|s| s.stats().total_requests).sum()
+    };
     assert_eq!(recorded as usize, total / threads * threads);
     total as f64 / secs
 }
