@@ -194,6 +194,16 @@ function toPublic(event: StoredEvent, ids: IdSource): AnalyticsEvent {
  * event is evicted at once. The statistics count every LLM event recorded,
  * dropped or not.
  */
+/** The tally of `key` in `map`, created on first use. */
+function tallyIn(map: Map<string, Tally>, key: string): Tally {
+  let tally = map.get(key);
+  if (tally === undefined) {
+    tally = new Tally();
+    map.set(key, tally);
+  }
+  return tally;
+}
+
 export class EventStore {
   #capacity = DEFAULT_CAPACITY;
   #receiver: Receiver | null = null;
@@ -440,21 +450,11 @@ export class EventStore {
   }
 
   #providerTally(provider: string): Tally {
-    let tally = this.#byProvider.get(provider);
-    if (tally === undefined) {
-      tally = new Tally();
-      this.#byProvider.set(provider, tally);
-    }
-    return tally;
+    return tallyIn(this.#byProvider, provider);
   }
 
   #agentTally(agentId: string): Tally {
-    let tally = this.#byAgent.get(agentId);
-    if (tally === undefined) {
-      tally = new Tally();
-      this.#byAgent.set(agentId, tally);
-    }
-    return tally;
+    return tallyIn(this.#byAgent, agentId);
   }
 
   /** Adds a request's latencies (validated; either may be absent) to its model's histograms. */
