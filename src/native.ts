@@ -214,11 +214,24 @@ function flushPending(): void {
 
 let flushTimer: NodeJS.Timeout | null = null;
 
+/**
+ * The scheduled flush: an error here has no caller to reach (the addon only
+ * fails on a key it never issued), so it becomes a process warning instead of
+ * an uncaught exception that would take the router down.
+ */
+function flushFromTimer(): void {
+  try {
+    flushPending();
+  } catch (e) {
+    process.emitWarning(`iron-runtime-analytics: could not hand records to the addon: ${(e as Error).message}`);
+  }
+}
+
 /** Marks a store as holding records and makes sure a flush is due soon. */
 function schedule(store: { flush(): void }): void {
   pendingStores.add(store);
   if (flushTimer === null) {
-    flushTimer = setTimeout(flushPending, FLUSH_DELAY_MS);
+    flushTimer = setTimeout(flushFromTimer, FLUSH_DELAY_MS);
     flushTimer.unref();
     installExitHook();
   }
