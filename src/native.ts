@@ -240,9 +240,7 @@ function schedule(store: { flush(): void }): void {
 function installExitHook(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
-  process.on('exit', () => {
-    for (const store of pendingStores) store.flush();
-  });
+  process.on('exit', flushPending);
 }
 
 const HANDLE_TOKEN = Symbol('native store handle');
