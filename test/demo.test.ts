@@ -186,7 +186,7 @@ describe('examples/router.mjs in front of the fake upstream', () => {
   });
 
   it('GET /stats and GET /metrics', async () => {
-    const { store, base } = await start();
+    const { base } = await start();
     const res = await post(base, '/v1/chat/completions', { model: 'gpt-4o', messages: [] }, { 'x-fake-usage': '10,5' });
     await res.arrayBuffer();
 

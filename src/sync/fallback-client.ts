@@ -20,7 +20,7 @@
 import type { AnalyticsEvent, LlmCompletedEvent, LlmFailedEvent } from '../types.js';
 import { describeValue } from '../validate.js';
 import { checkSyncConfig, tokenOf, type SyncConfig } from './config.js';
-import { SyncError, type SyncFailureKind } from './errors.js';
+import { SyncError } from './errors.js';
 import type { RejectedEvent, SyncClientApi, SyncHandleApi, SyncReport } from './types.js';
 
 /** How many rejected events `rejectedEvents()` remembers. */
