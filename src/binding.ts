@@ -64,7 +64,8 @@ export interface NativeStoreHandle {
   recordRouterStarted(port: number): boolean;
   recordRouterStopped(): boolean;
   recordRouterStoppedTotals(totalRequests: number, totalCostMicros: number): boolean;
-  statsJson(): string;
+  /** Stats as numbers plus the keys not sent before; layout in the binding's `PackedStats`. */
+  statsPacked(): { newNames: string; numbers: Float64Array };
   snapshotJson(): string;
   unsyncedJson(limit?: number): string;
   drainJson(): string;

@@ -12,6 +12,8 @@ import type {
   EventInput,
   EventReceiver,
   LatencyInput,
+  LatencyHistogram,
+  ModelLatency,
   ModelPricing,
   ModelStats,
 } from './types.js';
@@ -43,33 +45,98 @@ import { SyncConfig, checkSyncConfig, tokenOf } from './sync/config.js';
 import { SyncError, type SyncFailureKind } from './sync/errors.js';
 import type { RejectedEvent, SyncClientApi, SyncHandleApi, SyncReport } from './sync/types.js';
 import { PricingTableError } from './fallback/errors.js';
-import { histogram } from './latency.js';
+import { LATENCY_BOUNDS_MICROS } from './latency.js';
 import { renderPrometheus } from './prometheus.js';
 
 const MICROS_PER_USD = 1_000_000;
 
-/** Builds the contract's stats object from the addon's compact JSON. */
-function statsFromJson(text: string): ComputedStats {
-  const raw = JSON.parse(text) as {
-    totals: number[];
-    byModel: Record<string, number[]>;
-    byProvider: Record<string, number[]>;
-    byAgent: Record<string, number[]>;
-    latency: Record<string, { duration: number[]; ttft: number[] }>;
-  };
-  const [totalRequests = 0, failedRequests = 0, totalInputTokens = 0, totalOutputTokens = 0, totalCostMicros = 0] =
-    raw.totals;
-  const table = (rows: Record<string, number[]>): Record<string, ModelStats> => {
-    const entries: [string, ModelStats][] = [];
-    for (const name of Object.keys(rows)) {
-      const [requestCount = 0, failedCount = 0, inputTokens = 0, outputTokens = 0, costMicros = 0] = rows[name] ?? [];
-      entries.push([
-        name,
-        { requestCount, failedCount, inputTokens, outputTokens, costMicros, costUsd: costMicros / MICROS_PER_USD },
-      ]);
+/** Numbers per histogram in the packed stats: count, sum µs, p50, p95, p99, then the buckets. */
+const HISTOGRAM_NUMBERS = 5 + LATENCY_BOUNDS_MICROS.length + 1;
+
+/** `out[key] = value`, except that a key such as `__proto__` becomes an own key, never the prototype. */
+function put<T>(out: Record<string, T>, key: string, value: T): void {
+  if (key === '__proto__') Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
+  else out[key] = value;
+}
+
+/** Above this many keys, an object is built in V8's dictionary mode from the start. */
+const DICTIONARY_KEYS = 32;
+
+/**
+ * An empty object about to receive `keys` computed keys. V8 turns an object
+ * with many keys into a dictionary anyway, after building (and discarding)
+ * a hidden class per key added; deleting a property switches it to
+ * dictionary mode at once, which halves the time to fill 200 keys.
+ */
+function keyedObject<T>(keys: number): Record<string, T> {
+  if (keys <= DICTIONARY_KEYS) return {};
+  const out: Record<string, T> = { unused: undefined as T };
+  delete out['unused'];
+  return out;
+}
+
+/**
+ * Builds the contract's stats object from the addon's packed numbers
+ * (layout: `PackedStats` in the binding crate). Keys arrive as ids into
+ * `names`, which this store object keeps: each name crosses once. The
+ * quantiles come computed by the core, so this only copies.
+ */
+function statsFromPacked(names: string[], newNames: string, n: Float64Array): ComputedStats {
+  const fresh = n[9] as number;
+  for (let i = n.length - fresh, from = 0; i < n.length; i++) {
+    const to = from + (n[i] as number);
+    names.push(newNames.slice(from, to));
+    from = to;
+  }
+  let at = 10; // after the five totals, the four row counts and the new-name count
+  const key = (): string => names[n[at++] as number] as string;
+  const table = (rows: number): Record<string, ModelStats> => {
+    const out = keyedObject<ModelStats>(rows);
+    for (let i = 0; i < rows; i++) {
+      const name = key();
+      const costMicros = n[at + 4] as number;
+      put(out, name, {
+        requestCount: n[at] as number,
+        failedCount: n[at + 1] as number,
+        inputTokens: n[at + 2] as number,
+        outputTokens: n[at + 3] as number,
+        costMicros,
+        costUsd: costMicros / MICROS_PER_USD,
+      });
+      at += 5;
     }
-    return Object.fromEntries(entries);
+    return out;
   };
+  const quantile = (v: number): number | null => (Number.isNaN(v) ? null : v);
+  const histogram = (): LatencyHistogram => {
+    const bucketCounts = new Array<number>(HISTOGRAM_NUMBERS - 5);
+    for (let b = 0; b < bucketCounts.length; b++) bucketCounts[b] = n[at + 5 + b] as number;
+    const h: LatencyHistogram = {
+      count: n[at] as number,
+      sumSeconds: (n[at + 1] as number) / 1e6,
+      bucketCounts,
+      p50: quantile(n[at + 2] as number),
+      p95: quantile(n[at + 3] as number),
+      p99: quantile(n[at + 4] as number),
+    };
+    at += HISTOGRAM_NUMBERS;
+    return h;
+  };
+  const totalRequests = n[0] as number;
+  const failedRequests = n[1] as number;
+  const totalInputTokens = n[2] as number;
+  const totalOutputTokens = n[3] as number;
+  const totalCostMicros = n[4] as number;
+  const byModel = table(n[5] as number);
+  const byProvider = table(n[6] as number);
+  const byAgent = table(n[7] as number);
+  const latencyRows = n[8] as number;
+  const latencyByModel = keyedObject<ModelLatency>(latencyRows);
+  for (let i = 0; i < latencyRows; i++) {
+    const name = key();
+    const duration = histogram();
+    put(latencyByModel, name, { duration, ttft: histogram() });
+  }
   const totalTokens = totalInputTokens + totalOutputTokens;
   const totalCostUsd = totalCostMicros / MICROS_PER_USD;
   return {
@@ -83,18 +150,10 @@ function statsFromJson(text: string): ComputedStats {
     successRate: totalRequests === 0 ? 1 : (totalRequests - failedRequests) / totalRequests,
     avgCostPerRequestUsd: totalRequests === 0 ? 0 : totalCostUsd / totalRequests,
     avgTokensPerRequest: totalRequests === 0 ? 0 : totalTokens / totalRequests,
-    byModel: table(raw.byModel),
-    byProvider: table(raw.byProvider),
-    byAgent: table(raw.byAgent),
-    latencyByModel: Object.fromEntries(
-      Object.entries(raw.latency).map(([model, l]) => [
-        model,
-        {
-          duration: histogram(l.duration.slice(0, -1), l.duration.at(-1) ?? 0),
-          ttft: histogram(l.ttft.slice(0, -1), l.ttft.at(-1) ?? 0),
-        },
-      ]),
-    ),
+    byModel,
+    byProvider,
+    byAgent,
+    latencyByModel,
   };
 }
 
@@ -381,6 +440,8 @@ export function createNativeApi(binding: NativeBinding) {
 
   class EventStore {
     #n: NativeStoreHandle;
+    /** Stats keys by the id the addon gives them (see `statsFromPacked`). */
+    readonly #statsNames: string[] = [];
     #models = new Map<string, number>();
     #agents = new Map<string, number>();
     #providerIds = new Map<string, number>();
@@ -683,7 +744,8 @@ export function createNativeApi(binding: NativeBinding) {
 
     stats(): ComputedStats {
       flushPending();
-      return statsFromJson(this.#n.statsJson());
+      const packed = this.#n.statsPacked();
+      return statsFromPacked(this.#statsNames, packed.newNames, packed.numbers);
     }
 
     /** Prometheus text exposition of the stats and the outbox counters. */

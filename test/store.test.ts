@@ -412,6 +412,44 @@ describe('statistics', () => {
     expect(stats.byAgent['toString']).toEqual(tally({ requestCount: 1, inputTokens: 3, outputTokens: 4 }));
   });
 
+  it('keeps every key exact across calls: many keys, non-ASCII, new ones in between', () => {
+    const store = new EventStore();
+    // Past the size where the native wrapper builds tables as dictionaries,
+    // with names whose UTF-16 length differs from their UTF-8 length.
+    const models = ['__proto__', 'modèle-é', '世界-🚀', ...Array.from({ length: 40 }, (_, i) => `m-${i}`)];
+    models.forEach((model, i) => store.recordLlmCompleted(pricing, model, i + 1, 1, `agent-${i % 3}-ü`, null, { durationMs: 10 * (i + 1) }));
+    const first = store.stats();
+    expect(Object.keys(first.byModel).sort()).toEqual([...models].sort());
+    expect(Object.hasOwn(first.byModel, '__proto__')).toBe(true);
+    expect(Object.getPrototypeOf(first.byModel)).toBe(Object.prototype);
+    models.forEach((model, i) => {
+      expect(first.byModel[model]).toEqual(tally({ requestCount: 1, inputTokens: i + 1, outputTokens: 1 }));
+      expect(first.latencyByModel[model]?.duration.sumSeconds).toBeCloseTo(0.01 * (i + 1), 9);
+    });
+    expect(Object.keys(first.byAgent).sort()).toEqual(['agent-0-ü', 'agent-1-ü', 'agent-2-ü']);
+
+    store.recordLlmFailed('gpt-4o', 'agent-🚀', 'timeout');
+    store.recordLlmCompleted(pricing, '世界-🚀', 5, 5, 'agent-0-ü');
+    const second = store.stats();
+    expect(Object.keys(second.byModel).sort()).toEqual([...models, 'gpt-4o'].sort());
+    expect(second.byModel['gpt-4o']).toEqual(tally({ requestCount: 1, failedCount: 1 }));
+    expect(second.byModel['世界-🚀']).toEqual(tally({ requestCount: 2, inputTokens: 8, outputTokens: 6 }));
+    expect(second.byAgent['agent-🚀']).toEqual(tally({ requestCount: 1, failedCount: 1 }));
+    expect(second.byAgent['agent-0-ü']?.requestCount).toBe(first.byAgent['agent-0-ü']!.requestCount + 1);
+    expect(second.byProvider['openai']?.failedCount).toBe(1);
+  });
+
+  it('gives two objects over one shared store the same keys', () => {
+    const name = `shared-keys-${Math.random()}`;
+    const a = EventStore.shared(name, 100);
+    a.recordLlmCompleted(pricing, 'modèle-a', 1, 1);
+    expect(Object.keys(a.stats().byModel)).toEqual(['modèle-a']);
+    const b = EventStore.shared(name, 100);
+    b.recordLlmCompleted(pricing, 'modèle-b', 1, 1);
+    expect(Object.keys(b.stats().byModel).sort()).toEqual(['modèle-a', 'modèle-b']);
+    expect(Object.keys(a.stats().byModel).sort()).toEqual(['modèle-a', 'modèle-b']);
+  });
+
   it('returns a fresh snapshot each time', () => {
     const store = new EventStore();
     store.recordLlmCompleted(pricing, 'gpt-4', 150, 50);

@@ -46,8 +46,8 @@ export declare class NativeStore {
   /** Low-level: a pre-built `router_stopped` event with the given totals. */
   recordRouterStoppedTotals(totalRequests: number, totalCostMicros: number): boolean
   recordRouterStopped(): boolean
-  /** Stats as JSON text (the wrapper parses it: one string crosses, not a tree of objects). */
-  statsJson(): string
+  /** Stats as numbers and names (see [`PackedStats`]). */
+  statsPacked(): PackedStats
   /** Buffered events, oldest first, as a JSON array of Protocol 012 objects. */
   snapshotJson(): string
   unsyncedJson(limit?: number | undefined | null): string
@@ -148,6 +148,28 @@ export interface JsSyncSettings {
   stopDeadlineMs: number
   maxBatch: number
   thresholdCheckMs: number
+}
+
+/**
+ * Stats as numbers, for the wrapper to build its objects from: building and
+ * parsing JSON cost ~30× computing the stats.
+ */
+export interface PackedStats {
+  /**
+   * The keys this JS object has not been sent before, concatenated; they
+   * take the next name ids, in order.
+   */
+  newNames: string
+  /**
+   * Layout (counts as doubles, exact below 2^53): the five totals
+   * (requests, failed, input tokens, output tokens, cost µ$); the row
+   * counts of byModel, byProvider, byAgent and latency; the number of new
+   * names. Then per table row its key's name id and its five numbers in
+   * the totals' order; per latency row its key's name id and two
+   * histograms (duration, TTFT) of `HISTOGRAM_NUMBERS` each. Last, the
+   * length of each new name in UTF-16 units.
+   */
+  numbers: Float64Array
 }
 
 /** Warnings logged by the sync loops since the last call, oldest first. */

@@ -44,7 +44,8 @@ use crate::event::{
 };
 use crate::intern::{Interner, SymbolCache, NONE};
 use crate::provider_utils::infer_provider;
-use crate::stats::{ComputedStats, Counters, Delta, ModelLatency, ModelStats, StatsMap, Table};
+use crate::stats::{ComputedStats, Counters, Delta, ModelLatency, ModelStats, Table};
+use crate::stats_view::StatsView;
 
 /// Default buffer capacity: 10,000 events.
 pub const DEFAULT_CAPACITY: usize = 10_000;
@@ -1130,51 +1131,38 @@ impl EventStore {
     /// A snapshot of the statistics: totals and per-model, per-provider and
     /// per-agent breakdowns of every LLM event recorded.
     pub fn stats(&self) -> ComputedStats {
-        let (mut models, mut providers, mut agents) = (Vec::new(), Vec::new(), Vec::new());
-        let mut latency: Vec<ModelLatency> = Vec::new();
-        let mut totals = Counters::default();
+        self.stats_view().into()
+    }
+
+    /// The statistics as rows to walk, without the maps of [`stats`](Self::stats):
+    /// one consistent reading, like `stats()`, for readers that only copy rows out.
+    pub fn stats_view(&self) -> StatsView<'_> {
+        let mut view = StatsView {
+            names: &self.names,
+            totals: Counters::default(),
+            models: Vec::new(),
+            providers: Vec::new(),
+            agents: Vec::new(),
+            latency: Vec::new(),
+        };
         for (i, shard) in self.shards.iter().enumerate() {
             let mut shard = lock(shard);
             if i == 0 {
                 self.fold_overflow(&mut shard);
             }
-            totals.merge(&shard.totals);
-            shard.by_model.merge_into(&mut models);
-            shard.by_provider.merge_into(&mut providers);
-            shard.by_agent.merge_into(&mut agents);
-            if latency.len() < shard.latency.len() {
-                latency.resize(shard.latency.len(), ModelLatency::default());
+            view.totals.merge(&shard.totals);
+            shard.by_model.merge_into(&mut view.models);
+            shard.by_provider.merge_into(&mut view.providers);
+            shard.by_agent.merge_into(&mut view.agents);
+            if view.latency.len() < shard.latency.len() {
+                view.latency
+                    .resize(shard.latency.len(), ModelLatency::default());
             }
-            for (acc, l) in latency.iter_mut().zip(&shard.latency) {
+            for (acc, l) in view.latency.iter_mut().zip(&shard.latency) {
                 acc.merge(l);
             }
         }
-        let table = |counters: Vec<Counters>, name: &dyn Fn(u32) -> Arc<str>| {
-            let mut map = StatsMap::with_capacity_and_hasher(counters.len(), Default::default());
-            for (sym, c) in counters.into_iter().enumerate() {
-                if !c.is_zero() {
-                    map.insert(name(sym as u32), c.to_model_stats());
-                }
-            }
-            map
-        };
-        let names = &self.names;
-        ComputedStats {
-            total_requests: totals.requests,
-            failed_requests: totals.failed,
-            total_input_tokens: totals.input_tokens,
-            total_output_tokens: totals.output_tokens,
-            total_cost_micros: totals.cost_micros,
-            by_model: table(models, &|s| names.models.entry(s).0.clone()),
-            by_provider: table(providers, &|s| names.providers.entry(s).0.clone()),
-            by_agent: table(agents, &|s| names.agents.entry(s).0.clone()),
-            latency_by_model: latency
-                .into_iter()
-                .enumerate()
-                .filter(|(_, l)| !l.is_empty())
-                .map(|(sym, l)| (names.models.entry(sym as u32).0.clone(), l))
-                .collect(),
-        }
+        view
     }
 
     /// The provider inferred from a recorded model's name.

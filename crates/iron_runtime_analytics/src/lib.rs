@@ -44,6 +44,7 @@ mod prometheus;
 pub mod provider_utils;
 mod recording;
 pub mod stats;
+mod stats_view;
 #[cfg(feature = "sync")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sync")))]
 pub mod sync;
@@ -57,6 +58,7 @@ pub use recording::{ModelKey, NameKey, RequestLatency};
 pub use stats::{
     ComputedStats, LatencyHistogram, ModelLatency, ModelStats, StatsMap, LATENCY_BOUNDS_MICROS,
 };
+pub use stats_view::StatsView;
 #[cfg(feature = "sync")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sync")))]
 pub use sync::{

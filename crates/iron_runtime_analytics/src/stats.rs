@@ -176,10 +176,24 @@ impl LatencyHistogram {
     /// assert_eq!(h.quantile(0.5), Some(0.03));
     /// ```
     pub fn quantile(&self, q: f64) -> Option<f64> {
+        let [estimate] = self.quantiles([q]);
+        estimate
+    }
+
+    /// Several quantiles at once, each as [`quantile`](Self::quantile)
+    /// answers it, counting the observations once.
+    ///
+    /// ```
+    /// use iron_runtime_analytics::stats::LatencyHistogram;
+    /// let h = LatencyHistogram { bucket_counts: [0, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], sum_micros: 120_000 };
+    /// assert_eq!(h.quantiles([0.5, 1.0]), [Some(0.03), Some(0.04)]);
+    /// ```
+    pub fn quantiles<const N: usize>(&self, qs: [f64; N]) -> [Option<f64>; N] {
         let count = self.count();
-        if count == 0 {
-            return None;
-        }
+        qs.map(|q| (count > 0).then(|| self.quantile_of(count, q)).flatten())
+    }
+
+    fn quantile_of(&self, count: u64, q: f64) -> Option<f64> {
         let rank = q.clamp(0.0, 1.0) * count as f64;
         let mut cumulative = 0u64;
         for (i, &n) in self.bucket_counts.iter().enumerate() {
