@@ -48,7 +48,13 @@ pub(crate) fn next_hi(last_hi: u64) -> u64 {
     // The wall clock itself: a TSC-derived clock was 25 ns cheaper but could
     // lag the wall clock's millisecond, so an event could be stamped before a
     // `Date.now()` read ahead of recording it.
-    let now = current_time_ms().saturating_sub(ID_EPOCH_MS) << SUB_BITS;
+    next_hi_at(current_time_ms(), last_hi)
+}
+
+/// [`next_hi`] with the wall clock already read (`now_ms`), for a batch
+/// recorded at one instant.
+pub(crate) fn next_hi_at(now_ms: u64, last_hi: u64) -> u64 {
+    let now = now_ms.saturating_sub(ID_EPOCH_MS) << SUB_BITS;
     THREAD_LAST_HI.with(|thread_last| {
         let hi = (now.max(last_hi + 1).max(thread_last.get() + 1)) & HI_MASK;
         thread_last.set(hi);

@@ -38,12 +38,12 @@ use crossbeam_utils::CachePadded;
 
 use crate::credits::CreditPool;
 use crate::event::{
-    global_key, id_prefix, key_source, make_key, next_hi, next_store_index, AnalyticsEvent,
-    BudgetThresholdData, EventId, EventPayload, LlmFailureData, LlmModelMeta, LlmUsageData,
-    RouterStartedData, RouterStoppedData, GLOBAL_SOURCE, MAX_SHARDS,
+    global_key, id_prefix, key_source, make_key, next_hi, next_hi_at, next_store_index,
+    AnalyticsEvent, BudgetThresholdData, EventId, EventPayload, LlmFailureData, LlmModelMeta,
+    LlmUsageData, RouterStartedData, RouterStoppedData, GLOBAL_SOURCE, MAX_SHARDS,
 };
 use crate::intern::{Interner, SymbolCache, NONE};
-use crate::provider_utils::infer_provider;
+use crate::provider_utils::{current_time_ms, infer_provider};
 use crate::stats::{ComputedStats, Counters, Delta, ModelLatency, ModelStats, Table};
 use crate::stats_view::StatsView;
 
@@ -477,6 +477,11 @@ impl Shard {
         make_key(self.last_hi, self.index)
     }
 
+    fn next_key_at(&mut self, now_ms: u64) -> u64 {
+        self.last_hi = next_hi_at(now_ms, self.last_hi);
+        make_key(self.last_hi, self.index)
+    }
+
     /// Counts the event and buffers it if there is room; returns whether it was buffered.
     fn admit(
         &mut self,
@@ -865,6 +870,38 @@ impl EventStore {
         }
         self.overflow.push((event, room, new.latency));
         matches!(room, Room::Paid).then(|| self.event_id(key))
+    }
+
+    /// Records `events` in order under one shard lock and one clock reading
+    /// (the hot path of a binding handing over a batch); returns how many
+    /// were buffered. When every shard is busy, falls back to [`push`](Self::push)
+    /// per event, which never waits.
+    pub(crate) fn push_batch<'a>(&self, events: impl Iterator<Item = NewEvent<'a>>) -> usize {
+        let n = self.shards.len();
+        let home = home_shard();
+        let Some(mut guard) = (0..n).find_map(|i| try_lock(&self.shards[(home + i) % n])) else {
+            return events.filter(|&new| self.push(new).is_some()).count();
+        };
+        let shard = &mut *guard;
+        if !self.overflow.is_empty() {
+            self.fold_overflow(shard);
+        }
+        let now_ms = current_time_ms();
+        let mut streamed = Vec::new();
+        let mut buffered = 0;
+        for new in events {
+            let key = new.key.unwrap_or_else(|| shard.next_key_at(now_ms));
+            let event = new.resolve(&mut shard.caches, &self.names, key);
+            if self.stream.is_some() {
+                streamed.push(event.clone());
+            }
+            buffered += usize::from(shard.admit(self, event, Room::Take, new.latency));
+        }
+        drop(guard);
+        for event in &streamed {
+            self.send_to_stream(event);
+        }
+        buffered
     }
 
     fn fold_overflow(&self, shard: &mut Shard) {

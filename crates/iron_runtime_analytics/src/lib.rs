@@ -54,7 +54,7 @@ pub use event_storage::{
     Accounting, EventStore, RecordError, StoreError, StreamReceiver, DEFAULT_CAPACITY, MAX_CAPACITY,
 };
 pub use provider_utils::{current_time_ms, infer_provider, Provider};
-pub use recording::{ModelKey, NameKey, RequestLatency};
+pub use recording::{LlmRecord, ModelKey, NameKey, RequestLatency};
 pub use stats::{
     ComputedStats, LatencyHistogram, ModelLatency, ModelStats, StatsMap, LATENCY_BOUNDS_MICROS,
 };

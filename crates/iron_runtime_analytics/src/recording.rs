@@ -514,4 +514,163 @@ impl EventStore {
             },
         }))
     }
+
+    /// Records many LLM requests at once, in order, with interned names:
+    /// one shard lock and one clock reading for the whole batch (every event
+    /// is stamped with the time of this call), which roughly halves the cost
+    /// per request against one call each. Returns how many were buffered;
+    /// the rest were dropped (counted), and all are in the stats.
+    ///
+    /// Every key is checked first: with a foreign one nothing is recorded.
+    ///
+    /// ```
+    /// use iron_runtime_analytics::{EventStore, LlmRecord};
+    /// let store = EventStore::new();
+    /// let gpt4o = store.model_key("gpt-4o").unwrap();
+    /// let agent = store.agent_key("agent_1");
+    /// let buffered = store
+    ///     .record_llm_batch(&[
+    ///         LlmRecord::completed(gpt4o, 100, 20, 450).agent(agent),
+    ///         LlmRecord::failed(gpt4o, Some("timeout"), None),
+    ///     ])
+    ///     .unwrap();
+    /// assert_eq!(buffered, 2);
+    /// let stats = store.stats();
+    /// assert_eq!((stats.total_requests, stats.failed_requests, stats.total_cost_micros), (2, 1, 450));
+    /// assert_eq!(stats.by_agent["agent_1"].request_count, 1);
+    /// ```
+    ///
+    /// # Errors
+    /// [`RecordError::ForeignKey`] if a key was made by another store.
+    pub fn record_llm_batch(&self, records: &[LlmRecord<'_>]) -> Result<usize, RecordError> {
+        for r in records {
+            self.check_keys(r.model, [r.agent_id, r.provider_id])?;
+        }
+        Ok(self.push_batch(records.iter().map(|&r| r.to_new_event())))
+    }
+}
+
+/// One LLM request of a batch for [`EventStore::record_llm_batch`], with
+/// interned names; build it with [`LlmRecord::completed`] or
+/// [`LlmRecord::failed`].
+#[derive(Debug, Clone, Copy)]
+pub struct LlmRecord<'a> {
+    model: ModelKey,
+    agent_id: Option<NameKey>,
+    provider_id: Option<NameKey>,
+    latency: RequestLatency,
+    payload: RecordPayload<'a>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum RecordPayload<'a> {
+    Completed {
+        input_tokens: u64,
+        output_tokens: u64,
+        cost_micros: u64,
+    },
+    Failed {
+        error_code: Option<&'a str>,
+        error_message: Option<&'a str>,
+    },
+}
+
+impl<'a> LlmRecord<'a> {
+    /// A completed request and its cost, already computed (e.g. with
+    /// [`PricingManager::cost_micros`] or a cached price).
+    pub fn completed(
+        model: ModelKey,
+        input_tokens: u64,
+        output_tokens: u64,
+        cost_micros: u64,
+    ) -> Self {
+        Self::new(
+            model,
+            RecordPayload::Completed {
+                input_tokens,
+                output_tokens,
+                cost_micros,
+            },
+        )
+    }
+
+    /// A failed request with its error code and message, if any.
+    pub fn failed(
+        model: ModelKey,
+        error_code: Option<&'a str>,
+        error_message: Option<&'a str>,
+    ) -> Self {
+        Self::new(
+            model,
+            RecordPayload::Failed {
+                error_code,
+                error_message,
+            },
+        )
+    }
+
+    fn new(model: ModelKey, payload: RecordPayload<'a>) -> Self {
+        Self {
+            model,
+            agent_id: None,
+            provider_id: None,
+            latency: RequestLatency::default(),
+            payload,
+        }
+    }
+
+    /// The agent that made the request.
+    pub fn agent(mut self, agent_id: NameKey) -> Self {
+        self.agent_id = Some(agent_id);
+        self
+    }
+
+    /// The provider key (credential) id the request used.
+    pub fn provider_id(mut self, provider_id: NameKey) -> Self {
+        self.provider_id = Some(provider_id);
+        self
+    }
+
+    /// The measured latency, for the model's histograms (completed requests).
+    pub fn latency(mut self, latency: RequestLatency) -> Self {
+        self.latency = latency;
+        self
+    }
+
+    fn to_new_event(self) -> NewEvent<'a> {
+        let (payload, latency) = match self.payload {
+            RecordPayload::Completed {
+                input_tokens,
+                output_tokens,
+                cost_micros,
+            } => (
+                NewPayload::Completed {
+                    input_tokens,
+                    output_tokens,
+                    cost_micros,
+                },
+                self.latency.micros(),
+            ),
+            // As record_llm_failed_keyed: a failure carries no latency.
+            RecordPayload::Failed {
+                error_code,
+                error_message,
+            } => (
+                NewPayload::Failed {
+                    error_code,
+                    error_message,
+                },
+                Latency::default(),
+            ),
+        };
+        NewEvent {
+            key: None,
+            model: Name::Sym(self.model.sym),
+            provider: ProviderArg::Infer,
+            agent: self.agent_id.map(|k| Name::Sym(k.sym)),
+            provider_id: self.provider_id.map(|k| Name::Sym(k.sym)),
+            latency,
+            payload,
+        }
+    }
 }

@@ -17,8 +17,8 @@ use iron_runtime_analytics::event::{
     LlmFailureData, LlmModelMeta, LlmUsageData, RouterStoppedData,
 };
 use iron_runtime_analytics::{
-    AnalyticsEvent, EventId, EventPayload, EventStore, LatencyHistogram, ModelKey, ModelStats,
-    NameKey, RequestLatency, StatsView, StreamReceiver, LATENCY_BOUNDS_MICROS,
+    AnalyticsEvent, EventId, EventPayload, EventStore, LatencyHistogram, LlmRecord, ModelKey,
+    ModelStats, NameKey, RequestLatency, StatsView, StreamReceiver, LATENCY_BOUNDS_MICROS,
 };
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
@@ -145,25 +145,38 @@ struct Keys {
     /// The name of each model key, for price lookups.
     model_names: Vec<String>,
     names: Vec<NameKey>,
-    pricings: Vec<PricingManager>,
     /// Error codes of batched failures.
     codes: Vec<String>,
-    /// Each registered table's price of each model key, looked up once
-    /// (`None` inside: the table does not know the model, so it costs 0).
-    prices: Vec<Vec<Option<Option<iron_cost::pricing::ModelPricing>>>>,
+    prices: PriceCache,
     /// Stats keys already sent to this object (see [`SentNames`]).
     sent_names: SentNames,
 }
 
-impl Keys {
-    /// The cost of a completed request, with the model's price cached per table.
-    fn cost(&mut self, pricing: usize, model: usize, input: u64, output: u64) -> Result<u64> {
+/// The registered price tables, and each one's price of each model key,
+/// looked up once.
+#[derive(Default)]
+struct PriceCache {
+    pricings: Vec<PricingManager>,
+    /// `None` inside: the table does not know the model, so it costs 0.
+    prices: Vec<Vec<Option<Option<iron_cost::pricing::ModelPricing>>>>,
+}
+
+impl PriceCache {
+    /// The cost of a completed request of model key `model` (named
+    /// `model_names[model]`) by table `pricing`.
+    fn cost(
+        &mut self,
+        pricing: usize,
+        model: usize,
+        model_names: &[String],
+        input: u64,
+        output: u64,
+    ) -> Result<u64> {
         let table = self
             .pricings
             .get(pricing)
             .ok_or_else(|| js_error("unknown pricing index"))?;
-        let name = self
-            .model_names
+        let name = model_names
             .get(model)
             .ok_or_else(|| js_error("unknown model key"))?;
         if self.prices.len() <= pricing {
@@ -299,8 +312,8 @@ impl NativeStore {
     #[napi(catch_unwind)]
     pub fn register_pricing(&self, pricing: &NativePricing) -> u32 {
         let mut keys = self.keys();
-        keys.pricings.push(pricing.inner.clone());
-        (keys.pricings.len() - 1) as u32
+        keys.prices.pricings.push(pricing.inner.clone());
+        (keys.prices.pricings.len() - 1) as u32
     }
 
     /// The hot path: `count` completed requests packed in `batch`, six numbers
@@ -308,16 +321,16 @@ impl NativeStore {
     /// The wrapper validated every number; a bad key is still an error, not a panic.
     #[napi(catch_unwind)]
     pub fn record_batch(&self, batch: Float64Array, records: u32) -> Result<()> {
-        let mut keys = self.keys();
-        let rows = batch.chunks_exact(BATCH_STRIDE).take(records as usize);
-        for r in rows {
+        let mut guard = self.keys();
+        let keys = &mut *guard;
+        let mut out = Vec::with_capacity(records as usize);
+        for r in batch.chunks_exact(BATCH_STRIDE).take(records as usize) {
+            let model_index = r[2] as usize;
             let model = *keys
                 .models
-                .get(r[2] as usize)
+                .get(model_index)
                 .ok_or_else(|| js_error("unknown model key"))?;
-            let agent = key_or_none(&keys.names, r[5] as i32)?;
-            let provider_id = key_or_none(&keys.names, r[6] as i32)?;
-            if r[0] == 1.0 {
+            let record = if r[0] == 1.0 {
                 let code = if r[9] < 0.0 {
                     None
                 } else {
@@ -328,28 +341,31 @@ impl NativeStore {
                             .as_str(),
                     )
                 };
-                self.inner
-                    .record_llm_failed_keyed(model, agent, provider_id, code, None)
-                    .map_err(js_error)?;
-                continue;
-            }
-            let (input, output) = (count(r[3]), count(r[4]));
-            let cost = keys.cost(r[1] as usize, r[2] as usize, input, output)?;
-            self.inner
-                .record_llm_completed_keyed_with_cost(
-                    model,
+                LlmRecord::failed(model, code, None)
+            } else {
+                let (input, output) = (count(r[3]), count(r[4]));
+                let cost = keys.prices.cost(
+                    r[1] as usize,
+                    model_index,
+                    &keys.model_names,
                     input,
                     output,
-                    cost,
-                    agent,
-                    provider_id,
-                    RequestLatency {
-                        duration: latency_ms(r[7]),
-                        time_to_first_token: latency_ms(r[8]),
-                    },
-                )
-                .map_err(js_error)?;
+                )?;
+                LlmRecord::completed(model, input, output, cost).latency(RequestLatency {
+                    duration: latency_ms(r[7]),
+                    time_to_first_token: latency_ms(r[8]),
+                })
+            };
+            let record = match key_or_none(&keys.names, r[5] as i32)? {
+                Some(agent) => record.agent(agent),
+                None => record,
+            };
+            out.push(match key_or_none(&keys.names, r[6] as i32)? {
+                Some(provider_id) => record.provider_id(provider_id),
+                None => record,
+            });
         }
+        self.inner.record_llm_batch(&out).map_err(js_error)?;
         Ok(())
     }
 

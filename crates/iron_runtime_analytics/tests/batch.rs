@@ -1,0 +1,188 @@
+//! `record_llm_batch`: the same events as one call each, in order, under one
+//! clock reading; all-or-nothing on a foreign key; drops counted when full.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use iron_runtime_analytics::{
+    current_time_ms, AnalyticsEvent, EventStore, LlmRecord, RecordError, RequestLatency,
+};
+
+/// What a test compares of an event: everything but the id.
+fn fields(e: &AnalyticsEvent) -> (Option<String>, String) {
+    (
+        e.agent_id().map(str::to_owned),
+        format!("{:?}", e.payload()),
+    )
+}
+
+fn latency(ms: u64) -> RequestLatency {
+    RequestLatency {
+        duration: Some(Duration::from_millis(ms)),
+        time_to_first_token: None,
+    }
+}
+
+#[test]
+fn a_batch_records_what_single_calls_record_in_order() {
+    let (batched, single) = (EventStore::new(), EventStore::new());
+    let before = current_time_ms();
+    for store in [&batched, &single] {
+        let gpt = store.model_key("gpt-4o").unwrap();
+        let claude = store.model_key("claude-3-5-sonnet-20241022").unwrap();
+        let agent = store.agent_key("agent-1");
+        let key = store.provider_id_key("ip_1");
+        let records = [
+            LlmRecord::completed(gpt, 100, 20, 450)
+                .agent(agent)
+                .latency(latency(120)),
+            LlmRecord::failed(claude, Some("rate_limit"), Some("slow down")).provider_id(key),
+            LlmRecord::completed(claude, 7, 3, 66)
+                .agent(agent)
+                .provider_id(key),
+            LlmRecord::failed(gpt, None, None),
+        ];
+        if std::ptr::eq(store, &batched) {
+            assert_eq!(store.record_llm_batch(&records).unwrap(), 4);
+        } else {
+            store
+                .record_llm_completed_keyed_with_cost(
+                    gpt,
+                    100,
+                    20,
+                    450,
+                    Some(agent),
+                    None,
+                    latency(120),
+                )
+                .unwrap();
+            store
+                .record_llm_failed_keyed(
+                    claude,
+                    None,
+                    Some(key),
+                    Some("rate_limit"),
+                    Some("slow down"),
+                )
+                .unwrap();
+            store
+                .record_llm_completed_keyed_with_cost(
+                    claude,
+                    7,
+                    3,
+                    66,
+                    Some(agent),
+                    Some(key),
+                    RequestLatency::default(),
+                )
+                .unwrap();
+            store
+                .record_llm_failed_keyed(gpt, None, None, None, None)
+                .unwrap();
+        }
+    }
+    let after = current_time_ms();
+    assert_eq!(batched.stats(), single.stats());
+    let (b, s) = (batched.snapshot_events(), single.snapshot_events());
+    assert_eq!(
+        b.iter().map(fields).collect::<Vec<_>>(),
+        s.iter().map(fields).collect::<Vec<_>>()
+    );
+    assert!(
+        b.windows(2).all(|w| w[0].event_id() < w[1].event_id()),
+        "ids increase in batch order"
+    );
+    // One clock reading for the batch: every event carries the same millisecond.
+    let stamp = b[0].timestamp_ms();
+    assert!((before..=after).contains(&stamp));
+    assert!(b.iter().all(|e| e.timestamp_ms() == stamp));
+    assert_eq!(batched.record_llm_batch(&[]).unwrap(), 0);
+}
+
+#[test]
+fn a_foreign_key_anywhere_records_nothing() {
+    let (store, other) = (EventStore::new(), EventStore::new());
+    let mine = store.model_key("gpt-4o").unwrap();
+    let theirs = other.agent_key("agent-1");
+    let records = [
+        LlmRecord::completed(mine, 1, 1, 1),
+        LlmRecord::failed(mine, None, None).agent(theirs),
+    ];
+    assert!(matches!(
+        store.record_llm_batch(&records),
+        Err(RecordError::ForeignKey)
+    ));
+    assert_eq!(store.accounting().recorded, 0);
+    assert_eq!(store.stats().total_requests, 0);
+}
+
+#[test]
+fn a_full_buffer_drops_the_rest_and_counts_them() {
+    let store = EventStore::with_capacity(3).unwrap();
+    let model = store.model_key("gpt-4o").unwrap();
+    let records = vec![LlmRecord::completed(model, 10, 10, 5); 5];
+    assert_eq!(store.record_llm_batch(&records).unwrap(), 3);
+    let a = store.accounting();
+    assert_eq!((a.recorded, a.buffered, a.dropped), (5, 3, 2));
+    assert!(a.is_balanced());
+    assert_eq!(store.stats().total_requests, 5);
+    // Room frees up once the buffer is drained.
+    assert_eq!(store.drain_all().len(), 3);
+    assert_eq!(store.record_llm_batch(&records[..2]).unwrap(), 2);
+}
+
+#[test]
+fn a_streaming_store_streams_every_batched_event_in_order() {
+    let (store, rx) = EventStore::with_streaming(100, 100).unwrap();
+    let model = store.model_key("gpt-4o").unwrap();
+    let records: Vec<_> = (1..=5)
+        .map(|i| LlmRecord::completed(model, i, 0, 0))
+        .collect();
+    store.record_llm_batch(&records).unwrap();
+    let streamed: Vec<_> = rx.try_iter().map(|e| e.event_id()).collect();
+    let buffered: Vec<_> = store
+        .snapshot_events()
+        .iter()
+        .map(AnalyticsEvent::event_id)
+        .collect();
+    assert_eq!(streamed, buffered);
+}
+
+#[test]
+fn batches_from_many_threads_balance_with_a_drainer() {
+    let store = Arc::new(EventStore::with_capacity(500).unwrap());
+    let model = store.model_key("gpt-4o").unwrap();
+    let writers: Vec<_> = (0..4)
+        .map(|_| {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                let records = vec![LlmRecord::completed(model, 1, 1, 1); 16];
+                (0..500)
+                    .map(|_| store.record_llm_batch(&records).unwrap())
+                    .sum::<usize>()
+            })
+        })
+        .collect();
+    let drainer = {
+        let store = store.clone();
+        std::thread::spawn(move || {
+            let mut drained = 0;
+            for _ in 0..200 {
+                drained += store.drain_all().len();
+                assert!(store.accounting().is_balanced());
+                std::thread::yield_now();
+            }
+            drained
+        })
+    };
+    let buffered: usize = writers.into_iter().map(|w| w.join().unwrap()).sum();
+    let drained = drainer.join().unwrap() + store.drain_all().len();
+    let a = store.accounting();
+    assert_eq!(a.recorded, 4 * 500 * 16);
+    assert_eq!(
+        drained, buffered,
+        "every buffered event is drained exactly once"
+    );
+    assert_eq!(a.dropped as usize, 4 * 500 * 16 - buffered);
+    assert_eq!(store.stats().total_requests, 4 * 500 * 16);
+}
