@@ -559,20 +559,8 @@ pub struct LlmRecord<'a> {
     agent_id: Option<NameKey>,
     provider_id: Option<NameKey>,
     latency: RequestLatency,
-    payload: RecordPayload<'a>,
-}
-
-#[derive(Debug, Clone, Copy)]
-enum RecordPayload<'a> {
-    Completed {
-        input_tokens: u64,
-        output_tokens: u64,
-        cost_micros: u64,
-    },
-    Failed {
-        error_code: Option<&'a str>,
-        error_message: Option<&'a str>,
-    },
+    /// Only `Completed` or `Failed`.
+    payload: NewPayload<'a>,
 }
 
 impl<'a> LlmRecord<'a> {
@@ -586,7 +574,7 @@ impl<'a> LlmRecord<'a> {
     ) -> Self {
         Self::new(
             model,
-            RecordPayload::Completed {
+            NewPayload::Completed {
                 input_tokens,
                 output_tokens,
                 cost_micros,
@@ -602,14 +590,14 @@ impl<'a> LlmRecord<'a> {
     ) -> Self {
         Self::new(
             model,
-            RecordPayload::Failed {
+            NewPayload::Failed {
                 error_code,
                 error_message,
             },
         )
     }
 
-    fn new(model: ModelKey, payload: RecordPayload<'a>) -> Self {
+    fn new(model: ModelKey, payload: NewPayload<'a>) -> Self {
         Self {
             model,
             agent_id: None,
@@ -638,30 +626,11 @@ impl<'a> LlmRecord<'a> {
     }
 
     fn to_new_event(self) -> NewEvent<'a> {
-        let (payload, latency) = match self.payload {
-            RecordPayload::Completed {
-                input_tokens,
-                output_tokens,
-                cost_micros,
-            } => (
-                NewPayload::Completed {
-                    input_tokens,
-                    output_tokens,
-                    cost_micros,
-                },
-                self.latency.micros(),
-            ),
-            // As record_llm_failed_keyed: a failure carries no latency.
-            RecordPayload::Failed {
-                error_code,
-                error_message,
-            } => (
-                NewPayload::Failed {
-                    error_code,
-                    error_message,
-                },
-                Latency::default(),
-            ),
+        // As record_llm_failed_keyed: a failure carries no latency (and
+        // `latency()` can only be set on a completed record anyway).
+        let latency = match self.payload {
+            NewPayload::Completed { .. } => self.latency.micros(),
+            _ => Latency::default(),
         };
         NewEvent {
             key: None,
@@ -670,7 +639,7 @@ impl<'a> LlmRecord<'a> {
             agent: self.agent_id.map(|k| Name::Sym(k.sym)),
             provider_id: self.provider_id.map(|k| Name::Sym(k.sym)),
             latency,
-            payload,
+            payload: self.payload,
         }
     }
 }
