@@ -10,7 +10,8 @@ export const NODE_CASES = [
     impls: ['native', 'js', 'prom-client'],
     what:
       '4 models × 3 agents × provider id `ip_openai-001`, varying tokens. `tight`: 1,024 calls per sample, amortised ' +
-      '(the native wrapper crosses into the addon once per 256 records). `tight_with_latency`: the same with ' +
+      '(the native wrapper crosses into the addon once per 256 records), into one long-lived store drained between ' +
+      'samples when nearly full, as a sync loop would (outside the timed part). `tight_with_latency`: the same with ' +
       '`{ durationMs, ttftMs }`; the prom-client row is the reference a Node user would write instead (Counter by tokens ' +
       '+ Histogram of the duration, labels {model, provider}). `sparse`: one record per event-loop turn ' +
       '(`await setImmediate`), minus the same loop without the record: every native record then crosses on its own.',
