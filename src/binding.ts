@@ -25,15 +25,9 @@ export interface NativeStoreHandle {
   readonly capacity: number;
   modelKey(model: string): number;
   registerPricing(pricing: NativePricingHandle): number;
-  recordBatch(batch: Float64Array, count: number): void;
+  /** `messages`: the batched failures' messages joined, each as long (UTF-16 units) as its record says. */
+  recordBatch(batch: Float64Array, count: number, messages: string): void;
   nameKey(kind: number, name: string): number;
-  recordFailedKeyed(
-    model: number,
-    agent: number,
-    providerId: number,
-    errorCode: string | null,
-    errorMessage: string | null,
-  ): boolean;
   recordCompletedWithProvider(
     pricing: NativePricingHandle,
     model: string,

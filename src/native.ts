@@ -244,7 +244,7 @@ function eventsFromJson(text: string): AnalyticsEvent[] {
 
 /** Completed requests buffered per store before one boundary crossing. */
 const BATCH_RECORDS = 256;
-/** Numbers per batched record: kind, pricing, model, input, output, agent, provider id, duration ms, TTFT ms, error code. */
+/** Numbers per batched record: kind, pricing, model, input tokens (a failure: its message's length), output, agent, provider id, duration ms, TTFT ms, error code. */
 const BATCH_STRIDE = 10;
 /**
  * How long a record may wait in this thread before the addon sees it. Same-
@@ -456,6 +456,8 @@ export function createNativeApi(binding: NativeBinding) {
     #batch = new Float64Array(BATCH_RECORDS * BATCH_STRIDE);
     #pending = 0;
     #codes = new Map<string, number>();
+    /** Error messages of the batched failures, in order. */
+    #messages: string[] = [];
 
     /** A store of the default capacity (10,000 events); see `withCapacity`. */
     constructor(...args: unknown[]) {
@@ -477,7 +479,13 @@ export function createNativeApi(binding: NativeBinding) {
       const count = this.#pending;
       this.#pending = 0;
       pendingStores.delete(this);
-      this.#n.recordBatch(this.#batch, count);
+      // One string crosses, not one per message (each costs a conversion).
+      let messages = '';
+      if (this.#messages.length > 0) {
+        messages = this.#messages.join('');
+        this.#messages = [];
+      }
+      this.#n.recordBatch(this.#batch, count, messages);
     }
 
     #pricingIndex(pricing: PricingManager): number {
@@ -593,24 +601,18 @@ export function createNativeApi(binding: NativeBinding) {
       errorMessage?: string | null,
     ): void {
       checkLlmFailedArgs(model, agentId, providerId, errorCode, errorMessage);
-      if (errorMessage != null) {
-        // A free-form message is a string to copy anyway: recorded directly, in order.
-        flushPending();
-        this.#n.recordFailedKeyed(
-          this.#model(model),
-          this.#name(this.#agents, 0, agentId),
-          this.#name(this.#providerIds, 1, providerId),
-          errorCode ?? null,
-          errorMessage,
-        );
-        return;
-      }
       const at = this.#pending * BATCH_STRIDE;
       const batch = this.#batch;
       batch[at] = 1;
       batch[at + 1] = -1;
       batch[at + 2] = this.#model(model);
-      batch[at + 3] = 0;
+      // A free-form message is not interned (it may be unique): it travels
+      // with the batch, joined to the others, by its length.
+      if (errorMessage == null) batch[at + 3] = -1;
+      else {
+        this.#messages.push(errorMessage);
+        batch[at + 3] = errorMessage.length;
+      }
       batch[at + 4] = 0;
       batch[at + 5] = this.#name(this.#agents, 0, agentId);
       batch[at + 6] = this.#name(this.#providerIds, 1, providerId);

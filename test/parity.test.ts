@@ -35,7 +35,7 @@ type Step =
 const step: fc.Arbitrary<Step> = fc.oneof(
   { weight: 6, arbitrary: fc.record({ op: fc.constant('completed' as const), model: fc.nat(MODELS.length - 1), input: fc.nat(2_000_000), output: fc.nat(500_000), agent: fc.nat(2), providerId: fc.boolean() }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('withProvider' as const), model: fc.nat(MODELS.length - 1), provider: fc.constantFrom('openai', 'azure', 'anthropic'), input: fc.nat(1000), output: fc.nat(1000) }) },
-  { weight: 2, arbitrary: fc.record({ op: fc.constant('failed' as const), model: fc.nat(MODELS.length - 1), agent: fc.nat(2), code: fc.constantFrom(null, 'rate_limit', 'timeout'), message: fc.constantFrom(null, 'boom', 'héllo 世界') }) },
+  { weight: 2, arbitrary: fc.record({ op: fc.constant('failed' as const), model: fc.nat(MODELS.length - 1), agent: fc.nat(2), code: fc.constantFrom(null, 'rate_limit', 'timeout'), message: fc.constantFrom(null, 'boom', 'héllo 世界', '🚀 quota exceeded', '') }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('budget' as const), percent: fc.nat(150) }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('started' as const), port: fc.nat(65535) }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('stopped' as const) }) },

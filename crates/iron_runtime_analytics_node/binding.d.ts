@@ -30,12 +30,12 @@ export declare class NativeStore {
   /** Registers a price table for [`NativeStore::record_batch`]; returns its index. */
   registerPricing(pricing: NativePricing): number
   /**
-   * The hot path: `count` completed requests packed in `batch`, six numbers
-   * each (see `BATCH_STRIDE`), recorded in order with one boundary crossing.
-   * The wrapper validated every number; a bad key is still an error, not a panic.
+   * The hot path: `records` LLM requests packed in `batch` (see
+   * `BATCH_STRIDE`) plus the failures' messages, recorded in order with
+   * one boundary crossing. The wrapper validated every number; a bad key
+   * is still an error, not a panic.
    */
-  recordBatch(batch: Float64Array, records: number): void
-  recordFailedKeyed(model: number, agent: number, providerId: number, errorCode?: string | undefined | null, errorMessage?: string | undefined | null): boolean
+  recordBatch(batch: Float64Array, records: number, messages: string): void
   recordCompletedWithProvider(pricing: NativePricing, model: string, provider: string, inputTokens: number, outputTokens: number, agent?: string | undefined | null, providerId?: string | undefined | null): boolean
   /** Low-level: a pre-built completed event. */
   recordCompletedRaw(provider: string, model: string, providerId: string | undefined | null, inputTokens: number, outputTokens: number, costMicros: number, agent?: string | undefined | null): boolean

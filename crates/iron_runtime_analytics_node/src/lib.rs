@@ -210,10 +210,53 @@ impl NativeStore {
 }
 
 /// Numbers per record in [`NativeStore::record_batch`]: kind (0 completed,
-/// 1 failed), pricing index, model key, input tokens, output tokens, agent
-/// key, provider-id key, duration ms, time-to-first-token ms, error-code key
-/// (keys and latencies negative: absent).
+/// 1 failed), pricing index, model key, input tokens (a failure: the index
+/// of its message in `messages`), output tokens, agent key, provider-id key,
+/// duration ms, time-to-first-token ms, error-code key (keys, indexes and
+/// latencies negative: absent).
 const BATCH_STRIDE: usize = 10;
+
+/// Strings joined into one by the wrapper, taken back apart by their
+/// lengths in UTF-16 units (JS string lengths).
+struct JoinedStrings<'a> {
+    rest: &'a str,
+    /// All ASCII: a length in UTF-16 units is a length in bytes.
+    ascii: bool,
+}
+
+impl<'a> JoinedStrings<'a> {
+    fn new(joined: &'a str) -> Self {
+        Self {
+            rest: joined,
+            ascii: joined.is_ascii(),
+        }
+    }
+
+    /// The next `units` UTF-16 units, or `None` past the end. (A lone
+    /// surrogate arrives as U+FFFD, also one unit, so lengths still add up.)
+    fn next(&mut self, units: usize) -> Option<&'a str> {
+        let bytes = if self.ascii {
+            units
+        } else {
+            let mut counted = 0;
+            let mut bytes = 0;
+            for c in self.rest.chars() {
+                if counted >= units {
+                    break;
+                }
+                counted += c.len_utf16();
+                bytes += c.len_utf8();
+            }
+            if counted != units {
+                return None;
+            }
+            bytes
+        };
+        let (head, tail) = (self.rest.get(..bytes)?, self.rest.get(bytes..)?);
+        self.rest = tail;
+        Some(head)
+    }
+}
 
 /// A latency in milliseconds from JS (negative or NaN: not measured).
 fn latency_ms(ms: f64) -> Option<Duration> {
@@ -316,14 +359,16 @@ impl NativeStore {
         (keys.prices.pricings.len() - 1) as u32
     }
 
-    /// The hot path: `count` completed requests packed in `batch`, six numbers
-    /// each (see `BATCH_STRIDE`), recorded in order with one boundary crossing.
-    /// The wrapper validated every number; a bad key is still an error, not a panic.
+    /// The hot path: `records` LLM requests packed in `batch` (see
+    /// `BATCH_STRIDE`) plus the failures' messages, recorded in order with
+    /// one boundary crossing. The wrapper validated every number; a bad key
+    /// is still an error, not a panic.
     #[napi(catch_unwind)]
-    pub fn record_batch(&self, batch: Float64Array, records: u32) -> Result<()> {
+    pub fn record_batch(&self, batch: Float64Array, records: u32, messages: String) -> Result<()> {
         let mut guard = self.keys();
         let keys = &mut *guard;
         let mut out = Vec::with_capacity(records as usize);
+        let mut messages = JoinedStrings::new(&messages);
         for r in batch.chunks_exact(BATCH_STRIDE).take(records as usize) {
             let model_index = r[2] as usize;
             let model = *keys
@@ -341,7 +386,16 @@ impl NativeStore {
                             .as_str(),
                     )
                 };
-                LlmRecord::failed(model, code, None)
+                let message = if r[3] < 0.0 {
+                    None
+                } else {
+                    Some(
+                        messages
+                            .next(r[3] as usize)
+                            .ok_or_else(|| js_error("error messages shorter than their lengths"))?,
+                    )
+                };
+                LlmRecord::failed(model, code, message)
             } else {
                 let (input, output) = (count(r[3]), count(r[4]));
                 let cost = keys.prices.cost(
@@ -367,39 +421,6 @@ impl NativeStore {
         }
         self.inner.record_llm_batch(&out).map_err(js_error)?;
         Ok(())
-    }
-
-    #[napi(catch_unwind)]
-    pub fn record_failed_keyed(
-        &self,
-        model: u32,
-        agent: i32,
-        provider_id: i32,
-        error_code: Option<String>,
-        error_message: Option<String>,
-    ) -> Result<bool> {
-        let (model, agent, provider_id) = {
-            let keys = self.keys();
-            let model = *keys
-                .models
-                .get(model as usize)
-                .ok_or_else(|| js_error("unknown model key"))?;
-            (
-                model,
-                key_or_none(&keys.names, agent)?,
-                key_or_none(&keys.names, provider_id)?,
-            )
-        };
-        self.inner
-            .record_llm_failed_keyed(
-                model,
-                agent,
-                provider_id,
-                error_code.as_deref(),
-                error_message.as_deref(),
-            )
-            .map(|id| id.is_some())
-            .map_err(js_error)
     }
 
     #[napi(catch_unwind)]
