@@ -22,6 +22,7 @@
 //! (quick: `-- --warm-up-time 1 --measurement-time 3`).
 
 use std::hint::black_box;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier, Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -403,9 +404,15 @@ fn stats(c: &mut Criterion) {
 // ---------------------------------------------------------------------------
 
 /// Times `iters` records split over `threads` threads sharing `store`. The
-/// threads are spawned once per sample and run the batches in lockstep
-/// (barriers); a batch's time is from the first thread's start to the last
-/// thread's end, and `reset` runs between batches, outside the timed region.
+/// threads are spawned once per sample and run the batches in lockstep; a
+/// batch's time is from the first thread's start to the last thread's end,
+/// and `reset` runs between batches, outside the timed region.
+///
+/// Threads wait for a batch's start by polling (yielding between polls),
+/// not on a `Barrier`: waking a thread parked in a futex took tens of
+/// microseconds on these VMs, a start skew that the ~0.4 ms two-thread
+/// batch counted as lost scaling (the share-nothing control reached only
+/// 1.71x with a barrier).
 fn threaded<S: Sync>(
     iters: u64,
     threads: usize,
@@ -420,17 +427,23 @@ fn threaded<S: Sync>(
         batches.push(n as usize);
         left -= n;
     }
-    let start = Barrier::new(threads + 1);
+    // The number of batches started so far.
+    let started = AtomicUsize::new(0);
     let end = Barrier::new(threads + 1);
     let spans: Mutex<Vec<(Instant, Instant)>> = Mutex::new(Vec::with_capacity(threads));
     let mut elapsed = Duration::ZERO;
     thread::scope(|s| {
         for t in 0..threads {
-            let (batches, start, end, spans, record) = (&batches, &start, &end, &spans, &record);
+            let (batches, started, end, spans, record) =
+                (&batches, &started, &end, &spans, &record);
             s.spawn(move || {
-                for &n in batches {
+                for (b, &n) in batches.iter().enumerate() {
                     let share = n / threads + usize::from(t < n % threads);
-                    start.wait();
+                    // Acquire: pairs with the Release below, so `reset`'s
+                    // writes are visible before this batch records.
+                    while started.load(Ordering::Acquire) <= b {
+                        thread::yield_now();
+                    }
                     let t0 = Instant::now();
                     for i in 0..share {
                         record(store, t, i);
@@ -446,7 +459,7 @@ fn threaded<S: Sync>(
         }
         for _ in &batches {
             reset(store);
-            start.wait();
+            started.fetch_add(1, Ordering::Release);
             end.wait();
             let mut spans = spans.lock().unwrap_or_else(PoisonError::into_inner);
             let first = spans.iter().map(|s| s.0).min();
