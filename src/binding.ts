@@ -60,9 +60,10 @@ export interface NativeStoreHandle {
   recordRouterStoppedTotals(totalRequests: number, totalCostMicros: number): boolean;
   /** Stats as numbers plus the keys not sent before; layout in the binding's `PackedStats`. */
   statsPacked(): { newNames: string; numbers: Float64Array };
-  snapshotJson(): string;
-  unsyncedJson(limit?: number): string;
-  drainJson(): string;
+  /** Events as numbers and strings; layout in the binding's `PackedEvents`. */
+  snapshotPacked(): PackedEvents;
+  unsyncedPacked(limit?: number): PackedEvents;
+  drainPacked(): PackedEvents;
   markSynced(ids: string[]): number;
   markRejected(ids: string[]): number;
   len(): number;
@@ -99,6 +100,14 @@ export interface NativeSyncClientHandle {
 }
 
 /** What the addon exports. */
+/** The addon's packed events (see `eventsFromPacked` in native.ts). */
+export interface PackedEvents {
+  newNames: string;
+  ids: string;
+  messages: string;
+  numbers: Float64Array;
+}
+
 export interface NativeBinding {
   NativePricing: { new (): NativePricingHandle; fromLitellmJson(text: string): NativePricingHandle };
   NativeStore: {

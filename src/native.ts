@@ -59,6 +59,114 @@ function put<T>(out: Record<string, T>, key: string, value: T): void {
   else out[key] = value;
 }
 
+/**
+ * Appends the names a packed reading sends for the first time (`newNames`,
+ * concatenated) to `names`, where the addon's name ids index them; their
+ * `count` lengths end the numbers.
+ */
+function learnNames(names: string[], newNames: string, n: Float64Array, count: number): void {
+  for (let i = n.length - count, from = 0; i < n.length; i++) {
+    const to = from + (n[i] as number);
+    names.push(newNames.slice(from, to));
+    from = to;
+  }
+}
+
+/** Numbers per event in the addon's packed events (layout: `PackedEvents` in the binding crate). */
+const EVENT_NUMBERS = 11;
+const EVENT_KINDS = [
+  'llm_request_completed',
+  'llm_request_failed',
+  'budget_threshold_reached',
+  'router_started',
+  'router_stopped',
+] as const;
+/** Characters per hyphenated event id. */
+const ID_LENGTH = 36;
+
+/** Builds the contract's events from the addon's packed events. */
+function eventsFromPacked(
+  names: string[],
+  packed: { newNames: string; ids: string; messages: string; numbers: Float64Array },
+): AnalyticsEvent[] {
+  const n = packed.numbers;
+  const count = n[0] as number;
+  learnNames(names, packed.newNames, n, n[1] as number);
+  const name = (id: number): string | null => (id < 0 ? null : (names[id] as string));
+  const { ids, messages } = packed;
+  const events = new Array<AnalyticsEvent>(count);
+  let messageAt = 0;
+  for (let i = 0, at = 2; i < count; i++, at += EVENT_NUMBERS) {
+    const eventId = ids.slice(i * ID_LENGTH, (i + 1) * ID_LENGTH);
+    const timestampMs = n[at + 1] as number;
+    const agentId = name(n[at + 2] as number);
+    const eventType = EVENT_KINDS[n[at] as number];
+    switch (eventType) {
+      case 'llm_request_completed':
+        events[i] = {
+          eventId,
+          timestampMs,
+          agentId,
+          eventType,
+          provider: name(n[at + 3] as number) ?? 'unknown',
+          model: name(n[at + 4] as number) ?? '',
+          providerId: name(n[at + 5] as number),
+          inputTokens: n[at + 6] as number,
+          outputTokens: n[at + 7] as number,
+          costMicros: n[at + 8] as number,
+        };
+        break;
+      case 'llm_request_failed': {
+        const messageLength = n[at + 10] as number;
+        let errorMessage: string | null = null;
+        if (messageLength >= 0) {
+          errorMessage = messages.slice(messageAt, messageAt + messageLength);
+          messageAt += messageLength;
+        }
+        events[i] = {
+          eventId,
+          timestampMs,
+          agentId,
+          eventType,
+          provider: name(n[at + 3] as number) ?? 'unknown',
+          model: name(n[at + 4] as number) ?? '',
+          providerId: name(n[at + 5] as number),
+          errorCode: name(n[at + 9] as number),
+          errorMessage,
+        };
+        break;
+      }
+      case 'budget_threshold_reached':
+        events[i] = {
+          eventId,
+          timestampMs,
+          agentId,
+          eventType,
+          thresholdPercent: n[at + 6] as number,
+          currentSpendMicros: n[at + 7] as number,
+          budgetMicros: n[at + 8] as number,
+        };
+        break;
+      case 'router_started':
+        events[i] = { eventId, timestampMs, agentId, eventType, port: n[at + 6] as number };
+        break;
+      case 'router_stopped':
+        events[i] = {
+          eventId,
+          timestampMs,
+          agentId,
+          eventType,
+          totalRequests: n[at + 6] as number,
+          totalCostMicros: n[at + 7] as number,
+        };
+        break;
+      default:
+        throw new Error(`the addon sent an event of unknown kind ${n[at]}`);
+    }
+  }
+  return events;
+}
+
 /** Above this many keys, an object is built in V8's dictionary mode from the start. */
 const DICTIONARY_KEYS = 32;
 
@@ -82,12 +190,7 @@ function keyedObject<T>(keys: number): Record<string, T> {
  * quantiles come computed by the core, so this only copies.
  */
 function statsFromPacked(names: string[], newNames: string, n: Float64Array): ComputedStats {
-  const fresh = n[9] as number;
-  for (let i = n.length - fresh, from = 0; i < n.length; i++) {
-    const to = from + (n[i] as number);
-    names.push(newNames.slice(from, to));
-    from = to;
-  }
+  learnNames(names, newNames, n, n[9] as number);
   let at = 10; // after the five totals, the four row counts and the new-name count
   const key = (): string => names[n[at++] as number] as string;
   const table = (rows: number): Record<string, ModelStats> => {
@@ -440,8 +543,8 @@ export function createNativeApi(binding: NativeBinding) {
 
   class EventStore {
     #n: NativeStoreHandle;
-    /** Stats keys by the id the addon gives them (see `statsFromPacked`). */
-    readonly #statsNames: string[] = [];
+    /** Names (models, providers, agents, ids, codes) by the id the addon gives them (see `learnNames`). */
+    readonly #names: string[] = [];
     #models = new Map<string, number>();
     #agents = new Map<string, number>();
     #providerIds = new Map<string, number>();
@@ -700,18 +803,18 @@ export function createNativeApi(binding: NativeBinding) {
 
     drainAll(): AnalyticsEvent[] {
       flushPending();
-      return eventsFromJson(this.#n.drainJson());
+      return eventsFromPacked(this.#names, this.#n.drainPacked());
     }
 
     snapshotEvents(): AnalyticsEvent[] {
       flushPending();
-      return eventsFromJson(this.#n.snapshotJson());
+      return eventsFromPacked(this.#names, this.#n.snapshotPacked());
     }
 
     unsyncedEvents(limit?: number): AnalyticsEvent[] {
       if (limit !== undefined) checkCount(limit, 'limit');
       flushPending();
-      return eventsFromJson(this.#n.unsyncedJson(limit));
+      return eventsFromPacked(this.#names, this.#n.unsyncedPacked(limit));
     }
 
     unsyncedCount(): number {
@@ -747,7 +850,7 @@ export function createNativeApi(binding: NativeBinding) {
     stats(): ComputedStats {
       flushPending();
       const packed = this.#n.statsPacked();
-      return statsFromPacked(this.#statsNames, packed.newNames, packed.numbers);
+      return statsFromPacked(this.#names, packed.newNames, packed.numbers);
     }
 
     /** Prometheus text exposition of the stats and the outbox counters. */

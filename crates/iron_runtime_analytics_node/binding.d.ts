@@ -48,10 +48,12 @@ export declare class NativeStore {
   recordRouterStopped(): boolean
   /** Stats as numbers and names (see [`PackedStats`]). */
   statsPacked(): PackedStats
-  /** Buffered events, oldest first, as a JSON array of Protocol 012 objects. */
-  snapshotJson(): string
-  unsyncedJson(limit?: number | undefined | null): string
-  drainJson(): string
+  /** Buffered events, oldest first (see [`PackedEvents`]). */
+  snapshotPacked(): PackedEvents
+  /** The oldest `limit` (default: all) events not yet delivered. */
+  unsyncedPacked(limit?: number | undefined | null): PackedEvents
+  /** Takes every buffered event out, oldest first. */
+  drainPacked(): PackedEvents
   markSynced(ids: Array<string>): number
   markRejected(ids: Array<string>): number
   isEmpty(): boolean
@@ -150,13 +152,31 @@ export interface JsSyncSettings {
   thresholdCheckMs: number
 }
 
-/**
- * Stats as numbers, for the wrapper to build its objects from: building and
- * parsing JSON cost ~30× computing the stats.
- */
+/** Events as numbers and strings, oldest first. */
+export interface PackedEvents {
+  /** As in [`PackedStats`]. */
+  newNames: string
+  /** Every event's id, hyphenated (36 characters each), concatenated. */
+  ids: string
+  /** The error messages of the failures that have one, concatenated. */
+  messages: string
+  /**
+   * Layout: the event count and the new-name count; then `EVENT_NUMBERS`
+   * per event: kind (0 completed, 1 failed, 2 budget threshold, 3 router
+   * started, 4 router stopped), timestamp ms, then the name ids of agent,
+   * provider, model, provider id (-1: none), then three numbers by kind
+   * (input, output tokens and cost µ$; threshold %, spend and budget µ$;
+   * port; total requests and total cost µ$), the error code's name id and
+   * the message's length in UTF-16 units (-1: none). Last, the length of
+   * each new name.
+   */
+  numbers: Float64Array
+}
+
+/** Stats as numbers, and the names not sent before. */
 export interface PackedStats {
   /**
-   * The keys this JS object has not been sent before, concatenated; they
+   * The names this JS object has not been sent before, concatenated; they
    * take the next name ids, in order.
    */
   newNames: string

@@ -17,11 +17,14 @@ use iron_runtime_analytics::event::{
     LlmFailureData, LlmModelMeta, LlmUsageData, RouterStoppedData,
 };
 use iron_runtime_analytics::{
-    AnalyticsEvent, EventId, EventPayload, EventStore, LatencyHistogram, LlmRecord, ModelKey,
-    ModelStats, NameKey, RequestLatency, StatsView, StreamReceiver, LATENCY_BOUNDS_MICROS,
+    AnalyticsEvent, EventId, EventPayload, EventStore, LlmRecord, ModelKey, NameKey,
+    RequestLatency, StreamReceiver,
 };
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
+
+mod packed;
+use packed::{pack_events, pack_stats, PackedEvents, PackedStats, SentNames};
 
 fn js_error(e: impl std::fmt::Display) -> Error {
     Error::new(Status::GenericFailure, e.to_string())
@@ -202,6 +205,14 @@ impl NativeStore {
             .ok_or_else(|| {
                 js_error("this store has no open stream (not created with streaming, or closed)")
             })
+    }
+
+    fn events_packed<'env>(
+        &self,
+        env: &'env Env,
+        events: &[AnalyticsEvent],
+    ) -> Result<PackedEvents<'env>> {
+        pack_events(env, &mut self.keys().sent_names, events)
     }
 
     fn keys(&self) -> std::sync::MutexGuard<'_, Keys> {
@@ -559,24 +570,29 @@ impl NativeStore {
         pack_stats(env, &mut self.keys().sent_names, &view)
     }
 
-    /// Buffered events, oldest first, as a JSON array of Protocol 012 objects.
+    /// Buffered events, oldest first (see [`PackedEvents`]).
     #[napi(catch_unwind)]
-    pub fn snapshot_json(&self) -> String {
-        events_json(&self.inner.snapshot_events())
+    pub fn snapshot_packed<'env>(&self, env: &'env Env) -> Result<PackedEvents<'env>> {
+        self.events_packed(env, &self.inner.snapshot_events())
     }
 
+    /// The oldest `limit` (default: all) events not yet delivered.
     #[napi(catch_unwind)]
-    pub fn unsynced_json(&self, limit: Option<u32>) -> String {
-        events_json(
-            &self
-                .inner
-                .unsynced_events_limit(limit.map_or(usize::MAX, |l| l as usize)),
-        )
+    pub fn unsynced_packed<'env>(
+        &self,
+        env: &'env Env,
+        limit: Option<u32>,
+    ) -> Result<PackedEvents<'env>> {
+        let events = self
+            .inner
+            .unsynced_events_limit(limit.map_or(usize::MAX, |l| l as usize));
+        self.events_packed(env, &events)
     }
 
+    /// Takes every buffered event out, oldest first.
     #[napi(catch_unwind)]
-    pub fn drain_json(&self) -> String {
-        events_json(&self.inner.drain_all())
+    pub fn drain_packed<'env>(&self, env: &'env Env) -> Result<PackedEvents<'env>> {
+        self.events_packed(env, &self.inner.drain_all())
     }
 
     #[napi(catch_unwind)]
@@ -688,141 +704,6 @@ fn parse_ids(ids: &[String]) -> Vec<EventId> {
 
 fn events_json(events: &[AnalyticsEvent]) -> String {
     serde_json::to_string(events).unwrap_or_else(|_| "[]".to_owned())
-}
-
-/// Stats as numbers, for the wrapper to build its objects from: building and
-/// parsing JSON cost ~30× computing the stats.
-#[napi(object)]
-pub struct PackedStats<'env> {
-    /// The keys this JS object has not been sent before, concatenated; they
-    /// take the next name ids, in order.
-    pub new_names: String,
-    /// Layout (counts as doubles, exact below 2^53): the five totals
-    /// (requests, failed, input tokens, output tokens, cost µ$); the row
-    /// counts of byModel, byProvider, byAgent and latency; the number of new
-    /// names. Then per table row its key's name id and its five numbers in
-    /// the totals' order; per latency row its key's name id and two
-    /// histograms (duration, TTFT) of `HISTOGRAM_NUMBERS` each. Last, the
-    /// length of each new name in UTF-16 units.
-    pub numbers: Float64ArraySlice<'env>,
-}
-
-/// Per histogram: count, sum µs, p50, p95, p99 (seconds, NaN without
-/// observations: quantiles are computed here, once, by the core's
-/// `quantile`), then the bucket counts.
-const HISTOGRAM_NUMBERS: usize = 5 + LATENCY_BOUNDS_MICROS.len() + 1;
-
-/// The stats keys a JS store object already holds as strings, by id. Sending
-/// an id instead of the name spares the wrapper creating (and V8
-/// internalizing) a string per row on every `stats()`.
-///
-/// Keyed by the address of the core's `Arc<str>`, not its text: the core
-/// hands out one `Arc` per interned name and never frees it, so the address
-/// names the string, and the clone kept here means it cannot be reused even
-/// if that changed (a different `Arc` for the same text would only cost a
-/// second id). The core never forgets a name, so neither does this: it
-/// grows no further than the core's interner.
-#[derive(Default)]
-struct SentNames(HashMap<usize, (Arc<str>, u32), foldhash::fast::RandomState>);
-
-struct StatsPacker<'a> {
-    sent: &'a mut SentNames,
-    new_names: String,
-    new_lengths: Vec<f64>,
-    numbers: Vec<f64>,
-}
-
-impl StatsPacker<'_> {
-    fn key(&mut self, key: &Arc<str>) {
-        let next = self.sent.0.len() as u32;
-        let (_, id) = *self.sent.0.entry(key.as_ptr() as usize).or_insert_with(|| {
-            self.new_names.push_str(key);
-            // JS strings index UTF-16 units; ASCII keys (nearly all) skip the count.
-            let units = if key.is_ascii() {
-                key.len()
-            } else {
-                key.encode_utf16().count()
-            };
-            self.new_lengths.push(units as f64);
-            (key.clone(), next)
-        });
-        self.numbers.push(f64::from(id));
-    }
-
-    fn counts(&mut self, values: [u64; 5]) {
-        self.numbers.extend(values.map(|v| v as f64));
-    }
-
-    /// Writes the rows and returns how many there were.
-    fn table<'a>(&mut self, rows: impl Iterator<Item = (&'a Arc<str>, ModelStats)>) -> usize {
-        let mut count = 0;
-        for (key, s) in rows {
-            count += 1;
-            self.key(key);
-            self.counts([
-                s.request_count,
-                s.failed_count,
-                s.input_tokens,
-                s.output_tokens,
-                s.cost_micros,
-            ]);
-        }
-        count
-    }
-
-    fn histogram(&mut self, h: &LatencyHistogram) {
-        let start = self.numbers.len();
-        let [p50, p95, p99] = h
-            .quantiles([0.5, 0.95, 0.99])
-            .map(|q| q.unwrap_or(f64::NAN));
-        self.numbers
-            .extend([h.count() as f64, h.sum_micros as f64, p50, p95, p99]);
-        self.numbers
-            .extend(h.bucket_counts.iter().map(|&n| n as f64));
-        debug_assert_eq!(self.numbers.len() - start, HISTOGRAM_NUMBERS);
-    }
-}
-
-fn pack_stats<'env>(
-    env: &'env Env,
-    sent: &mut SentNames,
-    view: &StatsView<'_>,
-) -> Result<PackedStats<'env>> {
-    let mut p = StatsPacker {
-        sent,
-        new_names: String::new(),
-        new_lengths: Vec::new(),
-        numbers: Vec::with_capacity(1024),
-    };
-    let t = view.totals();
-    p.counts([
-        t.request_count,
-        t.failed_count,
-        t.input_tokens,
-        t.output_tokens,
-        t.cost_micros,
-    ]);
-    // Row counts and the new-name count, filled in once known.
-    p.numbers.extend([0.0; 5]);
-    p.numbers[5] = p.table(view.by_model()) as f64;
-    p.numbers[6] = p.table(view.by_provider()) as f64;
-    p.numbers[7] = p.table(view.by_agent()) as f64;
-    let mut latency_rows = 0;
-    for (model, l) in view.latency_by_model() {
-        latency_rows += 1;
-        p.key(model);
-        p.histogram(&l.duration);
-        p.histogram(&l.ttft);
-    }
-    p.numbers[8] = f64::from(latency_rows);
-    p.numbers[9] = p.new_lengths.len() as f64;
-    p.numbers.extend_from_slice(&p.new_lengths);
-    // Copied into a buffer V8 owns: handing the Vec over as an external
-    // buffer faulted in fresh pages on every call (freed only at a GC).
-    Ok(PackedStats {
-        new_names: p.new_names,
-        numbers: Float64ArraySlice::copy_from(env, &p.numbers)?,
-    })
 }
 
 // ---------------------------------------------------------------------------
