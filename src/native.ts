@@ -19,6 +19,7 @@ import type {
 } from './types.js';
 import {
   DEFAULT_CAPACITY,
+  EVENT_TYPES,
   checkBudgetThresholdArgs,
   checkCapacity,
   checkCount,
@@ -74,13 +75,6 @@ function learnNames(names: string[], newNames: string, n: Float64Array, count: n
 
 /** Numbers per event in the addon's packed events (layout: `PackedEvents` in the binding crate). */
 const EVENT_NUMBERS = 11;
-const EVENT_KINDS = [
-  'llm_request_completed',
-  'llm_request_failed',
-  'budget_threshold_reached',
-  'router_started',
-  'router_stopped',
-] as const;
 /** Characters per hyphenated event id. */
 const ID_LENGTH = 36;
 
@@ -100,7 +94,7 @@ function eventsFromPacked(
     const eventId = ids.slice(i * ID_LENGTH, (i + 1) * ID_LENGTH);
     const timestampMs = n[at + 1] as number;
     const agentId = name(n[at + 2] as number);
-    const eventType = EVENT_KINDS[n[at] as number];
+    const eventType = EVENT_TYPES[n[at] as number];
     switch (eventType) {
       case 'llm_request_completed':
         events[i] = {

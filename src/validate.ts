@@ -247,7 +247,8 @@ export function checkSharedArgs(name: unknown, capacity: unknown): void {
   if (capacity !== undefined) checkCapacity(capacity, 'capacity');
 }
 
-const EVENT_TYPES = [
+/** The event kinds, in the order of the addon's packed kind numbers (`PackedEvents`). */
+export const EVENT_TYPES = [
   'llm_request_completed',
   'llm_request_failed',
   'budget_threshold_reached',
