@@ -3,7 +3,8 @@
 //! `Mutex` store ([`iron_bench::HandStore`], "hand"). One group per question,
 //! the three implementations as ids of the same group:
 //!
-//! 1. `record_llm_completed`: the high-level call a router makes per request.
+//! 1. `record_llm_completed`: the high-level call a router makes per request
+//!    (plus ours with interned keys, and ours in batches as the Node binding records).
 //! 2. `record_prebuilt`: recording an event built beforehand.
 //! 3. `stats`: a statistics snapshot with 10 and with 1,000 models.
 //! 4. `threads`: aggregate throughput of one thread and of two threads
@@ -52,11 +53,13 @@ const BATCH: u64 = 8_192;
 const THREAD_BATCH: u64 = BATCH;
 /// The capacity of every store in the `threads` group (upstream's default).
 const THREAD_CAPACITY: usize = 10_000;
+/// Records per `record_llm_batch` call in `ours_batch`: the Node wrapper's batch.
+const NODE_BATCH: usize = 256;
 
 mod ours {
     pub use iron_cost::pricing::PricingManager;
     pub use iron_runtime_analytics::event::{LlmModelMeta, LlmUsageData};
-    pub use iron_runtime_analytics::{AnalyticsEvent, EventPayload, EventStore};
+    pub use iron_runtime_analytics::{AnalyticsEvent, EventPayload, EventStore, LlmRecord};
 }
 
 mod up {
@@ -178,6 +181,43 @@ fn record_llm_completed(c: &mut Criterion) {
             )
         });
     });
+
+    // Batches of `NODE_BATCH` through `record_llm_batch`, each model's price
+    // looked up once: what the Node binding does with each flush. Per record.
+    let store = ours_store(10_000);
+    let models = MODELS.map(|m| store.model_key(m).expect("non-empty"));
+    let agents = AGENTS.map(|a| store.agent_key(a));
+    let pid = store.provider_id_key(PROVIDER_ID);
+    let prices = MODELS.map(|m| pricing.get(m).cloned());
+    group.bench_function("ours_batch", |b| {
+        let mut records = Vec::with_capacity(NODE_BATCH);
+        b.iter_custom(|iters| {
+            let mut elapsed = Duration::ZERO;
+            let mut done = 0;
+            while done < iters {
+                let n = (iters - done).min(BATCH) as usize;
+                drop(store.drain_all());
+                let start = Instant::now();
+                for first in (0..n).step_by(NODE_BATCH) {
+                    records.clear();
+                    records.extend((first..n.min(first + NODE_BATCH)).map(|i| {
+                        let cost = prices[i % 4]
+                            .as_ref()
+                            .map_or(0, |p| p.calculate_cost_micros(INPUT_TOKENS, OUTPUT_TOKENS));
+                        ours::LlmRecord::completed(models[i % 4], INPUT_TOKENS, OUTPUT_TOKENS, cost)
+                            .agent(agents[i % 3])
+                            .provider_id(pid)
+                    }));
+                    let buffered = store.record_llm_batch(black_box(&records));
+                    assert_eq!(buffered.ok(), Some(records.len()), "every record buffered");
+                }
+                elapsed += start.elapsed();
+                done += n as u64;
+            }
+            elapsed
+        });
+    });
+    assert_eq!(store.dropped_count(), 0);
 
     let ustore = up::EventStore::new(); // capacity 10,000, fixed at construction
     group.bench_function("upstream", |b| {
