@@ -81,7 +81,7 @@ for bid in benches:
 # (> 1: two threads get more done; 2.0 is perfect scaling on 2 cores).
 scaling = {}
 # "control" shares nothing: its ratio is the ceiling the machine allowed during the run.
-for impl in ("ours", "upstream", "hand", "control"):
+for impl in ("ours", "ours_private_stores", "upstream", "hand", "control"):
     t1, t2 = median(f"threads/{impl}/1_thread"), median(f"threads/{impl}/2_threads")
     if t1 and t2:
         scaling[impl] = t1 / t2

@@ -8,8 +8,9 @@
 //! 2. `record_prebuilt`: recording an event built beforehand.
 //! 3. `stats`: a statistics snapshot with 10 and with 1,000 models.
 //! 4. `threads`: aggregate throughput of one thread and of two threads
-//!    recording into one shared store, with a share-nothing `control`
-//!    workload that shows how much the machine can scale at that moment.
+//!    recording into one shared store, with two controls of how much the
+//!    machine can scale at that moment: the same recording into a private
+//!    store per thread, and share-nothing arithmetic.
 //!
 //! Fairness: upstream's buffer is a fixed-size queue that only `drain_all`
 //! empties (its `mark_synced` frees nothing), so once 10,000 events are in it
@@ -558,6 +559,33 @@ fn threads(c: &mut Criterion) {
             });
         });
         assert_eq!(store.dropped_count(), 0);
+
+        // The same work into a private store per thread (nothing shared but
+        // the price table): what this workload's memory traffic lets two
+        // threads reach here, beside the arithmetic-only `control`.
+        let private = [ours_store(capacity), ours_store(capacity)];
+        group.bench_function(BenchmarkId::new("ours_private_stores", id), |b| {
+            b.iter_custom(|iters| {
+                threaded(
+                    iters,
+                    threads,
+                    &private,
+                    |s, t, i| {
+                        black_box(s[t].record_llm_completed(
+                            &pricing,
+                            MODELS[(i + t) % 4],
+                            black_box(INPUT_TOKENS),
+                            black_box(OUTPUT_TOKENS),
+                            Some(AGENTS[i % 3]),
+                            Some(PROVIDER_ID),
+                        ))
+                        .ok();
+                    },
+                    |s| s.iter().for_each(|s| drop(s.drain_all())),
+                )
+            });
+        });
+        assert!(private.iter().all(|s| s.dropped_count() == 0));
 
         let ustore = up::EventStore::with_capacity(capacity);
         group.bench_function(BenchmarkId::new("upstream", id), |b| {
