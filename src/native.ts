@@ -545,11 +545,12 @@ export function createNativeApi(binding: NativeBinding) {
     #pricings = new WeakMap<object, number>();
     #lastPricing: PricingManager | null = null;
     #lastPricingIndex = -1;
-    // The hot path: completed requests are packed here and handed to the
-    // addon in one call per event-loop turn (or per BATCH_RECORDS), since a
-    // N-API call costs more than the recording itself. Every read, and every
-    // other kind of record, flushes first, so this thread always sees its own
-    // records, in order; other threads see them within one loop turn.
+    // The hot path: completed and failed requests are packed here and
+    // handed to the addon in one call per BATCH_RECORDS or within
+    // FLUSH_DELAY_MS, since a N-API call costs more than the recording
+    // itself. Every read, and every other kind of record, flushes first, so
+    // this thread always sees its own records, in order; other threads see
+    // them within FLUSH_DELAY_MS.
     #batch = new Float64Array(BATCH_RECORDS * BATCH_STRIDE);
     #pending = 0;
     #codes = new Map<string, number>();
