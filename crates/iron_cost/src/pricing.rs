@@ -115,6 +115,16 @@ fn floor_cost_micros(
     output_tokens: u64,
     output_price: u64,
 ) -> u64 {
+    // Realistic counts and prices fit in u64, where dividing by the constant
+    // is a multiply and a shift; the u128 path calls a division routine.
+    if let (Some(input), Some(output)) = (
+        input_tokens.checked_mul(input_price),
+        output_tokens.checked_mul(output_price),
+    ) {
+        if let Some(sum) = input.checked_add(output) {
+            return sum / TOKENS_PER_PRICE_UNIT;
+        }
+    }
     const UNIT: u128 = TOKENS_PER_PRICE_UNIT as u128;
     // A u64 × u64 product always fits in u128, but the sum of two may not, so
     // divide each product first and carry the two remainders (each < UNIT).
