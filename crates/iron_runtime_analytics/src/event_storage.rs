@@ -47,6 +47,11 @@ use crate::provider_utils::{current_time_ms, infer_provider};
 use crate::stats::{ComputedStats, Counters, Delta, ModelLatency, ModelStats, Table};
 use crate::stats_view::StatsView;
 
+/// Events a batch records under one shard lock before letting readers in:
+/// about 50 µs of work, so a reader (`stats()`, a sync pass) never waits
+/// longer than that for a huge batch.
+const BATCH_RUN: usize = 1024;
+
 /// Default buffer capacity: 10,000 events.
 pub const DEFAULT_CAPACITY: usize = 10_000;
 /// Largest accepted capacity (the buffer allocates as it fills, not up front).
@@ -872,11 +877,23 @@ impl EventStore {
         matches!(room, Room::Paid).then(|| self.event_id(key))
     }
 
-    /// Records `events` in order under one shard lock and one clock reading
-    /// (the hot path of a binding handing over a batch); returns how many
-    /// were buffered. When every shard is busy, falls back to [`push`](Self::push)
-    /// per event, which never waits.
+    /// Records `events` in order under one clock reading (the hot path of a
+    /// binding handing over a batch), one shard lock per run of
+    /// [`BATCH_RUN`] events; returns how many were buffered.
     pub(crate) fn push_batch<'a>(&self, events: impl Iterator<Item = NewEvent<'a>>) -> usize {
+        let now_ms = current_time_ms();
+        let mut events = events.peekable();
+        let mut buffered = 0;
+        while events.peek().is_some() {
+            buffered += self.push_run(events.by_ref().take(BATCH_RUN), now_ms);
+        }
+        buffered
+    }
+
+    /// One run of [`push_batch`](Self::push_batch) under one shard lock. When
+    /// every shard is busy, falls back to [`push`](Self::push) per event,
+    /// which never waits.
+    fn push_run<'a>(&self, events: impl Iterator<Item = NewEvent<'a>>, now_ms: u64) -> usize {
         let n = self.shards.len();
         let home = home_shard();
         let Some(mut guard) = (0..n).find_map(|i| try_lock(&self.shards[(home + i) % n])) else {
@@ -886,7 +903,6 @@ impl EventStore {
         if !self.overflow.is_empty() {
             self.fold_overflow(shard);
         }
-        let now_ms = current_time_ms();
         let mut streamed = Vec::new();
         let mut buffered = 0;
         for new in events {

@@ -100,6 +100,29 @@ fn a_batch_records_what_single_calls_record_in_order() {
 }
 
 #[test]
+fn a_batch_longer_than_one_lock_run_stays_in_order() {
+    let store = EventStore::new();
+    let model = store.model_key("gpt-4o").unwrap();
+    let records: Vec<_> = (0..3_000)
+        .map(|i| LlmRecord::completed(model, i, 0, 0))
+        .collect();
+    assert_eq!(store.record_llm_batch(&records).unwrap(), 3_000);
+    let events = store.snapshot_events();
+    let tokens: Vec<u64> = events
+        .iter()
+        .map(|e| match e.payload() {
+            iron_runtime_analytics::EventPayload::LlmRequestCompleted(u) => u.input_tokens,
+            other => panic!("unexpected {other:?}"),
+        })
+        .collect();
+    assert_eq!(tokens, (0..3_000).collect::<Vec<_>>());
+    assert!(events.windows(2).all(|w| w[0].event_id() < w[1].event_id()));
+    assert!(events
+        .iter()
+        .all(|e| e.timestamp_ms() == events[0].timestamp_ms()));
+}
+
+#[test]
 fn a_foreign_key_anywhere_records_nothing() {
     let (store, other) = (EventStore::new(), EventStore::new());
     let mine = store.model_key("gpt-4o").unwrap();
