@@ -30,18 +30,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_main, BenchmarkId, Criterion, Throughput};
+use iron_bench::workload::{AGENTS, INPUT_TOKENS, MODELS, OUTPUT_TOKENS, PROVIDER_ID};
 use iron_bench::{hand_infer_provider, HandEvent, HandStore};
-
-const MODELS: [&str; 4] = [
-    "gpt-4o",
-    "gpt-4o-mini",
-    "claude-3-5-sonnet-20241022",
-    "gemini-1.5-flash",
-];
-const AGENTS: [&str; 3] = ["agent_support", "agent_research", "agent_billing"];
-const PROVIDER_ID: &str = "ip_openai-001";
-const INPUT_TOKENS: u64 = 1_200;
-const OUTPUT_TOKENS: u64 = 350;
 
 /// Records per timed batch in the single-threaded groups: below upstream's
 /// fixed default capacity (10,000), so its buffer never fills.
@@ -536,26 +526,22 @@ fn threads(c: &mut Criterion) {
     let capacity = THREAD_CAPACITY;
 
     for (threads, id) in [(1usize, "1_thread"), (2, "2_threads")] {
+        // Thread `t`'s `i`-th record, the same into a shared or a private store.
+        let record_ours = |s: &ours::EventStore, t: usize, i: usize| {
+            black_box(s.record_llm_completed(
+                &pricing,
+                MODELS[(i + t) % 4],
+                black_box(INPUT_TOKENS),
+                black_box(OUTPUT_TOKENS),
+                Some(AGENTS[i % 3]),
+                Some(PROVIDER_ID),
+            ))
+            .ok();
+        };
         let store = ours_store(capacity);
         group.bench_function(BenchmarkId::new("ours", id), |b| {
             b.iter_custom(|iters| {
-                threaded(
-                    iters,
-                    threads,
-                    &store,
-                    |s, t, i| {
-                        black_box(s.record_llm_completed(
-                            &pricing,
-                            MODELS[(i + t) % 4],
-                            black_box(INPUT_TOKENS),
-                            black_box(OUTPUT_TOKENS),
-                            Some(AGENTS[i % 3]),
-                            Some(PROVIDER_ID),
-                        ))
-                        .ok();
-                    },
-                    |s| drop(s.drain_all()),
-                )
+                threaded(iters, threads, &store, record_ours, |s| drop(s.drain_all()))
             });
         });
         assert_eq!(store.dropped_count(), 0);
@@ -570,17 +556,7 @@ fn threads(c: &mut Criterion) {
                     iters,
                     threads,
                     &private,
-                    |s, t, i| {
-                        black_box(s[t].record_llm_completed(
-                            &pricing,
-                            MODELS[(i + t) % 4],
-                            black_box(INPUT_TOKENS),
-                            black_box(OUTPUT_TOKENS),
-                            Some(AGENTS[i % 3]),
-                            Some(PROVIDER_ID),
-                        ))
-                        .ok();
-                    },
+                    |s, t, i| record_ours(&s[t], t, i),
                     |s| s.iter().for_each(|s| drop(s.drain_all())),
                 )
             });

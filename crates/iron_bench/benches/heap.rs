@@ -15,19 +15,12 @@
 use std::fmt::Write as _;
 use std::hint::black_box;
 
+use iron_bench::workload::{AGENTS, INPUT_TOKENS, MODELS, OUTPUT_TOKENS, PROVIDER_ID};
 use iron_bench::HandStore;
 
 #[global_allocator]
 static ALLOC: dhat::Alloc = dhat::Alloc;
 
-const MODELS: [&str; 4] = [
-    "gpt-4o",
-    "gpt-4o-mini",
-    "claude-3-5-sonnet-20241022",
-    "gemini-1.5-flash",
-];
-const AGENTS: [&str; 3] = ["agent_support", "agent_research", "agent_billing"];
-const PROVIDER_ID: &str = "ip_openai-001";
 const EVENTS: usize = 10_000;
 const WARM_UP: usize = 1_000;
 const CALLS: usize = 10_000;
@@ -54,8 +47,8 @@ impl Store for Ours<'_> {
         black_box(self.0.record_llm_completed(
             self.1,
             MODELS[i % 4],
-            1_200,
-            350,
+            INPUT_TOKENS,
+            OUTPUT_TOKENS,
             Some(AGENTS[i % 3]),
             Some(PROVIDER_ID),
         ))
@@ -71,8 +64,8 @@ impl Store for Upstream<'_> {
         self.0.record_llm_completed(
             self.1,
             MODELS[i % 4],
-            1_200,
-            350,
+            INPUT_TOKENS,
+            OUTPUT_TOKENS,
             Some(AGENTS[i % 3]),
             Some(PROVIDER_ID),
         );
@@ -87,8 +80,8 @@ impl Store for Hand<'_> {
         black_box(self.0.record_llm_completed(
             self.1,
             MODELS[i % 4],
-            1_200,
-            350,
+            INPUT_TOKENS,
+            OUTPUT_TOKENS,
             Some(AGENTS[i % 3]),
             Some(PROVIDER_ID),
         ));

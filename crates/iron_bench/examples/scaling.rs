@@ -4,16 +4,9 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use iron_bench::workload::{AGENTS, INPUT_TOKENS, MODELS, OUTPUT_TOKENS, PROVIDER_ID};
 use iron_cost::pricing::PricingManager;
 use iron_runtime_analytics::EventStore;
-
-const MODELS: [&str; 4] = [
-    "gpt-4o",
-    "gpt-4o-mini",
-    "claude-3-5-sonnet-20241022",
-    "gemini-1.5-flash",
-];
-const AGENTS: [&str; 3] = ["agent_a", "agent_b", "agent_c"];
 
 fn run(threads: usize, total: usize, shared: bool) -> f64 {
     let one = Arc::new(EventStore::with_capacity(total + 1).unwrap());
@@ -37,10 +30,10 @@ fn run(threads: usize, total: usize, shared: bool) -> f64 {
                         .record_llm_completed(
                             &pricing,
                             MODELS[i % 4],
-                            1200,
-                            350,
+                            INPUT_TOKENS,
+                            OUTPUT_TOKENS,
                             Some(AGENTS[i % 3]),
-                            Some("ip"),
+                            Some(PROVIDER_ID),
                         )
                         .unwrap();
                 }

@@ -9,6 +9,27 @@
 //! per call). `bench/run-rust.sh` at the repository root runs both and writes
 //! `bench/.out/rust.json`.
 
+/// The request mix every bench and example here records, so their figures
+/// describe the same traffic: 4 models of 3 providers in rotation, 3 agents,
+/// one provider id, 1,200 prompt and 350 completion tokens.
+pub mod workload {
+    /// Model names, recorded in rotation (`MODELS[i % 4]`).
+    pub const MODELS: [&str; 4] = [
+        "gpt-4o",
+        "gpt-4o-mini",
+        "claude-3-5-sonnet-20241022",
+        "gemini-1.5-flash",
+    ];
+    /// Agent ids, in rotation (`AGENTS[i % 3]`).
+    pub const AGENTS: [&str; 3] = ["agent_support", "agent_research", "agent_billing"];
+    /// The provider (credential) id of every request.
+    pub const PROVIDER_ID: &str = "ip_openai-001";
+    /// Prompt tokens per request.
+    pub const INPUT_TOKENS: u64 = 1_200;
+    /// Completion tokens per request.
+    pub const OUTPUT_TOKENS: u64 = 350;
+}
+
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
