@@ -3,7 +3,6 @@
 //! the reading itself. A name (model, provider, agent, provider id, error
 //! code) crosses once per JS store object, then as an id.
 
-use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 
 use iron_runtime_analytics::{
@@ -58,19 +57,15 @@ impl<'a> Packer<'a> {
 
     /// The id of `name` (sending it if new).
     fn id(&mut self, name: &str) -> f64 {
-        let next = self.sent.next;
-        let id = match self.sent.ids.entry(name.as_ptr() as usize) {
-            Entry::Occupied(e) if *e.get().0 == *name => return f64::from(e.get().1),
-            Entry::Occupied(mut e) => {
-                e.insert((name.into(), next));
-                next
+        let address = name.as_ptr() as usize;
+        if let Some((text, id)) = self.sent.ids.get(&address) {
+            if **text == *name {
+                return f64::from(*id);
             }
-            Entry::Vacant(e) => {
-                e.insert((name.into(), next));
-                next
-            }
-        };
+        }
+        let id = self.sent.next;
         self.sent.next += 1;
+        self.sent.ids.insert(address, (name.into(), id));
         self.new_names.push_str(name);
         self.new_lengths.push(utf16_len(name) as f64);
         f64::from(id)
