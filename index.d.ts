@@ -299,6 +299,17 @@ declare class Receiver implements EventReceiver {
 
 /** The event store: a bounded outbox of events plus running statistics. */
 
+/**
+ * In-process analytics: running statistics of every LLM request recorded,
+ * and a bounded buffer of events waiting to be synced (the outbox).
+ *
+ * The buffer holds at most `capacity` events. LLM events (completed, failed)
+ * are sent by the sync client; budget and router events stay local. When the
+ * buffer is full, the oldest local event is evicted to make room; if there is
+ * none, a new LLM event is dropped (see {@link droppedCount}) and a new local
+ * event is evicted at once. The statistics count every LLM event recorded,
+ * dropped or not.
+ */
 declare class EventStore$1 {
     #private;
     /** A store with room for 10,000 events. */

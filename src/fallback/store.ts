@@ -183,6 +183,16 @@ function toPublic(event: StoredEvent, ids: IdSource): AnalyticsEvent {
   }
 }
 
+/** The tally of `key` in `map`, created on first use. */
+function tallyIn(map: Map<string, Tally>, key: string): Tally {
+  let tally = map.get(key);
+  if (tally === undefined) {
+    tally = new Tally();
+    map.set(key, tally);
+  }
+  return tally;
+}
+
 /**
  * In-process analytics: running statistics of every LLM request recorded,
  * and a bounded buffer of events waiting to be synced (the outbox).
@@ -194,16 +204,6 @@ function toPublic(event: StoredEvent, ids: IdSource): AnalyticsEvent {
  * event is evicted at once. The statistics count every LLM event recorded,
  * dropped or not.
  */
-/** The tally of `key` in `map`, created on first use. */
-function tallyIn(map: Map<string, Tally>, key: string): Tally {
-  let tally = map.get(key);
-  if (tally === undefined) {
-    tally = new Tally();
-    map.set(key, tally);
-  }
-  return tally;
-}
-
 export class EventStore {
   #capacity = DEFAULT_CAPACITY;
   #receiver: Receiver | null = null;
