@@ -230,189 +230,6 @@ interface ModelLatency {
     ttft: LatencyHistogram;
 }
 
-/** Model prices and the cost of a request, in integer micro-dollars. */
-
-/**
- * A table of model prices. `new PricingManager()` serves the table embedded
- * in the package; {@link PricingManager.fromLitellmJson} loads LiteLLM's.
- *
- * Lookups try the exact name, then the name with each leading `provider/`
- * segment removed in turn (`a/b/c` → `b/c` → `c`), then the same ignoring
- * ASCII case. A prefixed table name (`mistral/codestral-latest`) also answers
- * to its bare name, unless prefixed entries share that bare name at
- * different prices.
- */
-declare class PricingManager$1 {
-    #private;
-    /** The price table embedded in the package. */
-    constructor();
-    /**
-     * A table in LiteLLM's `model_prices_and_context_window.json` format (USD
-     * per token, converted once to micro-dollars per million tokens, rounded to
-     * the nearest integer). `sample_spec`, non-object entries and entries
-     * without both `input_cost_per_token` and `output_cost_per_token` (or with
-     * a `null` one) are skipped.
-     *
-     * @throws TypeError if `text` is not a string.
-     * @throws PricingTableError on invalid JSON, a document that is not an
-     *   object or has no priced entry, or a price that is not a number, is
-     *   negative, or is too large (1.8e7 USD per token or more).
-     */
-    static fromLitellmJson(text: string): PricingManager$1;
-    /** Number of models in the table. */
-    get size(): number;
-    /** The date (`YYYY-MM-DD`) the embedded prices were checked; `null` for a loaded table. */
-    get checkedOn(): string | null;
-    /** The price of a model, or `null` if the table does not know it. */
-    get(model: string): ModelPricing | null;
-    /** The cost of a request in micro-dollars, or `null` for an unknown model. */
-    costMicros(model: string, inputTokens: number, outputTokens: number): number | null;
-}
-
-/** The streaming channel: a bounded queue from a store to one receiver. */
-
-/**
- * The receiving end of a store's event stream, from
- * `EventStore.withStreaming(capacity, channelSize)`.
- *
- * Every recorded event is offered to a queue of at most `channelSize` events;
- * when it is full the event is not queued and {@link droppedCount} counts it:
- * the recorder never waits. A `recv()` already waiting takes the event
- * directly. Once closed, no more events are accepted (nor counted), the
- * queued ones are still delivered, then `recv()` resolves to `null` and
- * iteration ends.
- */
-declare class Receiver implements EventReceiver {
-    #private;
-    private constructor();
-    /** The next event; waits for one if none is queued; `null` once closed and drained. */
-    recv(): Promise<AnalyticsEvent | null>;
-    /** The next queued event, or `null` if none is queued right now. */
-    tryRecv(): AnalyticsEvent | null;
-    /** Stops accepting events; queued ones are still delivered, then iteration ends. */
-    close(): void;
-    /** Events not queued because the channel was full. */
-    droppedCount(): number;
-    /** Iterates the events as they arrive; leaving the loop early closes the receiver. */
-    [Symbol.asyncIterator](): AsyncIterator<AnalyticsEvent>;
-}
-
-/** The event store: a bounded outbox of events plus running statistics. */
-
-/**
- * In-process analytics: running statistics of every LLM request recorded,
- * and a bounded buffer of events waiting to be synced (the outbox).
- *
- * The buffer holds at most `capacity` events. LLM events (completed, failed)
- * are sent by the sync client; budget and router events stay local. When the
- * buffer is full, the oldest local event is evicted to make room; if there is
- * none, a new LLM event is dropped (see {@link droppedCount}) and a new local
- * event is evicted at once. The statistics count every LLM event recorded,
- * dropped or not.
- */
-declare class EventStore$1 {
-    #private;
-    /** A store with room for 10,000 events. */
-    constructor();
-    /** A store with room for `capacity` events (1..100,000,000). */
-    static withCapacity(capacity: number): EventStore$1;
-    /**
-     * A store whose every recorded event is also offered to a channel of
-     * `channelSize` events, and the channel's receiver.
-     */
-    static withStreaming(capacity: number, channelSize: number): [EventStore$1, Receiver];
-    /**
-     * A store shared by every worker_thread of the process, by name. Needs the
-     * native addon: the JS fallback always throws.
-     */
-    static shared(name: string, capacity?: number): EventStore$1;
-    /**
-     * Records a completed LLM request: provider inferred from the model name,
-     * cost from `pricing` (0 for a model it does not know), and the latency, if
-     * given, in the model's histograms (`stats().latencyByModel`). Counted in
-     * the statistics even when the full buffer drops the event.
-     *
-     * @param latency `{ durationMs?, ttftMs? }`, each absent/`null` when not measured.
-     */
-    recordLlmCompleted(pricing: PricingManager$1, model: string, inputTokens: number, outputTokens: number, agentId?: string | null, providerId?: string | null, latency?: LatencyInput | null): void;
-    /** Records a completed LLM request with an explicit provider name (e.g. `Provider.OpenAI`). */
-    recordLlmCompletedWithProvider(pricing: PricingManager$1, model: string, provider: string, inputTokens: number, outputTokens: number, agentId?: string | null, providerId?: string | null): void;
-    /** Records a failed LLM request; provider inferred from the model name. */
-    recordLlmFailed(model: string, agentId?: string | null, providerId?: string | null, errorCode?: string | null, errorMessage?: string | null): void;
-    /** Records that an agent's spend crossed a budget threshold (a local event). */
-    recordBudgetThreshold(thresholdPercent: number, currentSpendMicros: number, budgetMicros: number, agentId?: string | null): void;
-    /** Records that the router started listening on `port` (a local event). */
-    recordRouterStarted(port: number): void;
-    /** Records that the router stopped, with the store's totals at this moment (a local event). */
-    recordRouterStopped(): void;
-    /**
-     * Records a pre-built event; the store assigns its id and timestamp. A
-     * `router_stopped` event carries the totals given, not the store's.
-     */
-    record(input: EventInput): void;
-    /** Removes the buffered LLM events with these ids as delivered; returns how many were removed. */
-    markSynced(ids: string[]): number;
-    /** Removes the buffered LLM events with these ids as rejected by the server; returns how many were removed. */
-    markRejected(ids: string[]): number;
-    /** Removes and returns every buffered event, oldest first. */
-    drainAll(): AnalyticsEvent[];
-    /** Copies of every buffered event, oldest first; the buffer is unchanged. */
-    snapshotEvents(): AnalyticsEvent[];
-    /**
-     * Copies of the buffered LLM events (those waiting to be sent), oldest
-     * first; at most `limit` of them if given.
-     */
-    unsyncedEvents(limit?: number): AnalyticsEvent[];
-    /** Number of buffered LLM events waiting to be sent. */
-    unsyncedCount(): number;
-    /** Number of buffered events of every kind. */
-    len(): number;
-    /** Whether the buffer holds no event. */
-    isEmpty(): boolean;
-    /** LLM events not buffered because the buffer was full of LLM events. */
-    droppedCount(): number;
-    /** Local events pushed out of (or kept out of) the full buffer. */
-    evictedCount(): number;
-    /** The buffer's accounting: `recorded = buffered + drained + synced + rejected + dropped + evicted`. */
-    accounting(): Accounting;
-    /** A plain-object snapshot of the statistics of every LLM request recorded. */
-    stats(): ComputedStats;
-    /**
-     * The statistics and the outbox counters in the Prometheus text format
-     * (0.0.4), for a `/metrics` endpoint: OpenTelemetry GenAI names where they
-     * exist (`gen_ai_client_operation_duration_seconds`, …), labelled by model
-     * and the provider inferred from its name.
-     */
-    prometheus(): string;
-}
-
-/** Errors specific to the library (bad arguments are plain `TypeError`/`RangeError`). */
-/** A price table could not be loaded: invalid JSON, wrong shape, or a bad price. */
-declare class PricingTableError extends Error {
-    constructor(message: string);
-}
-
-/** Provider names and their inference from model names. */
-
-/** The provider names the library knows, by vendor. */
-declare const Provider: Readonly<{
-    readonly OpenAI: "openai";
-    readonly Anthropic: "anthropic";
-    readonly Google: "google";
-    readonly Mistral: "mistral";
-    readonly DeepSeek: "deepseek";
-    readonly XAI: "xai";
-    readonly Unknown: "unknown";
-}>;
-/**
- * Infers the provider from a model name by its prefix (ASCII
- * case-insensitive); `'unknown'` when no prefix matches. A leading
- * `provider/` segment is not stripped: `openai/gpt-4` is `'unknown'`.
- *
- * @throws TypeError if `model` is not a string; RangeError if it is empty.
- */
-declare function inferProvider$1(model: string): ProviderName;
-
 /**
  * {@link SyncConfig}: where to send events, with which IC token, and how
  * often. Shared by the native-backed sync client and the pure-JS one, with
@@ -645,73 +462,119 @@ interface SyncClientApi {
 }
 
 /**
- * The pure-JS sync client: delivers the buffered LLM events of a store to
- * the Control API (Protocol 012) with the global `fetch`, with the semantics
- * of the Rust core's `SyncClient` (`crates/iron_runtime_analytics/src/sync/`):
- *
- * | answer | the event |
- * |---|---|
- * | 202 `accepted`, 200 `duplicate` (any 2xx) | delivered: `markSynced` |
- * | 400, 422 | refused for good: `markRejected`, counted, kept in `rejectedEvents()`, warned once per (status, code), never retried |
- * | 401, 403 | kept; the loop backs off and warns once until a success |
- * | 429 | kept; the next pass waits at least `Retry-After` |
- * | 5xx, timeout, connection error, any other status | kept; retried after an exponential backoff with jitter |
- *
- * Retries are safe: an event keeps its id and the server deduplicates on it.
- * An event is never in flight twice, whichever passes of this client run at
- * once. Local events (router lifecycle, budget thresholds) are never sent.
- * The IC token is never logged and never part of an error.
+ * The contract: one interface per public class, which the native-backed
+ * classes (`src/native/`) and the pure-JS ones (`src/js/`) both
+ * `implement`, and one interface per class's static side, which each
+ * implementation's class value must satisfy. The compiler checks both
+ * implementations against these; `src/index.ts` exports whichever loaded,
+ * typed by these interfaces, with no cast between them.
  */
 
-/** How many rejected events `rejectedEvents()` remembers. */
-declare const REJECTED_RING_CAPACITY = 64;
-/** What the client needs of a store: the `EventStore` of either implementation fits. */
-interface SyncableStore {
-    /** Buffered LLM events, oldest first (at most `limit` if the store supports it). */
-    unsyncedEvents(limit?: number): AnalyticsEvent[];
-    /** Removes delivered events. */
-    markSynced(ids: string[]): unknown;
-    /** Removes events the server refused for good. */
-    markRejected(ids: string[]): unknown;
-    /** Buffered LLM events. */
-    unsyncedCount(): number;
+/** A price table: the embedded one, or one loaded from LiteLLM's JSON. */
+interface PricingManagerApi {
+    /** Number of models in the table. */
+    readonly size: number;
+    /** The date (`YYYY-MM-DD`) the embedded prices were checked; `null` for a loaded table. */
+    readonly checkedOn: string | null;
+    /** The price of a model, or `null` if the table does not know it. */
+    get(model: string): ModelPricing | null;
+    /** The cost of a request in micro-dollars, or `null` for an unknown model. */
+    costMicros(model: string, inputTokens: number, outputTokens: number): number | null;
+}
+/** The static side of `PricingManager`. */
+interface PricingManagerClass {
+    /** The price table embedded in the package. */
+    new (): PricingManagerApi;
+    /** A table in LiteLLM's `model_prices_and_context_window.json` format. */
+    fromLitellmJson(text: string): PricingManagerApi;
 }
 /**
- * Delivers the LLM events of an `EventStore` to the Control API
- * (Protocol 012), on demand ({@link syncEvents}) or in the background
- * ({@link start}). The pure-JS implementation of `SyncClient`.
+ * The bounded outbox of analytics events with running statistics.
+ *
+ * Every record method returns nothing: the native implementation batches
+ * records and cannot know an id or a drop at call time. The ids are in
+ * `snapshotEvents()` / `unsyncedEvents()`, drops in `accounting()`.
  */
-declare class FallbackSyncClient implements SyncClientApi {
-    #private;
+interface EventStoreApi {
     /**
-     * @param store The store whose LLM events are delivered (`TypeError` if it
-     *   lacks `unsyncedEvents`, `markSynced`, `markRejected`, `unsyncedCount`).
-     * @param config Where and how to deliver (`TypeError` if not a `SyncConfig`).
+     * Records a completed LLM request: provider inferred from the model name,
+     * cost from `pricing` (0 for a model it does not know), the latency, if
+     * given, in the model's histograms.
      */
-    constructor(store: SyncableStore, config: SyncConfig);
-    /** The configuration. */
-    get config(): SyncConfig;
-    /**
-     * One pass, now (see {@link SyncClientApi.syncEvents}). Resolves to the
-     * number of events delivered; a transient failure does not reject: the
-     * events stay buffered and the failure is returned by {@link lastError}.
-     */
-    syncEvents(): Promise<number>;
-    /** Starts the background loop (see {@link SyncClientApi.start}). */
-    start(): SyncHandleApi;
-    /** The last 64 events the server refused for good, oldest first. */
-    rejectedEvents(): RejectedEvent[];
-    /** Events delivered over this client's life. */
-    deliveredCount(): number;
-    /** Events rejected for good over this client's life. */
-    rejectedCount(): number;
-    /** The first transient failure of the last pass to finish, or `null`. */
-    lastError(): SyncError | null;
-    toJSON(): {
-        endpoint: string;
-        delivered: number;
-        rejected: number;
-    };
+    recordLlmCompleted(pricing: PricingManagerApi, model: string, inputTokens: number, outputTokens: number, agentId?: string | null, providerId?: string | null, latency?: LatencyInput | null): void;
+    /** Records a completed LLM request with an explicit provider name. */
+    recordLlmCompletedWithProvider(pricing: PricingManagerApi, model: string, provider: string, inputTokens: number, outputTokens: number, agentId?: string | null, providerId?: string | null): void;
+    /** Records a failed LLM request; provider inferred from the model name. */
+    recordLlmFailed(model: string, agentId?: string | null, providerId?: string | null, errorCode?: string | null, errorMessage?: string | null): void;
+    /** Records that an agent's spend crossed a budget threshold (a local event). */
+    recordBudgetThreshold(thresholdPercent: number, currentSpendMicros: number, budgetMicros: number, agentId?: string | null): void;
+    /** Records that the router started listening on `port` (a local event). */
+    recordRouterStarted(port: number): void;
+    /** Records that the router stopped, with the store's totals at this moment (a local event). */
+    recordRouterStopped(): void;
+    /** Records a pre-built event; the store assigns its id and timestamp. */
+    record(input: EventInput): void;
+    /** Removes the buffered LLM events with these ids as delivered; returns how many were removed. */
+    markSynced(ids: string[]): number;
+    /** Removes the buffered LLM events with these ids as rejected by the server; returns how many. */
+    markRejected(ids: string[]): number;
+    /** Removes and returns every buffered event, oldest first. */
+    drainAll(): AnalyticsEvent[];
+    /** Copies of every buffered event, oldest first; the buffer is unchanged. */
+    snapshotEvents(): AnalyticsEvent[];
+    /** Copies of the buffered LLM events waiting to be sent, oldest first (at most `limit`). */
+    unsyncedEvents(limit?: number): AnalyticsEvent[];
+    /** Number of buffered LLM events waiting to be sent. */
+    unsyncedCount(): number;
+    /** Number of buffered events of every kind. */
+    len(): number;
+    /** Whether the buffer holds no event. */
+    isEmpty(): boolean;
+    /** LLM events not buffered because the buffer was full of LLM events. */
+    droppedCount(): number;
+    /** Local events pushed out of (or kept out of) the full buffer. */
+    evictedCount(): number;
+    /** The buffer's accounting, read at one consistent instant. */
+    accounting(): Accounting;
+    /** A plain-object snapshot of the statistics of every LLM request recorded. */
+    stats(): ComputedStats;
+    /** The statistics and the outbox counters in the Prometheus text format. */
+    prometheus(): string;
+}
+/** The static side of `EventStore`. */
+interface EventStoreClass {
+    /** A store with room for 10,000 events. */
+    new (): EventStoreApi;
+    /** A store with room for `capacity` events (1..100,000,000). */
+    withCapacity(capacity: number): EventStoreApi;
+    /** A store whose every recorded event is also offered to a bounded channel, and the channel's receiver. */
+    withStreaming(capacity: number, channelSize: number): [EventStoreApi, EventReceiver];
+    /** The process-wide store `name`, the same in every worker_thread (native addon only). */
+    shared(name: string, capacity?: number): EventStoreApi;
+}
+/** The static side of `SyncClient`. */
+interface SyncClientClass {
+    /** A client delivering `store`'s LLM events as `config` says. */
+    new (store: EventStoreApi, config: SyncConfig): SyncClientApi;
+}
+
+/** Provider names and their inference from model names. */
+
+/** The provider names the library knows, by vendor. */
+declare const Provider: Readonly<{
+    readonly OpenAI: "openai";
+    readonly Anthropic: "anthropic";
+    readonly Google: "google";
+    readonly Mistral: "mistral";
+    readonly DeepSeek: "deepseek";
+    readonly XAI: "xai";
+    readonly Unknown: "unknown";
+}>;
+
+/** Errors specific to the library (bad arguments are plain `TypeError`/`RangeError`). */
+/** A price table could not be loaded: invalid JSON, wrong shape, or a bad price. */
+declare class PricingTableError extends Error {
+    constructor(message: string);
 }
 
 /**
@@ -875,6 +738,28 @@ declare class SseUsageAccumulator {
 }
 
 /**
+ * The pure-JS sync client: delivers the buffered LLM events of a store to
+ * the Control API (Protocol 012) with the global `fetch`, with the semantics
+ * of the Rust core's `SyncClient` (`crates/iron_runtime_analytics/src/sync/`):
+ *
+ * | answer | the event |
+ * |---|---|
+ * | 202 `accepted`, 200 `duplicate` (any 2xx) | delivered: `markSynced` |
+ * | 400, 422 | refused for good: `markRejected`, counted, kept in `rejectedEvents()`, warned once per (status, code), never retried |
+ * | 401, 403 | kept; the loop backs off and warns once until a success |
+ * | 429 | kept; the next pass waits at least `Retry-After` |
+ * | 5xx, timeout, connection error, any other status | kept; retried after an exponential backoff with jitter |
+ *
+ * Retries are safe: an event keeps its id and the server deduplicates on it.
+ * An event is never in flight twice, whichever passes of this client run at
+ * once. Local events (router lifecycle, budget thresholds) are never sent.
+ * The IC token is never logged and never part of an error.
+ */
+
+/** How many rejected events `rejectedEvents()` remembers. */
+declare const REJECTED_RING_CAPACITY = 64;
+
+/**
  * Latency histograms shared by both implementations: the same bucket bounds
  * as the Rust core (integer microseconds, so both bucket a value alike) and
  * the same quantile estimate (Prometheus's `histogram_quantile`).
@@ -897,18 +782,18 @@ declare const implementation: Implementation;
 /** Why the native addon did not load (`null` when it did). */
 declare const nativeLoadError: Error | null;
 /** The bounded outbox of analytics events with running statistics. */
-declare const EventStore: typeof EventStore$1;
+declare const EventStore: EventStoreClass;
 /** An instance of {@link EventStore}. */
-type EventStore = EventStore$1;
+type EventStore = EventStoreApi;
 /** The price table: embedded, or loaded from LiteLLM's JSON. */
-declare const PricingManager: typeof PricingManager$1;
+declare const PricingManager: PricingManagerClass;
 /** An instance of {@link PricingManager}. */
-type PricingManager = PricingManager$1;
+type PricingManager = PricingManagerApi;
 /** The provider a model name belongs to, by prefix (`gpt-` → `openai`, …). */
-declare const inferProvider: typeof inferProvider$1;
+declare const inferProvider: (model: string) => string;
 /** Background delivery to the Control API (Protocol 012): off the event loop with the addon. */
-declare const SyncClient: typeof FallbackSyncClient;
+declare const SyncClient: SyncClientClass;
 /** An instance of {@link SyncClient}. */
-type SyncClient = FallbackSyncClient;
+type SyncClient = SyncClientApi;
 
-export { type Accounting, type AnalyticsEvent, type BudgetThresholdEvent, type ComputedStats, DEFAULT_BACKOFF_INITIAL_MS, DEFAULT_BACKOFF_MAX_MS, DEFAULT_BATCH_THRESHOLD, DEFAULT_MAX_BATCH, DEFAULT_MAX_IN_FLIGHT, DEFAULT_STOP_DEADLINE_MS, DEFAULT_SYNC_INTERVAL_MS, DEFAULT_THRESHOLD_CHECK_MS, DEFAULT_TIMEOUT_MS, type EventBase, type EventInput, type EventReceiver, EventStore, type EventType, type Implementation, LATENCY_BUCKETS_SECONDS, type LatencyHistogram, type LatencyInput, type LlmCompletedEvent, type LlmFailedEvent, type ModelLatency, type ModelPricing, type ModelStats, PricingManager, PricingTableError, Provider, type ProviderName, REJECTED_RING_CAPACITY, type RejectedEvent, type RouterStartedEvent, type RouterStoppedEvent, SseUsageAccumulator, SyncClient, type SyncClientApi, SyncConfig, SyncError, type SyncFailureKind, type SyncHandleApi, type SyncReport, type Usage, implementation, inferProvider, nativeLoadError, usageFromResponse };
+export { type Accounting, type AnalyticsEvent, type BudgetThresholdEvent, type ComputedStats, DEFAULT_BACKOFF_INITIAL_MS, DEFAULT_BACKOFF_MAX_MS, DEFAULT_BATCH_THRESHOLD, DEFAULT_MAX_BATCH, DEFAULT_MAX_IN_FLIGHT, DEFAULT_STOP_DEADLINE_MS, DEFAULT_SYNC_INTERVAL_MS, DEFAULT_THRESHOLD_CHECK_MS, DEFAULT_TIMEOUT_MS, type EventBase, type EventInput, type EventReceiver, EventStore, type EventStoreApi, type EventStoreClass, type EventType, type Implementation, LATENCY_BUCKETS_SECONDS, type LatencyHistogram, type LatencyInput, type LlmCompletedEvent, type LlmFailedEvent, type ModelLatency, type ModelPricing, type ModelStats, PricingManager, type PricingManagerApi, type PricingManagerClass, PricingTableError, Provider, type ProviderName, REJECTED_RING_CAPACITY, type RejectedEvent, type RouterStartedEvent, type RouterStoppedEvent, SseUsageAccumulator, SyncClient, type SyncClientApi, type SyncClientClass, SyncConfig, SyncError, type SyncFailureKind, type SyncHandleApi, type SyncReport, type Usage, implementation, inferProvider, nativeLoadError, usageFromResponse };

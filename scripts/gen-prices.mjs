@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Generates src/generated/prices.ts from crates/iron_cost/data/prices.json,
+// Generates src/shared/generated/prices.ts from crates/iron_cost/data/prices.json,
 // the one price table both the Rust core and the JS fallback embed.
 //
 // Usage: node scripts/gen-prices.mjs [input.json] [output.ts]
@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const inputPath = resolve(process.argv[2] ?? resolve(root, 'crates/iron_cost/data/prices.json'));
-const outputPath = resolve(process.argv[3] ?? resolve(root, 'src/generated/prices.ts'));
+const outputPath = resolve(process.argv[3] ?? resolve(root, 'src/shared/generated/prices.ts'));
 
 class ShapeError extends Error {}
 

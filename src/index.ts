@@ -6,20 +6,34 @@
  * (`implementation` says which). `IRON_ANALYTICS_IMPL=js` forces the
  * fallback; `IRON_ANALYTICS_IMPL=native` makes a missing binary an error.
  */
-import * as fallback from './fallback/index.js';
-import { loadNative } from './binding.js';
-import { createNativeApi } from './native.js';
-import { FallbackSyncClient } from './sync/index.js';
-import type { Implementation } from './types.js';
+import type {
+  Backend,
+  EventStoreApi,
+  EventStoreClass,
+  PricingManagerApi,
+  PricingManagerClass,
+  SyncClientClass,
+} from './shared/api.js';
+import type { SyncClientApi } from './shared/sync/types.js';
+import type { Implementation } from './shared/types.js';
+import { jsBackend } from './js/index.js';
+import { loadNative } from './native/loader.js';
+import { createNativeApi } from './native/index.js';
 
-export * from './types.js';
-export { Provider, PricingTableError } from './fallback/index.js';
-export type { ProviderName } from './fallback/index.js';
+export * from './shared/types.js';
+export type {
+  EventStoreApi,
+  EventStoreClass,
+  PricingManagerApi,
+  PricingManagerClass,
+  SyncClientClass,
+} from './shared/api.js';
+export { Provider } from './shared/provider.js';
+export { PricingTableError } from './shared/errors.js';
 export { usageFromResponse, SseUsageAccumulator } from './toolkit/index.js';
+export type { Usage } from './toolkit/index.js';
 export {
   SyncConfig,
-  SyncError,
-  REJECTED_RING_CAPACITY,
   DEFAULT_SYNC_INTERVAL_MS,
   DEFAULT_BATCH_THRESHOLD,
   DEFAULT_TIMEOUT_MS,
@@ -29,38 +43,36 @@ export {
   DEFAULT_STOP_DEADLINE_MS,
   DEFAULT_MAX_BATCH,
   DEFAULT_THRESHOLD_CHECK_MS,
-} from './sync/index.js';
-export type { SyncReport, RejectedEvent, SyncHandleApi, SyncClientApi, SyncFailureKind } from './sync/index.js';
-export { LATENCY_BUCKETS_SECONDS } from './latency.js';
-export type { Usage } from './toolkit/index.js';
+} from './shared/sync/config.js';
+export { SyncError } from './shared/sync/errors.js';
+export type { SyncFailureKind } from './shared/sync/errors.js';
+export { REJECTED_RING_CAPACITY } from './js/sync/client.js';
+export type { SyncReport, RejectedEvent, SyncHandleApi, SyncClientApi } from './shared/sync/types.js';
+export { LATENCY_BUCKETS_SECONDS } from './shared/latency.js';
 
 const loaded = loadNative();
-const native = loaded.binding ? createNativeApi(loaded.binding) : null;
+const backend: Backend = loaded.binding ? createNativeApi(loaded.binding) : jsBackend;
 
 /** Which implementation serves the API in this process: `'native'` or `'js'`. */
-export const implementation: Implementation = native ? 'native' : 'js';
+export const implementation: Implementation = loaded.binding ? 'native' : 'js';
 
 /** Why the native addon did not load (`null` when it did). */
 export const nativeLoadError: Error | null = loaded.error;
 
 /** The bounded outbox of analytics events with running statistics. */
-export const EventStore: typeof fallback.EventStore = (native?.EventStore ??
-  fallback.EventStore) as unknown as typeof fallback.EventStore;
+export const EventStore: EventStoreClass = backend.EventStore;
 /** An instance of {@link EventStore}. */
-export type EventStore = fallback.EventStore;
+export type EventStore = EventStoreApi;
 
 /** The price table: embedded, or loaded from LiteLLM's JSON. */
-export const PricingManager: typeof fallback.PricingManager = (native?.PricingManager ??
-  fallback.PricingManager) as unknown as typeof fallback.PricingManager;
+export const PricingManager: PricingManagerClass = backend.PricingManager;
 /** An instance of {@link PricingManager}. */
-export type PricingManager = fallback.PricingManager;
+export type PricingManager = PricingManagerApi;
 
 /** The provider a model name belongs to, by prefix (`gpt-` → `openai`, …). */
-export const inferProvider: typeof fallback.inferProvider = (native?.inferProvider ??
-  fallback.inferProvider) as typeof fallback.inferProvider;
+export const inferProvider: (model: string) => string = backend.inferProvider;
 
 /** Background delivery to the Control API (Protocol 012): off the event loop with the addon. */
-export const SyncClient: typeof FallbackSyncClient = (native?.SyncClient ??
-  FallbackSyncClient) as unknown as typeof FallbackSyncClient;
+export const SyncClient: SyncClientClass = backend.SyncClient;
 /** An instance of {@link SyncClient}. */
-export type SyncClient = FallbackSyncClient;
+export type SyncClient = SyncClientApi;

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { platformName } from '../src/binding.js';
+import { platformName } from '../src/native/loader.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const platform = platformName();

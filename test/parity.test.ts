@@ -3,9 +3,9 @@
 // id and the timestamp), the same accounting and the same errors.
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import * as fallback from '../src/fallback/index.js';
-import { findNative } from '../src/binding.js';
-import { createNativeApi } from '../src/native.js';
+import * as fallback from '../src/js/index.js';
+import { findNative } from '../src/native/loader.js';
+import { createNativeApi } from '../src/native/index.js';
 
 const loaded = findNative();
 if (!loaded.binding) throw loaded.error; // parity needs the addon: `npm run build:native`

@@ -2,9 +2,9 @@
 // checked after every step against a reference model that is just an array.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { EventStore, PricingManager } from '../src/fallback/index.js';
-import { IdSource, canonicalUuid } from '../src/fallback/ids.js';
-import type { AnalyticsEvent, LatencyHistogram } from '../src/types.js';
+import { EventStore, PricingManager } from '../src/js/index.js';
+import { IdSource, canonicalUuid } from '../src/js/ids.js';
+import type { AnalyticsEvent, LatencyHistogram } from '../src/shared/types.js';
 
 const pricing = new PricingManager();
 

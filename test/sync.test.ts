@@ -10,7 +10,7 @@ import util from 'node:util';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { EventStore, PricingManager, SyncConfig, SyncClient, implementation } from '../src/index.js';
 import type { AnalyticsEvent } from '../src/index.js';
-import { backoffDelay } from '../src/sync/fallback-client.js';
+import { backoffDelay } from '../src/js/sync/client.js';
 import { IngestServer } from './helpers/ingest-server.js';
 
 const TOKEN = 'ic_secret_7Q2xV9pLmZ3kR8wT';

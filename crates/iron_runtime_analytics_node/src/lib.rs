@@ -1,7 +1,7 @@
 //! napi-rs binding of `iron_runtime_analytics` for Node.js.
 //!
 //! Conversions only: every behaviour lives in the Rust core. The TypeScript
-//! wrapper (`src/native.ts`) validates arguments (so errors are the same
+//! wrapper (`src/native/`) validates arguments (so errors are the same
 //! `TypeError`/`RangeError` as the pure-JS fallback) and interns strings:
 //! a model, agent or provider id crosses the boundary once, then as a small
 //! integer. Every exported function catches panics (`catch_unwind`), so no

@@ -17,11 +17,11 @@
  * The IC token is never logged and never part of an error.
  */
 
-import type { AnalyticsEvent, LlmCompletedEvent, LlmFailedEvent } from '../types.js';
-import { describeValue } from '../validate.js';
-import { checkSyncConfig, tokenOf, type SyncConfig } from './config.js';
-import { SyncError } from './errors.js';
-import type { RejectedEvent, SyncClientApi, SyncHandleApi, SyncReport } from './types.js';
+import type { AnalyticsEvent, LlmCompletedEvent, LlmFailedEvent } from '../../shared/types.js';
+import { describeValue } from '../../shared/validate.js';
+import { checkSyncConfig, tokenOf, type SyncConfig } from '../../shared/sync/config.js';
+import { SyncError } from '../../shared/sync/errors.js';
+import type { RejectedEvent, SyncClientApi, SyncHandleApi, SyncReport } from '../../shared/sync/types.js';
 
 /** How many rejected events `rejectedEvents()` remembers. */
 export const REJECTED_RING_CAPACITY = 64;

@@ -1,7 +1,7 @@
 /** Provider names and their inference from model names. */
 
-import type { ProviderName } from '../types.js';
-import { checkModel } from '../validate.js';
+import type { ProviderName } from './types.js';
+import { checkModel } from './validate.js';
 
 /** The provider names the library knows, by vendor. */
 export const Provider = Object.freeze({

@@ -146,7 +146,7 @@ export function platformName(): string {
 }
 
 function packageRoot(): string {
-  // src/binding.ts in development, dist/index.{mjs,cjs} once built: the root is one level up.
+  // src/native/loader.ts in development (two levels up), dist/index.{mjs,cjs} once built (one level up).
   const here = typeof __dirname === 'string' ? __dirname : dirname(fileURLToPath(import.meta.url));
   let dir = here;
   for (let i = 0; i < 3; i++) {

@@ -1,6 +1,6 @@
 /** The streaming channel: a bounded queue from a store to one receiver. */
 
-import type { AnalyticsEvent, EventReceiver } from '../types.js';
+import type { AnalyticsEvent, EventReceiver } from '../shared/types.js';
 import { Fifo } from './fifo.js';
 
 type Waiter = (event: AnalyticsEvent | null) => void;

@@ -1,5 +1,6 @@
 /** The event store: a bounded outbox of events plus running statistics. */
 
+import type { EventStoreApi } from '../shared/api.js';
 import type {
   Accounting,
   AnalyticsEvent,
@@ -13,7 +14,7 @@ import type {
   ModelStats,
   RouterStartedEvent,
   RouterStoppedEvent,
-} from '../types.js';
+} from '../shared/types.js';
 import {
   DEFAULT_CAPACITY,
   checkBudgetThresholdArgs,
@@ -28,15 +29,15 @@ import {
   checkPort,
   checkSharedArgs,
   checkStreamingArgs,
-} from '../validate.js';
+} from '../shared/validate.js';
 import { Fifo } from './fifo.js';
 import { SeqQueue } from './seq-queue.js';
 import { IdSource } from './ids.js';
 import { computeCostMicros, isPricingManager, lookupPrice, type PricingManager, type PriceEntry } from './pricing.js';
-import { inferProviderUnchecked } from './provider.js';
+import { inferProviderUnchecked } from '../shared/provider.js';
 import { createReceiver, offerToReceiver, type Receiver } from './stream.js';
-import { LATENCY_BOUNDS_MICROS, bucketOf, histogram, msToMicros } from '../latency.js';
-import { renderPrometheus } from '../prometheus.js';
+import { LATENCY_BOUNDS_MICROS, bucketOf, histogram, msToMicros } from '../shared/latency.js';
+import { renderPrometheus } from '../shared/prometheus.js';
 
 const MICROS_PER_USD = 1_000_000;
 
@@ -204,7 +205,7 @@ function tallyIn(map: Map<string, Tally>, key: string): Tally {
  * event is evicted at once. The statistics count every LLM event recorded,
  * dropped or not.
  */
-export class EventStore {
+export class EventStore implements EventStoreApi {
   #capacity = DEFAULT_CAPACITY;
   #receiver: Receiver | null = null;
 

@@ -1,9 +1,10 @@
 /** Model prices and the cost of a request, in integer micro-dollars. */
 
-import { checkedOn as embeddedCheckedOn, prices as embeddedPrices } from '../generated/prices.js';
-import type { ModelPricing } from '../types.js';
-import { checkCount, checkModel, checkString } from '../validate.js';
-import { PricingTableError } from './errors.js';
+import { checkedOn as embeddedCheckedOn, prices as embeddedPrices } from '../shared/generated/prices.js';
+import type { PricingManagerApi } from '../shared/api.js';
+import type { ModelPricing } from '../shared/types.js';
+import { checkCount, checkModel, checkString } from '../shared/validate.js';
+import { PricingTableError } from '../shared/errors.js';
 
 /** One model's price, micro-dollars per million tokens (integers below 2^64). */
 export interface PriceEntry {
@@ -275,7 +276,7 @@ export let isPricingManager: (value: unknown) => value is PricingManager;
  * to its bare name, unless prefixed entries share that bare name at
  * different prices.
  */
-export class PricingManager {
+export class PricingManager implements PricingManagerApi {
   readonly #table: PriceTable;
   readonly #cache = new Map<string, PriceEntry | null>();
 

@@ -1,0 +1,147 @@
+/**
+ * The contract: one interface per public class, which the native-backed
+ * classes (`src/native/`) and the pure-JS ones (`src/js/`) both
+ * `implement`, and one interface per class's static side, which each
+ * implementation's class value must satisfy. The compiler checks both
+ * implementations against these; `src/index.ts` exports whichever loaded,
+ * typed by these interfaces, with no cast between them.
+ */
+import type {
+  Accounting,
+  AnalyticsEvent,
+  ComputedStats,
+  EventInput,
+  EventReceiver,
+  LatencyInput,
+  ModelPricing,
+} from './types.js';
+import type { SyncConfig } from './sync/config.js';
+import type { SyncClientApi } from './sync/types.js';
+
+/** A price table: the embedded one, or one loaded from LiteLLM's JSON. */
+export interface PricingManagerApi {
+  /** Number of models in the table. */
+  readonly size: number;
+  /** The date (`YYYY-MM-DD`) the embedded prices were checked; `null` for a loaded table. */
+  readonly checkedOn: string | null;
+  /** The price of a model, or `null` if the table does not know it. */
+  get(model: string): ModelPricing | null;
+  /** The cost of a request in micro-dollars, or `null` for an unknown model. */
+  costMicros(model: string, inputTokens: number, outputTokens: number): number | null;
+}
+
+/** The static side of `PricingManager`. */
+export interface PricingManagerClass {
+  /** The price table embedded in the package. */
+  new (): PricingManagerApi;
+  /** A table in LiteLLM's `model_prices_and_context_window.json` format. */
+  fromLitellmJson(text: string): PricingManagerApi;
+}
+
+/**
+ * The bounded outbox of analytics events with running statistics.
+ *
+ * Every record method returns nothing: the native implementation batches
+ * records and cannot know an id or a drop at call time. The ids are in
+ * `snapshotEvents()` / `unsyncedEvents()`, drops in `accounting()`.
+ */
+export interface EventStoreApi {
+  /**
+   * Records a completed LLM request: provider inferred from the model name,
+   * cost from `pricing` (0 for a model it does not know), the latency, if
+   * given, in the model's histograms.
+   */
+  recordLlmCompleted(
+    pricing: PricingManagerApi,
+    model: string,
+    inputTokens: number,
+    outputTokens: number,
+    agentId?: string | null,
+    providerId?: string | null,
+    latency?: LatencyInput | null,
+  ): void;
+  /** Records a completed LLM request with an explicit provider name. */
+  recordLlmCompletedWithProvider(
+    pricing: PricingManagerApi,
+    model: string,
+    provider: string,
+    inputTokens: number,
+    outputTokens: number,
+    agentId?: string | null,
+    providerId?: string | null,
+  ): void;
+  /** Records a failed LLM request; provider inferred from the model name. */
+  recordLlmFailed(
+    model: string,
+    agentId?: string | null,
+    providerId?: string | null,
+    errorCode?: string | null,
+    errorMessage?: string | null,
+  ): void;
+  /** Records that an agent's spend crossed a budget threshold (a local event). */
+  recordBudgetThreshold(
+    thresholdPercent: number,
+    currentSpendMicros: number,
+    budgetMicros: number,
+    agentId?: string | null,
+  ): void;
+  /** Records that the router started listening on `port` (a local event). */
+  recordRouterStarted(port: number): void;
+  /** Records that the router stopped, with the store's totals at this moment (a local event). */
+  recordRouterStopped(): void;
+  /** Records a pre-built event; the store assigns its id and timestamp. */
+  record(input: EventInput): void;
+
+  /** Removes the buffered LLM events with these ids as delivered; returns how many were removed. */
+  markSynced(ids: string[]): number;
+  /** Removes the buffered LLM events with these ids as rejected by the server; returns how many. */
+  markRejected(ids: string[]): number;
+  /** Removes and returns every buffered event, oldest first. */
+  drainAll(): AnalyticsEvent[];
+  /** Copies of every buffered event, oldest first; the buffer is unchanged. */
+  snapshotEvents(): AnalyticsEvent[];
+  /** Copies of the buffered LLM events waiting to be sent, oldest first (at most `limit`). */
+  unsyncedEvents(limit?: number): AnalyticsEvent[];
+  /** Number of buffered LLM events waiting to be sent. */
+  unsyncedCount(): number;
+  /** Number of buffered events of every kind. */
+  len(): number;
+  /** Whether the buffer holds no event. */
+  isEmpty(): boolean;
+  /** LLM events not buffered because the buffer was full of LLM events. */
+  droppedCount(): number;
+  /** Local events pushed out of (or kept out of) the full buffer. */
+  evictedCount(): number;
+  /** The buffer's accounting, read at one consistent instant. */
+  accounting(): Accounting;
+  /** A plain-object snapshot of the statistics of every LLM request recorded. */
+  stats(): ComputedStats;
+  /** The statistics and the outbox counters in the Prometheus text format. */
+  prometheus(): string;
+}
+
+/** The static side of `EventStore`. */
+export interface EventStoreClass {
+  /** A store with room for 10,000 events. */
+  new (): EventStoreApi;
+  /** A store with room for `capacity` events (1..100,000,000). */
+  withCapacity(capacity: number): EventStoreApi;
+  /** A store whose every recorded event is also offered to a bounded channel, and the channel's receiver. */
+  withStreaming(capacity: number, channelSize: number): [EventStoreApi, EventReceiver];
+  /** The process-wide store `name`, the same in every worker_thread (native addon only). */
+  shared(name: string, capacity?: number): EventStoreApi;
+}
+
+/** The static side of `SyncClient`. */
+export interface SyncClientClass {
+  /** A client delivering `store`'s LLM events as `config` says. */
+  new (store: EventStoreApi, config: SyncConfig): SyncClientApi;
+}
+
+/** One implementation of the whole API (native or pure JS), as `src/index.ts` picks it. */
+export interface Backend {
+  EventStore: EventStoreClass;
+  PricingManager: PricingManagerClass;
+  SyncClient: SyncClientClass;
+  inferProvider(model: string): string;
+}
