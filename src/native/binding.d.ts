@@ -15,6 +15,13 @@ export declare class NativePricing {
 
 /** `iron_runtime_analytics::EventStore`, with this JS object's interned keys. */
 export declare class NativeStore {
+  /**
+   * The hot path: `records` LLM requests packed in `batch` (see
+   * `BATCH_STRIDE`) plus the failures' messages, recorded in order with
+   * one boundary crossing. The wrapper validated every number; a bad key
+   * is still an error, not a panic.
+   */
+  recordBatch(batch: Float64Array, records: number, messages: string): void
   /** A store of `capacity` events; with `channel_size`, a streaming one. */
   constructor(capacity: number, channelSize?: number | undefined | null)
   /** The process-wide store called `name`, created with `capacity` the first time. */
@@ -29,13 +36,6 @@ export declare class NativeStore {
   nameKey(kind: number, name: string): number
   /** Registers a price table for [`NativeStore::record_batch`]; returns its index. */
   registerPricing(pricing: NativePricing): number
-  /**
-   * The hot path: `records` LLM requests packed in `batch` (see
-   * `BATCH_STRIDE`) plus the failures' messages, recorded in order with
-   * one boundary crossing. The wrapper validated every number; a bad key
-   * is still an error, not a panic.
-   */
-  recordBatch(batch: Float64Array, records: number, messages: string): void
   recordCompletedWithProvider(pricing: NativePricing, model: string, provider: string, inputTokens: number, outputTokens: number, agent?: string | undefined | null, providerId?: string | undefined | null): boolean
   /** Low-level: a pre-built completed event. */
   recordCompletedRaw(provider: string, model: string, providerId: string | undefined | null, inputTokens: number, outputTokens: number, costMicros: number, agent?: string | undefined | null): boolean
@@ -72,14 +72,14 @@ export declare class NativeStore {
    * Waits (off the event loop, on the libuv pool) up to `timeout_ms` for
    * streamed events; resolves to a JSON array of at most `max` events.
    */
-  recvBatch(max: number, timeoutMs: number): Promise<unknown>
+  recvBatch(max: number, timeoutMs: number): Promise<string>
 }
 
 /** `iron_runtime_analytics::SyncClient` over a native store. */
 export declare class NativeSyncClient {
   constructor(store: NativeStore, serverUrl: string, icToken: string, s: JsSyncSettings)
   /** One pass, off the event loop; resolves to the number delivered. */
-  syncEvents(): Promise<unknown>
+  syncEvents(): Promise<number>
   /** The first transient failure of the last pass (manual or background), if any. */
   lastError(): JsSyncFailure | null
   /** Starts the background loop on the addon's runtime. */
@@ -92,7 +92,7 @@ export declare class NativeSyncClient {
 /** A running background loop. */
 export declare class NativeSyncHandle {
   /** Flushes and stops (bounded by the stop deadline), off the event loop. */
-  stop(): Promise<unknown>
+  stop(): Promise<JsSyncReport>
   report(): JsSyncReport
 }
 

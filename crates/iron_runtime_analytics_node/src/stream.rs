@@ -1,0 +1,77 @@
+//! The stream of a streaming store, read off the event loop.
+
+use std::sync::{Arc, PoisonError};
+use std::time::Duration;
+
+use iron_runtime_analytics::{AnalyticsEvent, StreamReceiver};
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+
+use crate::store::NativeStore;
+
+#[napi]
+impl NativeStore {
+    #[napi(catch_unwind)]
+    pub fn stream_dropped_count(&self) -> f64 {
+        self.inner.stream_dropped_count() as f64
+    }
+
+    /// Closes the stream: the channel disconnects, so later events are no
+    /// longer offered to it (nor counted as dropped).
+    #[napi(catch_unwind)]
+    pub fn close_stream(&self) {
+        self.stream
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+    }
+
+    /// Streamed events already waiting (at most `max`), without waiting.
+    #[napi(catch_unwind)]
+    pub fn try_recv_json(&self, max: u32) -> Result<String> {
+        let rx = self.receiver()?;
+        let events: Vec<_> = rx.try_iter().take(max.max(1) as usize).collect();
+        Ok(events_json(&events))
+    }
+
+    /// Waits (off the event loop, on the libuv pool) up to `timeout_ms` for
+    /// streamed events; resolves to a JSON array of at most `max` events.
+    #[napi(catch_unwind, ts_return_type = "Promise<string>")]
+    pub fn recv_batch(&self, max: u32, timeout_ms: u32) -> Result<AsyncTask<RecvBatch>> {
+        let rx = self.receiver()?;
+        Ok(AsyncTask::new(RecvBatch {
+            rx,
+            max: max.max(1) as usize,
+            timeout: Duration::from_millis(timeout_ms.into()),
+        }))
+    }
+}
+
+/// The blocking part of [`NativeStore::recv_batch`].
+pub struct RecvBatch {
+    rx: Arc<StreamReceiver>,
+    max: usize,
+    timeout: Duration,
+}
+
+impl Task for RecvBatch {
+    type Output = String;
+    type JsValue = String;
+
+    fn compute(&mut self) -> Result<Self::Output> {
+        let mut events = Vec::new();
+        if let Ok(first) = self.rx.recv_timeout(self.timeout) {
+            events.push(first);
+            events.extend(self.rx.try_iter().take(self.max - 1));
+        }
+        Ok(events_json(&events))
+    }
+
+    fn resolve(&mut self, _env: Env, output: Self::Output) -> Result<Self::JsValue> {
+        Ok(output)
+    }
+}
+
+fn events_json(events: &[AnalyticsEvent]) -> String {
+    serde_json::to_string(events).unwrap_or_else(|_| "[]".to_owned())
+}
