@@ -50,7 +50,9 @@ const NODE_BATCH: usize = 256;
 mod ours {
     pub use iron_cost::pricing::PricingManager;
     pub use iron_runtime_analytics::event::{LlmModelMeta, LlmUsageData};
-    pub use iron_runtime_analytics::{AnalyticsEvent, EventPayload, EventStore, LlmRecord};
+    pub use iron_runtime_analytics::{
+        AnalyticsEvent, EventPayload, EventStore, LlmRecord, TokenUsage,
+    };
 }
 
 mod up {
@@ -64,6 +66,12 @@ fn ours_pricing() -> ours::PricingManager {
 
 fn up_pricing() -> up::PricingManager {
     up::PricingManager::new().expect("upstream's embedded price table")
+}
+
+/// A key the store keeps (the benches use a handful of names, far below the limit).
+fn kept<K>(key: Result<Option<K>, iron_runtime_analytics::RecordError>) -> K {
+    key.expect("a valid name")
+        .expect("below the cardinality limit")
 }
 
 fn ours_store(capacity: usize) -> ours::EventStore {
@@ -145,41 +153,40 @@ fn record_llm_completed(c: &mut Criterion) {
         });
     });
 
-    // The same call with names interned once (`model_key` / `agent_key`):
-    // what the Node binding uses; not a like-for-like API of the others.
+    // The same request as one `LlmRecord` with names kept once (`model_key`
+    // / `agent_key`), priced by the store's cache: what the Node binding
+    // hands over; not a like-for-like API of the others.
     let store = ours_store(10_000);
-    let models = MODELS.map(|m| store.model_key(m).expect("non-empty"));
-    let agents = AGENTS.map(|a| store.agent_key(a));
-    let pid = store.provider_id_key(PROVIDER_ID);
+    let models = MODELS.map(|m| kept(store.model_key(m)));
+    let agents = AGENTS.map(|a| kept(store.agent_key(a)));
+    let pid = kept(store.label_key(PROVIDER_ID));
+    let usage = ours::TokenUsage::new(INPUT_TOKENS, OUTPUT_TOKENS);
     group.bench_function("ours_keyed", |b| {
         b.iter_custom(|iters| {
             batched(
                 iters,
                 BATCH,
                 |i| {
-                    black_box(store.record_llm_completed_keyed(
-                        &pricing,
+                    let record = ours::LlmRecord::priced(
                         black_box(models[i % 4]),
-                        black_box(INPUT_TOKENS),
-                        black_box(OUTPUT_TOKENS),
-                        Some(agents[i % 3]),
-                        Some(pid),
-                        Default::default(), // no latency
-                    ))
-                    .ok();
+                        &pricing,
+                        black_box(usage),
+                    )
+                    .agent(agents[i % 3])
+                    .provider_id(pid);
+                    black_box(store.record_llm(record)).ok();
                 },
                 || drop(store.drain_all()),
             )
         });
     });
 
-    // Batches of `NODE_BATCH` through `record_llm_batch`, each model's price
-    // looked up once: what the Node binding does with each flush. Per record.
+    // Batches of `NODE_BATCH` through `record_llm_batch`, priced by the
+    // store's cache: what the Node binding does with each flush. Per record.
     let store = ours_store(10_000);
-    let models = MODELS.map(|m| store.model_key(m).expect("non-empty"));
-    let agents = AGENTS.map(|a| store.agent_key(a));
-    let pid = store.provider_id_key(PROVIDER_ID);
-    let prices = MODELS.map(|m| pricing.get(m).cloned());
+    let models = MODELS.map(|m| kept(store.model_key(m)));
+    let agents = AGENTS.map(|a| kept(store.agent_key(a)));
+    let pid = kept(store.label_key(PROVIDER_ID));
     group.bench_function("ours_batch", |b| {
         let mut records = Vec::with_capacity(NODE_BATCH);
         b.iter_custom(|iters| {
@@ -192,15 +199,12 @@ fn record_llm_completed(c: &mut Criterion) {
                 for first in (0..n).step_by(NODE_BATCH) {
                     records.clear();
                     records.extend((first..n.min(first + NODE_BATCH)).map(|i| {
-                        let cost = prices[i % 4]
-                            .as_ref()
-                            .map_or(0, |p| p.calculate_cost_micros(INPUT_TOKENS, OUTPUT_TOKENS));
-                        ours::LlmRecord::completed(models[i % 4], INPUT_TOKENS, OUTPUT_TOKENS, cost)
+                        ours::LlmRecord::priced(models[i % 4], &pricing, usage)
                             .agent(agents[i % 3])
                             .provider_id(pid)
                     }));
-                    let buffered = store.record_llm_batch(black_box(&records));
-                    assert_eq!(buffered.ok(), Some(records.len()), "every record buffered");
+                    let outcome = store.record_llm_batch(black_box(&records));
+                    assert_eq!(outcome.buffered, records.len(), "every record buffered");
                 }
                 elapsed += start.elapsed();
                 done += n as u64;

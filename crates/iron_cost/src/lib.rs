@@ -45,6 +45,8 @@ mod litellm;
 mod model_index;
 mod price_table;
 pub mod pricing;
+mod usage;
 
 pub use error::CostError;
 pub use pricing::{ModelPricing, PricingManager};
+pub use usage::{TokenUsage, UsageError};

@@ -5,6 +5,7 @@
 //! `floor((input_tokens * input_price + output_tokens * output_price) / 1_000_000)`
 //! micro-dollars, computed in 128-bit integers and saturated to `u64::MAX`.
 
+pub use crate::usage::{TokenUsage, UsageError};
 use std::fmt;
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
@@ -312,6 +313,13 @@ impl PricingManager {
     #[must_use]
     pub fn get(&self, model: &str) -> Option<&ModelPricing> {
         self.table.index.get(model)
+    }
+
+    /// Identifies the loaded table, for callers that cache prices per table:
+    /// clones of one manager share it; two tables alive at once never do.
+    #[must_use]
+    pub fn table_id(&self) -> u64 {
+        Arc::as_ptr(&self.table) as usize as u64
     }
 
     /// The cost of a request in micro-dollars, or `None` for an unknown model.

@@ -51,14 +51,20 @@ pub mod sync;
 
 pub use event::{AnalyticsEvent, EventId, EventPayload, EventType, ParseEventIdError};
 pub use event_storage::{
-    Accounting, EventStore, RecordError, StoreError, StreamReceiver, DEFAULT_CAPACITY, MAX_CAPACITY,
+    Accounting, EventStore, NameCounts, RecordError, StoreConfig, StoreError, StreamReceiver,
+    DEFAULT_CAPACITY, DEFAULT_CARDINALITY_LIMIT, MAX_CAPACITY, MAX_CARDINALITY_LIMIT,
+    MAX_ERROR_MESSAGE_CHARS, MAX_NAME_CHARS, TRUNCATION_MARK,
 };
+pub use iron_cost::pricing::TokenUsage;
 pub use provider_utils::{current_time_ms, infer_provider, Provider};
-pub use recording::{LlmRecord, ModelKey, NameKey, RequestLatency};
-pub use stats::{
-    ComputedStats, LatencyHistogram, ModelLatency, ModelStats, StatsMap, LATENCY_BOUNDS_MICROS,
+pub use recording::{
+    BatchOutcome, LlmRecord, ModelKey, ModelRef, NameKey, NameRef, RequestLatency,
 };
-pub use stats_view::StatsView;
+pub use stats::{
+    ComputedStats, LatencyHistogram, ModelLatency, ModelStats, StatsMap, CARDINALITY_OVERFLOW_KEY,
+    LATENCY_BOUNDS_MICROS,
+};
+pub use stats_view::{Breakdown, StatsView};
 #[cfg(feature = "sync")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sync")))]
 pub use sync::{

@@ -6,34 +6,52 @@
 //! still counts in the stats). Local events (lifecycle, budget) always return
 //! their id: they are recorded, and evicted later, oldest first, when an LLM
 //! event needs their room.
-//! LLM methods refuse an empty model name with a [`RecordError`] before
-//! anything is counted.
+//!
+//! Bad input is refused with a [`RecordError`] before anything is counted:
+//! an empty model or provider name, a name longer than
+//! [`MAX_NAME_CHARS`](crate::MAX_NAME_CHARS) characters, token parts larger
+//! than their whole. Error messages longer than
+//! [`MAX_ERROR_MESSAGE_CHARS`](crate::MAX_ERROR_MESSAGE_CHARS) are cut at a
+//! character boundary and marked, never refused.
 
-use iron_cost::pricing::PricingManager;
+use iron_cost::pricing::{PricingManager, TokenUsage};
 
 use crate::event::{AnalyticsEvent, EventId, EventPayload};
 use crate::event_storage::{
-    EventStore, Latency, Name, NewEvent, NewPayload, ProviderArg, RecordError,
+    Cost, EventStore, Latency, Name, NewEvent, NewPayload, ProviderArg, RecordError, MAX_NAME_CHARS,
 };
+
+fn check_name(field: &'static str, name: &str) -> Result<(), RecordError> {
+    // A character is at least one byte: a short name needs no count.
+    if name.len() > MAX_NAME_CHARS {
+        let chars = name.chars().count();
+        if chars > MAX_NAME_CHARS {
+            return Err(RecordError::NameTooLong { field, chars });
+        }
+    }
+    Ok(())
+}
 
 fn check_model(model: &str) -> Result<(), RecordError> {
     if model.is_empty() {
-        Err(RecordError::EmptyModel)
-    } else {
-        Ok(())
+        return Err(RecordError::EmptyModel);
     }
+    check_name("model", model)
 }
 
-fn cost_micros(
-    pricing: &PricingManager,
-    model: &str,
-    input_tokens: u64,
-    output_tokens: u64,
-) -> u64 {
-    // Unknown models cost 0: analytics must not fail on a model it does not know.
-    pricing
-        .get(model)
-        .map_or(0, |p| p.calculate_cost_micros(input_tokens, output_tokens))
+fn check_provider(provider: &str) -> Result<(), RecordError> {
+    if provider.is_empty() {
+        return Err(RecordError::EmptyProvider);
+    }
+    check_name("provider", provider)
+}
+
+fn check_optional(field: &'static str, name: Option<&str>) -> Result<(), RecordError> {
+    name.map_or(Ok(()), |n| check_name(field, n))
+}
+
+fn check_usage(usage: &TokenUsage) -> Result<(), RecordError> {
+    usage.validate().map_err(RecordError::InvalidUsage)
 }
 
 impl EventStore {
@@ -43,43 +61,52 @@ impl EventStore {
     /// process (or by this store); an id from elsewhere is replaced by a fresh one.
     ///
     /// # Errors
-    /// [`RecordError`] if an LLM event has an empty model or provider name.
+    /// [`RecordError`] if an LLM event has an empty model or provider name,
+    /// or a name that is too long.
     pub fn record(&self, event: AnalyticsEvent) -> Result<Option<EventId>, RecordError> {
         self.record_ref(&event)
     }
 
     fn record_ref<'a>(&self, event: &'a AnalyticsEvent) -> Result<Option<EventId>, RecordError> {
         let key = self.key_of(event.id);
-        let agent = event.agent_id.as_deref().map(Name::Str);
-        let base = |model, provider, provider_id: Option<Name<'a>>, payload| NewEvent {
+        let agent = event.agent_id.as_deref();
+        check_optional("agent_id", agent)?;
+        let base = |model, provider, provider_id: Option<&'a str>, payload| NewEvent {
             key,
             model: Name::Str(model),
             provider: ProviderArg::Named(provider),
-            agent,
-            provider_id,
+            agent: agent.map(Name::Str),
+            provider_id: provider_id.map(Name::Str),
             payload,
             latency: Latency::default(),
         };
+        if let Some(meta) = event.payload.meta() {
+            check_model(&meta.model)?;
+            check_provider(&meta.provider)?;
+            check_optional("provider_id", meta.provider_id.as_deref())?;
+        }
         let new = match &event.payload {
             EventPayload::LlmRequestCompleted(d) => base(
                 &*d.meta.model,
                 &*d.meta.provider,
-                d.meta.provider_id.as_deref().map(Name::Str),
+                d.meta.provider_id.as_deref(),
                 NewPayload::Completed {
-                    input_tokens: d.input_tokens,
-                    output_tokens: d.output_tokens,
-                    cost_micros: d.cost_micros,
+                    usage: TokenUsage::new(d.input_tokens, d.output_tokens),
+                    cost: Cost::Given(d.cost_micros),
                 },
             ),
-            EventPayload::LlmRequestFailed(d) => base(
-                &*d.meta.model,
-                &*d.meta.provider,
-                d.meta.provider_id.as_deref().map(Name::Str),
-                NewPayload::Failed {
-                    error_code: d.error_code.as_deref(),
-                    error_message: d.error_message.as_deref(),
-                },
-            ),
+            EventPayload::LlmRequestFailed(d) => {
+                check_optional("error_code", d.error_code.as_deref())?;
+                base(
+                    &*d.meta.model,
+                    &*d.meta.provider,
+                    d.meta.provider_id.as_deref(),
+                    NewPayload::Failed {
+                        error_code: d.error_code.as_deref().map(Name::Str),
+                        error_message: d.error_message.as_deref(),
+                    },
+                )
+            }
             EventPayload::BudgetThresholdReached(d) => base(
                 "",
                 "",
@@ -103,17 +130,12 @@ impl EventStore {
                 },
             ),
         };
-        if let Some(meta) = event.payload.meta() {
-            check_model(&meta.model)?;
-            if meta.provider.is_empty() {
-                return Err(RecordError::EmptyProvider);
-            }
-        }
         Ok(self.push(new))
     }
 
     /// Records a completed LLM request: the provider is inferred from the
-    /// model name and the cost computed from `pricing` (0 for an unknown model).
+    /// model name and the cost computed from `pricing` (0 for an unknown
+    /// model, which is counted in [`ModelStats::unpriced_requests`](crate::ModelStats::unpriced_requests)).
     ///
     /// ```
     /// use iron_runtime_analytics::EventStore;
@@ -129,7 +151,7 @@ impl EventStore {
     /// ```
     ///
     /// # Errors
-    /// [`RecordError::EmptyModel`] for an empty model name.
+    /// [`RecordError`] for an empty model name or a name that is too long.
     pub fn record_llm_completed(
         &self,
         pricing: &PricingManager,
@@ -171,7 +193,7 @@ impl EventStore {
     /// ```
     ///
     /// # Errors
-    /// [`RecordError::EmptyModel`] for an empty model name.
+    /// [`RecordError`] for an empty model name or a name that is too long.
     #[allow(clippy::too_many_arguments)]
     pub fn record_llm_completed_with_latency(
         &self,
@@ -183,20 +205,43 @@ impl EventStore {
         provider_id: Option<&str>,
         latency: RequestLatency,
     ) -> Result<Option<EventId>, RecordError> {
-        check_model(model)?;
-        Ok(self.push(NewEvent {
-            key: None,
-            model: Name::Str(model),
-            provider: ProviderArg::Infer,
-            agent: agent_id.map(Name::Str),
-            provider_id: provider_id.map(Name::Str),
-            latency: latency.micros(),
-            payload: NewPayload::Completed {
-                input_tokens,
-                output_tokens,
-                cost_micros: cost_micros(pricing, model, input_tokens, output_tokens),
-            },
-        }))
+        let mut record =
+            LlmRecord::priced(model, pricing, TokenUsage::new(input_tokens, output_tokens))
+                .latency(latency);
+        record.agent_id = agent_id.map(NameRef::Name);
+        record.provider_id = provider_id.map(NameRef::Name);
+        self.record_llm(record)
+    }
+
+    /// Records a completed LLM request from its normalized usage, cache and
+    /// reasoning parts included: the cost is priced over the parts (cache
+    /// reads and writes at their own rates, long-context tiers), the parts
+    /// are summed in the stats. For an agent, a provider id or a latency,
+    /// build an [`LlmRecord`] and call [`EventStore::record_llm`].
+    ///
+    /// ```
+    /// use iron_cost::pricing::{PricingManager, TokenUsage};
+    /// use iron_runtime_analytics::EventStore;
+    ///
+    /// let store = EventStore::new();
+    /// let pricing = PricingManager::new().unwrap();
+    /// let usage = TokenUsage { cache_read_tokens: 3_712, ..TokenUsage::new(19_681, 512) };
+    /// store.record_usage(&pricing, "gpt-4o", &usage).unwrap();
+    /// let stats = store.stats();
+    /// assert_eq!(stats.total_input_tokens, 19_681); // every prompt token, cached or not
+    /// assert_eq!(stats.total_cache_read_tokens, 3_712);
+    /// ```
+    ///
+    /// # Errors
+    /// [`RecordError`] for an empty or too long model name, or parts larger
+    /// than their whole ([`RecordError::InvalidUsage`]).
+    pub fn record_usage(
+        &self,
+        pricing: &PricingManager,
+        model: &str,
+        usage: &TokenUsage,
+    ) -> Result<Option<EventId>, RecordError> {
+        self.record_llm(LlmRecord::priced(model, pricing, *usage))
     }
 
     /// Records a completed LLM request with an explicit provider name (for
@@ -215,7 +260,7 @@ impl EventStore {
     /// ```
     ///
     /// # Errors
-    /// [`RecordError`] for an empty model or provider name.
+    /// [`RecordError`] for an empty model or provider name, or a name that is too long.
     #[allow(clippy::too_many_arguments)]
     pub fn record_llm_completed_with_provider(
         &self,
@@ -228,9 +273,9 @@ impl EventStore {
         provider_id: Option<&str>,
     ) -> Result<Option<EventId>, RecordError> {
         check_model(model)?;
-        if provider.is_empty() {
-            return Err(RecordError::EmptyProvider);
-        }
+        check_provider(provider)?;
+        check_optional("agent_id", agent_id)?;
+        check_optional("provider_id", provider_id)?;
         Ok(self.push(NewEvent {
             key: None,
             model: Name::Str(model),
@@ -239,9 +284,8 @@ impl EventStore {
             provider_id: provider_id.map(Name::Str),
             latency: Latency::default(),
             payload: NewPayload::Completed {
-                input_tokens,
-                output_tokens,
-                cost_micros: cost_micros(pricing, model, input_tokens, output_tokens),
+                usage: TokenUsage::new(input_tokens, output_tokens),
+                cost: Cost::Priced(pricing),
             },
         }))
     }
@@ -249,7 +293,7 @@ impl EventStore {
     /// Records a failed LLM request (provider inferred from the model name).
     ///
     /// # Errors
-    /// [`RecordError::EmptyModel`] for an empty model name.
+    /// [`RecordError`] for an empty model name or a name that is too long.
     pub fn record_llm_failed(
         &self,
         model: &str,
@@ -258,22 +302,16 @@ impl EventStore {
         error_code: Option<&str>,
         error_message: Option<&str>,
     ) -> Result<Option<EventId>, RecordError> {
-        check_model(model)?;
-        Ok(self.push(NewEvent {
-            key: None,
-            model: Name::Str(model),
-            provider: ProviderArg::Infer,
-            agent: agent_id.map(Name::Str),
-            provider_id: provider_id.map(Name::Str),
-            latency: Latency::default(),
-            payload: NewPayload::Failed {
-                error_code,
-                error_message,
-            },
-        }))
+        let mut record = LlmRecord::failed(model, error_code, error_message);
+        record.agent_id = agent_id.map(NameRef::Name);
+        record.provider_id = provider_id.map(NameRef::Name);
+        self.record_llm(record)
     }
 
     /// Records that an agent's spend crossed a budget threshold (local only, never synced).
+    ///
+    /// An agent id longer than [`MAX_NAME_CHARS`](crate::MAX_NAME_CHARS)
+    /// characters is left out of the event rather than refused.
     pub fn record_budget_threshold(
         &self,
         threshold_percent: u32,
@@ -281,6 +319,7 @@ impl EventStore {
         budget_micros: u64,
         agent_id: Option<&str>,
     ) -> Option<EventId> {
+        let agent_id = agent_id.filter(|a| check_name("agent_id", a).is_ok());
         self.push(NewEvent {
             key: None,
             model: Name::Str(""),
@@ -358,288 +397,432 @@ impl RequestLatency {
     }
 }
 
-/// A model name interned in one store (see [`EventStore::model_key`]).
+/// A model name kept by one store (see [`EventStore::model_key`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ModelKey {
     store: u64,
     sym: u32,
 }
 
-/// An agent id or a label (provider id) interned in one store.
+/// Which table a [`NameKey`] names into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum NameKind {
+    Agent,
+    /// Provider ids and error codes.
+    Label,
+}
+
+/// An agent id or a label (provider id, error code) kept by one store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct NameKey {
     store: u64,
+    kind: NameKind,
     sym: u32,
 }
 
+impl ModelKey {
+    /// The key's index in its store, for a binding that hands keys across a
+    /// boundary as numbers (see [`EventStore::model_key_at`]).
+    pub const fn index(self) -> u32 {
+        self.sym
+    }
+}
+
+impl NameKey {
+    /// The key's index in its store (see [`EventStore::agent_key_at`]).
+    pub const fn index(self) -> u32 {
+        self.sym
+    }
+}
+
+/// A model as an [`LlmRecord`] names it: a key, or the name itself.
+#[derive(Debug, Clone, Copy)]
+pub enum ModelRef<'a> {
+    /// A name kept by the recording store.
+    Key(ModelKey),
+    /// The name (checked when recorded).
+    Name(&'a str),
+}
+
+impl From<ModelKey> for ModelRef<'_> {
+    fn from(key: ModelKey) -> Self {
+        ModelRef::Key(key)
+    }
+}
+
+impl<'a> From<&'a str> for ModelRef<'a> {
+    fn from(name: &'a str) -> Self {
+        ModelRef::Name(name)
+    }
+}
+
+/// An agent id, provider id or error code as an [`LlmRecord`] names it.
+#[derive(Debug, Clone, Copy)]
+pub enum NameRef<'a> {
+    /// A name kept by the recording store.
+    Key(NameKey),
+    /// The name (checked when recorded).
+    Name(&'a str),
+}
+
+impl From<NameKey> for NameRef<'_> {
+    fn from(key: NameKey) -> Self {
+        NameRef::Key(key)
+    }
+}
+
+impl<'a> From<&'a str> for NameRef<'a> {
+    fn from(name: &'a str) -> Self {
+        NameRef::Name(name)
+    }
+}
+
+/// What [`EventStore::record_llm_batch`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BatchOutcome {
+    /// Records buffered (the others were dropped by a full buffer, and
+    /// counted; all valid records are in the stats).
+    pub buffered: usize,
+    /// Records refused before anything was counted, by index in the batch,
+    /// with the reason. A refused record never affects the others.
+    pub refused: Vec<(usize, RecordError)>,
+}
+
 impl EventStore {
-    /// Interns a model name once, so that [`EventStore::record_llm_completed_keyed`]
-    /// records without hashing the string again (for bindings whose string
-    /// arguments are costly to pass, and for the hottest loops).
+    /// Keeps a model name once, so that records name it by key: no hashing
+    /// of the string again (for bindings whose string arguments are costly
+    /// to pass, and for the hottest loops). `Ok(None)` once the store keeps
+    /// [`cardinality_limit`](EventStore::cardinality_limit) models and this
+    /// is not one of them: record with the name itself.
     ///
     /// # Errors
-    /// [`RecordError::EmptyModel`] for an empty name.
-    pub fn model_key(&self, model: &str) -> Result<ModelKey, RecordError> {
+    /// [`RecordError`] for an empty or too long name.
+    pub fn model_key(&self, model: &str) -> Result<Option<ModelKey>, RecordError> {
         check_model(model)?;
-        let sym = self.names.models.intern(model, || {
-            self.names
-                .providers
-                .intern(crate::provider_utils::infer_provider(model).as_str(), || ())
-        });
-        Ok(ModelKey {
+        Ok(self
+            .keep(crate::event_storage::Kind::Model, model)
+            .map(|sym| ModelKey {
+                store: self.id_prefix(),
+                sym,
+            }))
+    }
+
+    /// Keeps an agent id (see [`EventStore::model_key`]).
+    ///
+    /// # Errors
+    /// [`RecordError::NameTooLong`].
+    pub fn agent_key(&self, agent_id: &str) -> Result<Option<NameKey>, RecordError> {
+        check_name("agent_id", agent_id)?;
+        Ok(self.name_key(NameKind::Agent, agent_id))
+    }
+
+    /// Keeps a provider id or an error code (see [`EventStore::model_key`]).
+    ///
+    /// # Errors
+    /// [`RecordError::NameTooLong`].
+    pub fn label_key(&self, label: &str) -> Result<Option<NameKey>, RecordError> {
+        check_name("provider_id", label)?;
+        Ok(self.name_key(NameKind::Label, label))
+    }
+
+    fn name_key(&self, kind: NameKind, name: &str) -> Option<NameKey> {
+        let table = match kind {
+            NameKind::Agent => crate::event_storage::Kind::Agent,
+            NameKind::Label => crate::event_storage::Kind::Label,
+        };
+        self.keep(table, name).map(|sym| NameKey {
             store: self.id_prefix(),
+            kind,
             sym,
         })
     }
 
-    /// Interns an agent id (see [`EventStore::model_key`]).
-    pub fn agent_key(&self, agent_id: &str) -> NameKey {
-        NameKey {
+    /// The model key of index `index` ([`ModelKey::index`]) in this store, if it exists.
+    pub fn model_key_at(&self, index: u32) -> Option<ModelKey> {
+        self.names.models.get(index).map(|_| ModelKey {
             store: self.id_prefix(),
-            sym: self.names.agents.intern(agent_id, || ()),
-        }
+            sym: index,
+        })
     }
 
-    /// Interns a provider id (see [`EventStore::model_key`]).
-    pub fn provider_id_key(&self, provider_id: &str) -> NameKey {
-        NameKey {
+    /// The agent key of index `index` in this store, if it exists.
+    pub fn agent_key_at(&self, index: u32) -> Option<NameKey> {
+        self.names.agents.get(index).map(|_| NameKey {
             store: self.id_prefix(),
-            sym: self.names.labels.intern(provider_id, || ()),
+            kind: NameKind::Agent,
+            sym: index,
+        })
+    }
+
+    /// The label key (provider id, error code) of index `index`, if it exists.
+    pub fn label_key_at(&self, index: u32) -> Option<NameKey> {
+        self.names.labels.get(index).map(|_| NameKey {
+            store: self.id_prefix(),
+            kind: NameKind::Label,
+            sym: index,
+        })
+    }
+
+    fn check_name_ref(
+        &self,
+        field: &'static str,
+        kind: NameKind,
+        name: Option<NameRef<'_>>,
+    ) -> Result<(), RecordError> {
+        match name {
+            Some(NameRef::Key(k)) if k.store != self.id_prefix() || k.kind != kind => {
+                Err(RecordError::ForeignKey)
+            }
+            Some(NameRef::Name(n)) => check_name(field, n),
+            _ => Ok(()),
         }
     }
 
-    fn check_keys(&self, model: ModelKey, others: [Option<NameKey>; 2]) -> Result<(), RecordError> {
-        let me = self.id_prefix();
-        if model.store != me || others.iter().flatten().any(|k| k.store != me) {
-            return Err(RecordError::ForeignKey);
+    /// Checks a record against this store before anything is counted.
+    fn check_record(&self, r: &LlmRecord<'_>) -> Result<(), RecordError> {
+        match r.model {
+            ModelRef::Key(k) if k.store != self.id_prefix() => return Err(RecordError::ForeignKey),
+            ModelRef::Name(n) => check_model(n)?,
+            ModelRef::Key(_) => {}
         }
-        Ok(())
+        self.check_name_ref("agent_id", NameKind::Agent, r.agent_id)?;
+        self.check_name_ref("provider_id", NameKind::Label, r.provider_id)?;
+        match &r.kind {
+            RecordKind::Completed { usage, .. } => check_usage(usage),
+            RecordKind::Failed { error_code, .. } => {
+                self.check_name_ref("error_code", NameKind::Label, *error_code)
+            }
+        }
     }
 
-    /// [`EventStore::record_llm_completed`] with interned names.
+    /// Records one LLM request described by an [`LlmRecord`]: keys or
+    /// names, usage with its parts, a cost given or priced by a table, a
+    /// latency.
     ///
     /// ```
-    /// use iron_runtime_analytics::EventStore;
-    /// use iron_cost::pricing::PricingManager;
+    /// use iron_cost::pricing::{PricingManager, TokenUsage};
+    /// use iron_runtime_analytics::{EventStore, LlmRecord};
+    ///
     /// let store = EventStore::new();
     /// let pricing = PricingManager::new().unwrap();
-    /// let gpt4 = store.model_key("gpt-4").unwrap();
-    /// let agent = store.agent_key("agent_1");
-    /// store.record_llm_completed_keyed(&pricing, gpt4, 150, 50, Some(agent), None, Default::default()).unwrap();
-    /// assert_eq!(store.stats().by_agent["agent_1"].cost_micros, 7_500);
+    /// let usage = TokenUsage { reasoning_tokens: 300, ..TokenUsage::new(1_000, 800) };
+    /// store.record_llm(LlmRecord::priced("o3-mini", &pricing, usage).agent("agent_7")).unwrap();
+    /// assert_eq!(store.stats().by_agent["agent_7"].reasoning_tokens, 300);
     /// ```
     ///
     /// # Errors
-    /// [`RecordError::ForeignKey`] if a key was made by another store.
-    #[allow(clippy::too_many_arguments)]
-    pub fn record_llm_completed_keyed(
-        &self,
-        pricing: &PricingManager,
-        model: ModelKey,
-        input_tokens: u64,
-        output_tokens: u64,
-        agent_id: Option<NameKey>,
-        provider_id: Option<NameKey>,
-        latency: RequestLatency,
-    ) -> Result<Option<EventId>, RecordError> {
-        self.check_keys(model, [agent_id, provider_id])?;
-        let name = &self.names.models.entry(model.sym).0;
-        let cost = cost_micros(pricing, name, input_tokens, output_tokens);
-        self.record_llm_completed_keyed_with_cost(
-            model,
-            input_tokens,
-            output_tokens,
-            cost,
-            agent_id,
-            provider_id,
-            latency,
-        )
+    /// [`RecordError`] as [`EventStore::record_llm_batch`] refuses a record.
+    pub fn record_llm(&self, record: LlmRecord<'_>) -> Result<Option<EventId>, RecordError> {
+        self.check_record(&record)?;
+        Ok(self.push(record.new_event()))
     }
 
-    /// [`EventStore::record_llm_completed_keyed`] with the cost already
-    /// computed by the caller (a binding that caches each model's price).
-    ///
-    /// # Errors
-    /// [`RecordError::ForeignKey`] if a key was made by another store.
-    #[allow(clippy::too_many_arguments)]
-    pub fn record_llm_completed_keyed_with_cost(
-        &self,
-        model: ModelKey,
-        input_tokens: u64,
-        output_tokens: u64,
-        cost_micros: u64,
-        agent_id: Option<NameKey>,
-        provider_id: Option<NameKey>,
-        latency: RequestLatency,
-    ) -> Result<Option<EventId>, RecordError> {
-        self.check_keys(model, [agent_id, provider_id])?;
-        Ok(self.push(NewEvent {
-            key: None,
-            model: Name::Sym(model.sym),
-            provider: ProviderArg::Infer,
-            agent: agent_id.map(|k| Name::Sym(k.sym)),
-            provider_id: provider_id.map(|k| Name::Sym(k.sym)),
-            latency: latency.micros(),
-            payload: NewPayload::Completed {
-                input_tokens,
-                output_tokens,
-                cost_micros,
-            },
-        }))
-    }
-
-    /// [`EventStore::record_llm_failed`] with interned names.
-    ///
-    /// # Errors
-    /// [`RecordError::ForeignKey`] if a key was made by another store.
-    pub fn record_llm_failed_keyed(
-        &self,
-        model: ModelKey,
-        agent_id: Option<NameKey>,
-        provider_id: Option<NameKey>,
-        error_code: Option<&str>,
-        error_message: Option<&str>,
-    ) -> Result<Option<EventId>, RecordError> {
-        self.check_keys(model, [agent_id, provider_id])?;
-        Ok(self.push(NewEvent {
-            key: None,
-            model: Name::Sym(model.sym),
-            provider: ProviderArg::Infer,
-            agent: agent_id.map(|k| Name::Sym(k.sym)),
-            provider_id: provider_id.map(|k| Name::Sym(k.sym)),
-            latency: Latency::default(),
-            payload: NewPayload::Failed {
-                error_code,
-                error_message,
-            },
-        }))
-    }
-
-    /// Records many LLM requests at once, in order, with interned names:
-    /// one clock reading for the whole batch (every event is stamped with
-    /// the time of this call) and one shard lock per 1,024 records, which
-    /// roughly halves the cost per request against one call each. Returns how many were buffered;
-    /// the rest were dropped (counted), and all are in the stats.
-    ///
-    /// Every key is checked first: with a foreign one nothing is recorded.
+    /// Records many LLM requests at once, in order: one clock reading for
+    /// the whole batch (every event is stamped with the time of this call)
+    /// and one shard lock per 1,024 records, which roughly halves the cost
+    /// per request against one call each. Every record is checked first; a
+    /// refused one is reported in [`BatchOutcome::refused`] and never
+    /// affects the others.
     ///
     /// ```
     /// use iron_runtime_analytics::{EventStore, LlmRecord};
     /// let store = EventStore::new();
-    /// let gpt4o = store.model_key("gpt-4o").unwrap();
-    /// let agent = store.agent_key("agent_1");
-    /// let buffered = store
-    ///     .record_llm_batch(&[
-    ///         LlmRecord::completed(gpt4o, 100, 20, 450).agent(agent),
-    ///         LlmRecord::failed(gpt4o, Some("timeout"), None),
-    ///     ])
-    ///     .unwrap();
-    /// assert_eq!(buffered, 2);
+    /// let gpt4o = store.model_key("gpt-4o").unwrap().unwrap();
+    /// let agent = store.agent_key("agent_1").unwrap().unwrap();
+    /// let outcome = store.record_llm_batch(&[
+    ///     LlmRecord::completed(gpt4o, 100, 20, 450).agent(agent),
+    ///     LlmRecord::failed(gpt4o, Some("timeout"), None),
+    ///     LlmRecord::failed("", None, None), // refused: empty model
+    /// ]);
+    /// assert_eq!(outcome.buffered, 2);
+    /// assert_eq!(outcome.refused.len(), 1);
     /// let stats = store.stats();
     /// assert_eq!((stats.total_requests, stats.failed_requests, stats.total_cost_micros), (2, 1, 450));
     /// assert_eq!(stats.by_agent["agent_1"].request_count, 1);
     /// ```
-    ///
-    /// # Errors
-    /// [`RecordError::ForeignKey`] if a key was made by another store.
-    pub fn record_llm_batch(&self, records: &[LlmRecord<'_>]) -> Result<usize, RecordError> {
-        for r in records {
-            self.check_keys(r.model, [r.agent_id, r.provider_id])?;
+    pub fn record_llm_batch(&self, records: &[LlmRecord<'_>]) -> BatchOutcome {
+        let mut refused = Vec::new();
+        for (i, r) in records.iter().enumerate() {
+            if let Err(e) = self.check_record(r) {
+                refused.push((i, e));
+            }
         }
-        Ok(self.push_batch(records.iter().map(|&r| r.to_new_event())))
+        let buffered = if refused.is_empty() {
+            self.push_batch(records.iter().map(LlmRecord::new_event))
+        } else {
+            let mut skip = refused.iter().map(|(i, _)| *i).peekable();
+            let valid = records.iter().enumerate().filter_map(move |(i, r)| {
+                if skip.peek() == Some(&i) {
+                    skip.next();
+                    None
+                } else {
+                    Some(r.new_event())
+                }
+            });
+            self.push_batch(valid)
+        };
+        BatchOutcome { buffered, refused }
     }
 }
 
-/// One LLM request of a batch for [`EventStore::record_llm_batch`], with
-/// interned names; build it with [`LlmRecord::completed`] or
-/// [`LlmRecord::failed`].
+/// What an [`LlmRecord`] records.
+#[derive(Debug, Clone, Copy)]
+enum RecordKind<'a> {
+    Completed {
+        usage: TokenUsage,
+        cost: Cost<'a>,
+    },
+    Failed {
+        error_code: Option<NameRef<'a>>,
+        error_message: Option<&'a str>,
+    },
+}
+
+/// One LLM request for [`EventStore::record_llm`] or
+/// [`EventStore::record_llm_batch`]; build it with [`LlmRecord::completed`],
+/// [`LlmRecord::priced`] or [`LlmRecord::failed`], then the optional parts.
+/// Names are keys of the recording store or plain strings.
 #[derive(Debug, Clone, Copy)]
 pub struct LlmRecord<'a> {
-    model: ModelKey,
-    agent_id: Option<NameKey>,
-    provider_id: Option<NameKey>,
+    model: ModelRef<'a>,
+    agent_id: Option<NameRef<'a>>,
+    provider_id: Option<NameRef<'a>>,
     latency: RequestLatency,
-    /// Only `Completed` or `Failed`.
-    payload: NewPayload<'a>,
+    kind: RecordKind<'a>,
 }
 
 impl<'a> LlmRecord<'a> {
-    /// A completed request and its cost, already computed (e.g. with
-    /// [`PricingManager::cost_micros`] or a cached price).
+    /// A completed request and its cost, already computed by the caller.
     pub fn completed(
-        model: ModelKey,
+        model: impl Into<ModelRef<'a>>,
         input_tokens: u64,
         output_tokens: u64,
         cost_micros: u64,
     ) -> Self {
         Self::new(
-            model,
-            NewPayload::Completed {
-                input_tokens,
-                output_tokens,
-                cost_micros,
+            model.into(),
+            RecordKind::Completed {
+                usage: TokenUsage::new(input_tokens, output_tokens),
+                cost: Cost::Given(cost_micros),
+            },
+        )
+    }
+
+    /// A completed request priced by `pricing` over its normalized `usage`
+    /// (0, and counted unpriced, when the table does not know the model).
+    pub fn priced(
+        model: impl Into<ModelRef<'a>>,
+        pricing: &'a PricingManager,
+        usage: TokenUsage,
+    ) -> Self {
+        Self::new(
+            model.into(),
+            RecordKind::Completed {
+                usage,
+                cost: Cost::Priced(pricing),
             },
         )
     }
 
     /// A failed request with its error code and message, if any.
     pub fn failed(
-        model: ModelKey,
+        model: impl Into<ModelRef<'a>>,
         error_code: Option<&'a str>,
         error_message: Option<&'a str>,
     ) -> Self {
         Self::new(
-            model,
-            NewPayload::Failed {
-                error_code,
+            model.into(),
+            RecordKind::Failed {
+                error_code: error_code.map(NameRef::Name),
                 error_message,
             },
         )
     }
 
-    fn new(model: ModelKey, payload: NewPayload<'a>) -> Self {
+    fn new(model: ModelRef<'a>, kind: RecordKind<'a>) -> Self {
         Self {
             model,
             agent_id: None,
             provider_id: None,
             latency: RequestLatency::default(),
-            payload,
+            kind,
         }
     }
 
     /// The agent that made the request.
-    pub fn agent(mut self, agent_id: NameKey) -> Self {
-        self.agent_id = Some(agent_id);
+    #[must_use]
+    pub fn agent(mut self, agent_id: impl Into<NameRef<'a>>) -> Self {
+        self.agent_id = Some(agent_id.into());
         self
     }
 
     /// The provider key (credential) id the request used.
-    pub fn provider_id(mut self, provider_id: NameKey) -> Self {
-        self.provider_id = Some(provider_id);
+    #[must_use]
+    pub fn provider_id(mut self, provider_id: impl Into<NameRef<'a>>) -> Self {
+        self.provider_id = Some(provider_id.into());
+        self
+    }
+
+    /// The error code of a failed request, as a key or a name (replaces the
+    /// one given to [`LlmRecord::failed`]); ignored on a completed request.
+    #[must_use]
+    pub fn error_code(mut self, code: impl Into<NameRef<'a>>) -> Self {
+        if let RecordKind::Failed { error_code, .. } = &mut self.kind {
+            *error_code = Some(code.into());
+        }
+        self
+    }
+
+    /// The whole usage of a completed request, cache and reasoning parts
+    /// included (replaces the token counts given); ignored on a failure.
+    #[must_use]
+    pub fn usage(mut self, usage: TokenUsage) -> Self {
+        if let RecordKind::Completed { usage: u, .. } = &mut self.kind {
+            *u = usage;
+        }
         self
     }
 
     /// The measured latency, for the model's histograms (completed requests).
+    #[must_use]
     pub fn latency(mut self, latency: RequestLatency) -> Self {
         self.latency = latency;
         self
     }
 
-    fn to_new_event(self) -> NewEvent<'a> {
-        // As record_llm_failed_keyed: a failure carries no latency (and
-        // `latency()` can only be set on a completed record anyway).
-        let latency = match self.payload {
-            NewPayload::Completed { .. } => self.latency.micros(),
-            _ => Latency::default(),
+    fn new_event(&self) -> NewEvent<'a> {
+        let name = |n: NameRef<'a>| match n {
+            NameRef::Key(k) => Name::Sym(k.sym),
+            NameRef::Name(s) => Name::Str(s),
+        };
+        let (payload, latency) = match self.kind {
+            RecordKind::Completed { usage, cost } => {
+                (NewPayload::Completed { usage, cost }, self.latency.micros())
+            }
+            // A failure carries no latency.
+            RecordKind::Failed {
+                error_code,
+                error_message,
+            } => (
+                NewPayload::Failed {
+                    error_code: error_code.map(name),
+                    error_message,
+                },
+                Latency::default(),
+            ),
         };
         NewEvent {
             key: None,
-            model: Name::Sym(self.model.sym),
+            model: match self.model {
+                ModelRef::Key(k) => Name::Sym(k.sym),
+                ModelRef::Name(s) => Name::Str(s),
+            },
             provider: ProviderArg::Infer,
-            agent: self.agent_id.map(|k| Name::Sym(k.sym)),
-            provider_id: self.provider_id.map(|k| Name::Sym(k.sym)),
+            agent: self.agent_id.map(name),
+            provider_id: self.provider_id.map(name),
             latency,
-            payload: self.payload,
+            payload,
         }
     }
 }

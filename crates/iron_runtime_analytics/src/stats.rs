@@ -4,7 +4,15 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::intern::is_transient;
+
 const MICROS_PER_USD: f64 = 1_000_000.0;
+
+/// The key of the row that sums, per breakdown (model, provider, agent),
+/// the requests of every name past the store's cardinality limit (see
+/// [`StoreConfig::with_cardinality_limit`](crate::StoreConfig::with_cardinality_limit)).
+/// A real name equal to it is counted in that row too.
+pub const CARDINALITY_OVERFLOW_KEY: &str = "__overflow__";
 
 /// A breakdown of stats by name (model, provider or agent).
 ///
@@ -14,18 +22,31 @@ const MICROS_PER_USD: f64 = 1_000_000.0;
 pub type StatsMap = HashMap<Arc<str>, ModelStats, foldhash::fast::RandomState>;
 
 /// Aggregates for one model, provider or agent.
+///
+/// Token counts follow the normalized usage model: `input_tokens` counts
+/// every prompt token processed, cached or not, and `output_tokens` every
+/// completion token, reasoning included; the cache and reasoning counts are
+/// parts of those. Every count saturates at `u64::MAX` instead of wrapping.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ModelStats {
     /// Completed + failed requests.
     pub request_count: u64,
     /// The failed part of `request_count`.
     pub failed_count: u64,
-    /// Prompt tokens.
+    /// Prompt tokens (cached or not).
     pub input_tokens: u64,
-    /// Completion tokens.
+    /// Completion tokens (reasoning included).
     pub output_tokens: u64,
     /// Cost, micro-dollars.
     pub cost_micros: u64,
+    /// The part of `input_tokens` read from the provider's prompt cache.
+    pub cache_read_tokens: u64,
+    /// The part of `input_tokens` written to the prompt cache (5-minute and 1-hour writes).
+    pub cache_write_tokens: u64,
+    /// The part of `output_tokens` spent on reasoning.
+    pub reasoning_tokens: u64,
+    /// Completed requests whose model had no price (they cost 0).
+    pub unpriced_requests: u64,
 }
 
 impl ModelStats {
@@ -48,19 +69,30 @@ impl ModelStats {
 /// A snapshot of the store's statistics.
 ///
 /// Totals count every LLM event recorded, including those the buffer had to
-/// drop: the stats describe traffic, the buffer is only the outbox.
+/// drop: the stats describe traffic, the buffer is only the outbox. Each
+/// breakdown (model, provider, agent) holds at most the store's cardinality
+/// limit of names; requests of names past it are summed in one row keyed
+/// [`CARDINALITY_OVERFLOW_KEY`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ComputedStats {
     /// Completed + failed requests.
     pub total_requests: u64,
     /// Failed requests.
     pub failed_requests: u64,
-    /// Prompt tokens over all requests.
+    /// Prompt tokens over all requests (cached or not).
     pub total_input_tokens: u64,
-    /// Completion tokens over all requests.
+    /// Completion tokens over all requests (reasoning included).
     pub total_output_tokens: u64,
     /// Total cost, micro-dollars.
     pub total_cost_micros: u64,
+    /// The part of `total_input_tokens` read from prompt caches.
+    pub total_cache_read_tokens: u64,
+    /// The part of `total_input_tokens` written to prompt caches.
+    pub total_cache_write_tokens: u64,
+    /// The part of `total_output_tokens` spent on reasoning.
+    pub total_reasoning_tokens: u64,
+    /// Completed requests whose model had no price (they cost 0).
+    pub unpriced_requests: u64,
     /// Per model name.
     pub by_model: StatsMap,
     /// Per provider name (`openai`, `anthropic`, …, `unknown`).
@@ -238,7 +270,7 @@ impl ModelLatency {
     }
 }
 
-/// Plain counters, updated under the owning shard's lock.
+/// Plain counters, updated under the owning shard's lock; every sum saturates.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Counters {
     pub(crate) requests: u64,
@@ -246,36 +278,85 @@ pub(crate) struct Counters {
     pub(crate) input_tokens: u64,
     pub(crate) output_tokens: u64,
     pub(crate) cost_micros: u64,
+    pub(crate) cache_read_tokens: u64,
+    pub(crate) cache_write_tokens: u64,
+    pub(crate) reasoning_tokens: u64,
+    pub(crate) unpriced: u64,
 }
 
 /// What one LLM event adds to the counters it touches.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Delta {
     pub(crate) failed: bool,
+    pub(crate) unpriced: bool,
     pub(crate) input_tokens: u64,
     pub(crate) output_tokens: u64,
     pub(crate) cost_micros: u64,
+    pub(crate) cache_read_tokens: u64,
+    /// 5-minute and 1-hour writes together.
+    pub(crate) cache_write_tokens: u64,
+    pub(crate) reasoning_tokens: u64,
+}
+
+impl Delta {
+    /// A failed request: counted, with no tokens.
+    pub(crate) const FAILED: Delta = Delta {
+        failed: true,
+        unpriced: false,
+        input_tokens: 0,
+        output_tokens: 0,
+        cost_micros: 0,
+        cache_read_tokens: 0,
+        cache_write_tokens: 0,
+        reasoning_tokens: 0,
+    };
 }
 
 impl Counters {
     pub(crate) fn apply(&mut self, d: &Delta) {
-        self.requests = self.requests.wrapping_add(1);
-        self.failed = self.failed.wrapping_add(u64::from(d.failed));
-        self.input_tokens = self.input_tokens.wrapping_add(d.input_tokens);
-        self.output_tokens = self.output_tokens.wrapping_add(d.output_tokens);
-        self.cost_micros = self.cost_micros.wrapping_add(d.cost_micros);
+        self.requests = self.requests.saturating_add(1);
+        self.failed = self.failed.saturating_add(u64::from(d.failed));
+        self.unpriced = self.unpriced.saturating_add(u64::from(d.unpriced));
+        self.input_tokens = self.input_tokens.saturating_add(d.input_tokens);
+        self.output_tokens = self.output_tokens.saturating_add(d.output_tokens);
+        self.cost_micros = self.cost_micros.saturating_add(d.cost_micros);
+        self.cache_read_tokens = self.cache_read_tokens.saturating_add(d.cache_read_tokens);
+        self.cache_write_tokens = self.cache_write_tokens.saturating_add(d.cache_write_tokens);
+        self.reasoning_tokens = self.reasoning_tokens.saturating_add(d.reasoning_tokens);
     }
 
     pub(crate) fn merge(&mut self, other: &Counters) {
-        self.requests = self.requests.wrapping_add(other.requests);
-        self.failed = self.failed.wrapping_add(other.failed);
-        self.input_tokens = self.input_tokens.wrapping_add(other.input_tokens);
-        self.output_tokens = self.output_tokens.wrapping_add(other.output_tokens);
-        self.cost_micros = self.cost_micros.wrapping_add(other.cost_micros);
+        self.requests = self.requests.saturating_add(other.requests);
+        self.failed = self.failed.saturating_add(other.failed);
+        self.unpriced = self.unpriced.saturating_add(other.unpriced);
+        self.input_tokens = self.input_tokens.saturating_add(other.input_tokens);
+        self.output_tokens = self.output_tokens.saturating_add(other.output_tokens);
+        self.cost_micros = self.cost_micros.saturating_add(other.cost_micros);
+        self.cache_read_tokens = self
+            .cache_read_tokens
+            .saturating_add(other.cache_read_tokens);
+        self.cache_write_tokens = self
+            .cache_write_tokens
+            .saturating_add(other.cache_write_tokens);
+        self.reasoning_tokens = self.reasoning_tokens.saturating_add(other.reasoning_tokens);
     }
 
     pub(crate) fn is_zero(&self) -> bool {
         self.requests == 0
+    }
+
+    pub(crate) fn from_model_stats(s: ModelStats) -> Self {
+        Self {
+            requests: s.request_count,
+            failed: s.failed_count,
+            input_tokens: s.input_tokens,
+            output_tokens: s.output_tokens,
+            cost_micros: s.cost_micros,
+            cache_read_tokens: s.cache_read_tokens,
+            cache_write_tokens: s.cache_write_tokens,
+            reasoning_tokens: s.reasoning_tokens,
+            unpriced: s.unpriced_requests,
+        }
     }
 
     pub(crate) fn to_model_stats(self) -> ModelStats {
@@ -285,30 +366,43 @@ impl Counters {
             input_tokens: self.input_tokens,
             output_tokens: self.output_tokens,
             cost_micros: self.cost_micros,
+            cache_read_tokens: self.cache_read_tokens,
+            cache_write_tokens: self.cache_write_tokens,
+            reasoning_tokens: self.reasoning_tokens,
+            unpriced_requests: self.unpriced,
         }
     }
 }
 
-/// Counters per interned key (model, provider or agent), indexed by symbol.
+/// Counters per kept key (model, provider or agent), indexed by symbol,
+/// and one overflow row for every transient key (names past the limit).
 #[derive(Debug, Default)]
-pub(crate) struct Table(Vec<Counters>);
+pub(crate) struct Table {
+    rows: Vec<Counters>,
+    overflow: Counters,
+}
 
 impl Table {
     pub(crate) fn apply(&mut self, sym: u32, d: &Delta) {
-        let i = sym as usize;
-        if i >= self.0.len() {
-            self.0.resize(i + 1, Counters::default());
+        if is_transient(sym) {
+            self.overflow.apply(d);
+            return;
         }
-        self.0[i].apply(d);
+        let i = sym as usize;
+        if i >= self.rows.len() {
+            self.rows.resize(i + 1, Counters::default());
+        }
+        self.rows[i].apply(d);
     }
 
-    pub(crate) fn merge_into(&self, out: &mut Vec<Counters>) {
-        if out.len() < self.0.len() {
-            out.resize(self.0.len(), Counters::default());
+    pub(crate) fn merge_into(&self, out: &mut Vec<Counters>, overflow: &mut Counters) {
+        if out.len() < self.rows.len() {
+            out.resize(self.rows.len(), Counters::default());
         }
-        for (acc, c) in out.iter_mut().zip(&self.0) {
+        for (acc, c) in out.iter_mut().zip(&self.rows) {
             acc.merge(c);
         }
+        overflow.merge(&self.overflow);
     }
 }
 
@@ -338,28 +432,25 @@ mod tests {
     }
 
     #[test]
-    fn tables_grow_and_merge() {
-        let d = Delta {
-            failed: true,
-            input_tokens: 0,
-            output_tokens: 0,
-            cost_micros: 0,
-        };
+    fn tables_grow_merge_and_send_transient_keys_to_the_overflow_row() {
         let mut a = Table::default();
-        a.apply(3, &d);
+        a.apply(3, &Delta::FAILED);
         let mut b = Table::default();
+        let completed = Delta {
+            input_tokens: 5,
+            output_tokens: 6,
+            cost_micros: 7,
+            cache_read_tokens: 2,
+            ..Delta::default()
+        };
+        b.apply(1, &completed);
         b.apply(
-            1,
-            &Delta {
-                failed: false,
-                input_tokens: 5,
-                output_tokens: 6,
-                cost_micros: 7,
-            },
+            crate::intern::Transient::default().acquire("past the limit"),
+            &completed,
         );
-        let mut out = Vec::new();
-        a.merge_into(&mut out);
-        b.merge_into(&mut out);
+        let (mut out, mut overflow) = (Vec::new(), Counters::default());
+        a.merge_into(&mut out, &mut overflow);
+        b.merge_into(&mut out, &mut overflow);
         assert_eq!(out.len(), 4);
         assert_eq!(
             out[3].to_model_stats(),
@@ -370,6 +461,30 @@ mod tests {
             }
         );
         assert_eq!(out[1].to_model_stats().cost_usd(), 7e-6);
+        assert_eq!(overflow.to_model_stats().cache_read_tokens, 2);
         assert!(out[0].is_zero());
+    }
+
+    #[test]
+    fn counters_saturate_instead_of_wrapping() {
+        let mut c = Counters::default();
+        let huge = Delta {
+            input_tokens: u64::MAX - 1,
+            cost_micros: u64::MAX,
+            ..Delta::default()
+        };
+        c.apply(&huge);
+        c.apply(&huge);
+        let mut merged = c;
+        merged.merge(&c);
+        assert_eq!(merged.input_tokens, u64::MAX);
+        assert_eq!(merged.cost_micros, u64::MAX);
+        assert_eq!(merged.requests, 4);
+        let s = ComputedStats {
+            total_input_tokens: u64::MAX,
+            total_output_tokens: 1,
+            ..ComputedStats::default()
+        };
+        assert_eq!(s.total_tokens(), u64::MAX);
     }
 }

@@ -32,25 +32,49 @@ use crate::stats::{ComputedStats, Counters, ModelLatency, ModelStats};
 pub struct StatsView<'a> {
     pub(crate) names: &'a Names,
     pub(crate) totals: Counters,
-    pub(crate) models: Vec<Counters>,
-    pub(crate) providers: Vec<Counters>,
-    pub(crate) agents: Vec<Counters>,
+    pub(crate) models: Rows,
+    pub(crate) providers: Rows,
+    pub(crate) agents: Rows,
     pub(crate) latency: Vec<ModelLatency>,
+    pub(crate) latency_overflow: ModelLatency,
 }
 
-/// The rows of one table: (name, stats) for each symbol with a request.
+/// A breakdown of the statistics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Breakdown {
+    /// Per model name.
+    Model,
+    /// Per provider name.
+    Provider,
+    /// Per agent id.
+    Agent,
+}
+
+/// The merged counters of one breakdown: per kept symbol, and the overflow row.
+#[derive(Default)]
+pub(crate) struct Rows {
+    pub(crate) kept: Vec<Counters>,
+    pub(crate) overflow: Counters,
+}
+
+/// The rows of one table: (name, stats) for each symbol with a request,
+/// then the overflow row if it has one.
 fn rows<'v, 'a: 'v, T>(
-    counters: &'v [Counters],
+    rows: &'v Rows,
     name: impl Fn(u32) -> &'a (Arc<str>, T) + 'v,
+    overflow_key: &'a Arc<str>,
 ) -> impl Iterator<Item = (&'a Arc<str>, ModelStats)> + 'v
 where
     T: 'a,
 {
-    counters
+    let overflow =
+        (!rows.overflow.is_zero()).then(|| (overflow_key, rows.overflow.to_model_stats()));
+    rows.kept
         .iter()
         .enumerate()
         .filter(|(_, c)| !c.is_zero())
         .map(move |(sym, c)| (&name(sym as u32).0, c.to_model_stats()))
+        .chain(overflow)
 }
 
 impl<'a> StatsView<'a> {
@@ -59,43 +83,129 @@ impl<'a> StatsView<'a> {
         self.totals.to_model_stats()
     }
 
-    /// Per model name.
+    /// Per model name (names past the cardinality limit in one row keyed
+    /// [`CARDINALITY_OVERFLOW_KEY`](crate::CARDINALITY_OVERFLOW_KEY)).
     pub fn by_model(&self) -> impl Iterator<Item = (&'a Arc<str>, ModelStats)> + '_ {
         let names = self.names;
-        rows(&self.models, move |sym| names.models.entry(sym))
+        rows(
+            &self.models,
+            move |sym| names.models.entry(sym),
+            &names.overflow_key,
+        )
     }
 
     /// Per provider name.
     pub fn by_provider(&self) -> impl Iterator<Item = (&'a Arc<str>, ModelStats)> + '_ {
         let names = self.names;
-        rows(&self.providers, move |sym| names.providers.entry(sym))
+        rows(
+            &self.providers,
+            move |sym| names.providers.entry(sym),
+            &names.overflow_key,
+        )
     }
 
     /// Per agent id.
     pub fn by_agent(&self) -> impl Iterator<Item = (&'a Arc<str>, ModelStats)> + '_ {
         let names = self.names;
-        rows(&self.agents, move |sym| names.agents.entry(sym))
+        rows(
+            &self.agents,
+            move |sym| names.agents.entry(sym),
+            &names.overflow_key,
+        )
+    }
+
+    /// The rows of a breakdown with their key index, for a binding that
+    /// caches names across readings: `Some(index)` is the index of a kept
+    /// name ([`ModelKey::index`](crate::ModelKey::index)), in increasing
+    /// order; `None`, last, is the overflow row.
+    pub fn indexed_rows(
+        &self,
+        breakdown: Breakdown,
+    ) -> impl Iterator<Item = (Option<u32>, &'a Arc<str>, ModelStats)> + '_ {
+        let names = self.names;
+        let rows = self.rows(breakdown);
+        let overflow = (!rows.overflow.is_zero())
+            .then(|| (None, &names.overflow_key, rows.overflow.to_model_stats()));
+        rows.kept
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| !c.is_zero())
+            .map(move |(i, c)| {
+                let i = i as u32;
+                let name = match breakdown {
+                    Breakdown::Model => &names.models.entry(i).0,
+                    Breakdown::Provider => &names.providers.entry(i).0,
+                    Breakdown::Agent => &names.agents.entry(i).0,
+                };
+                (Some(i), name, c.to_model_stats())
+            })
+            .chain(overflow)
+    }
+
+    /// The latency rows with their model key index (as [`StatsView::indexed_rows`]).
+    pub fn indexed_latency(
+        &self,
+    ) -> impl Iterator<Item = (Option<u32>, &'a Arc<str>, &ModelLatency)> + '_ {
+        let names = self.names;
+        let overflow = (!self.latency_overflow.is_empty()).then_some((
+            None,
+            &names.overflow_key,
+            &self.latency_overflow,
+        ));
+        self.latency
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| !l.is_empty())
+            .map(move |(i, l)| (Some(i as u32), &names.models.entry(i as u32).0, l))
+            .chain(overflow)
+    }
+
+    fn rows(&self, breakdown: Breakdown) -> &Rows {
+        match breakdown {
+            Breakdown::Model => &self.models,
+            Breakdown::Provider => &self.providers,
+            Breakdown::Agent => &self.agents,
+        }
     }
 
     /// Latency histograms of each model recorded with a latency.
     pub fn latency_by_model(&self) -> impl Iterator<Item = (&'a Arc<str>, &ModelLatency)> + '_ {
         let names = self.names;
+        let overflow = (!self.latency_overflow.is_empty())
+            .then_some((&names.overflow_key, &self.latency_overflow));
         self.latency
             .iter()
             .enumerate()
             .filter(|(_, l)| !l.is_empty())
             .map(move |(sym, l)| (&names.models.entry(sym as u32).0, l))
+            .chain(overflow)
     }
 }
 
-/// A map of rows, sized for `capacity` (an upper bound) up front.
+/// A map of rows, sized for `capacity` (an upper bound) up front. A kept
+/// name equal to the overflow key shares its row: `merge` adds them up.
 fn map_of<'a, V>(
     rows: impl Iterator<Item = (&'a Arc<str>, V)>,
     capacity: usize,
+    merge: impl Fn(&mut V, &V),
 ) -> HashMap<Arc<str>, V, foldhash::fast::RandomState> {
-    let mut map = HashMap::with_capacity_and_hasher(capacity, Default::default());
-    map.extend(rows.map(|(k, v)| (k.clone(), v)));
+    let mut map: HashMap<Arc<str>, V, _> =
+        HashMap::with_capacity_and_hasher(capacity, Default::default());
+    for (key, value) in rows {
+        match map.get_mut(key) {
+            Some(existing) => merge(existing, &value),
+            None => {
+                map.insert(key.clone(), value);
+            }
+        }
+    }
     map
+}
+
+fn merge_stats(a: &mut ModelStats, b: &ModelStats) {
+    let mut counters = Counters::from_model_stats(*a);
+    counters.merge(&Counters::from_model_stats(*b));
+    *a = counters.to_model_stats();
 }
 
 impl From<StatsView<'_>> for ComputedStats {
@@ -107,12 +217,21 @@ impl From<StatsView<'_>> for ComputedStats {
             total_input_tokens: totals.input_tokens,
             total_output_tokens: totals.output_tokens,
             total_cost_micros: totals.cost_micros,
-            by_model: map_of(view.by_model(), view.models.len()),
-            by_provider: map_of(view.by_provider(), view.providers.len()),
-            by_agent: map_of(view.by_agent(), view.agents.len()),
+            total_cache_read_tokens: totals.cache_read_tokens,
+            total_cache_write_tokens: totals.cache_write_tokens,
+            total_reasoning_tokens: totals.reasoning_tokens,
+            unpriced_requests: totals.unpriced_requests,
+            by_model: map_of(view.by_model(), view.models.kept.len() + 1, merge_stats),
+            by_provider: map_of(
+                view.by_provider(),
+                view.providers.kept.len() + 1,
+                merge_stats,
+            ),
+            by_agent: map_of(view.by_agent(), view.agents.kept.len() + 1, merge_stats),
             latency_by_model: map_of(
                 view.latency_by_model().map(|(k, l)| (k, *l)),
-                view.latency.len(),
+                view.latency.len() + 1,
+                ModelLatency::merge,
             ),
         }
     }

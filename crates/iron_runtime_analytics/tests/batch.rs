@@ -1,12 +1,21 @@
 //! `record_llm_batch`: the same events as one call each, in order, under one
-//! clock reading; all-or-nothing on a foreign key; drops counted when full.
+//! clock reading; a refused record (foreign key, bad name, bad usage) never
+//! affects the others; drops counted when full.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use iron_runtime_analytics::{
-    current_time_ms, AnalyticsEvent, EventStore, LlmRecord, RecordError, RequestLatency,
+    current_time_ms, AnalyticsEvent, EventStore, LlmRecord, ModelKey, RecordError, RequestLatency,
+    TokenUsage,
 };
+
+fn model_key(store: &EventStore, name: &str) -> ModelKey {
+    store
+        .model_key(name)
+        .expect("a valid name")
+        .expect("below the cardinality limit")
+}
 
 /// What a test compares of an event: everything but the id.
 fn fields(e: &AnalyticsEvent) -> (Option<String>, String) {
@@ -28,10 +37,10 @@ fn a_batch_records_what_single_calls_record_in_order() {
     let (batched, single) = (EventStore::new(), EventStore::new());
     let before = current_time_ms();
     for store in [&batched, &single] {
-        let gpt = store.model_key("gpt-4o").unwrap();
-        let claude = store.model_key("claude-3-5-sonnet-20241022").unwrap();
-        let agent = store.agent_key("agent-1");
-        let key = store.provider_id_key("ip_1");
+        let gpt = model_key(store, "gpt-4o");
+        let claude = model_key(store, "claude-3-5-sonnet-20241022");
+        let agent = store.agent_key("agent-1").unwrap().unwrap();
+        let key = store.label_key("ip_1").unwrap().unwrap();
         let records = [
             LlmRecord::completed(gpt, 100, 20, 450)
                 .agent(agent)
@@ -43,42 +52,12 @@ fn a_batch_records_what_single_calls_record_in_order() {
             LlmRecord::failed(gpt, None, None),
         ];
         if std::ptr::eq(store, &batched) {
-            assert_eq!(store.record_llm_batch(&records).unwrap(), 4);
+            let outcome = store.record_llm_batch(&records);
+            assert_eq!((outcome.buffered, outcome.refused.len()), (4, 0));
         } else {
-            store
-                .record_llm_completed_keyed_with_cost(
-                    gpt,
-                    100,
-                    20,
-                    450,
-                    Some(agent),
-                    None,
-                    latency(120),
-                )
-                .unwrap();
-            store
-                .record_llm_failed_keyed(
-                    claude,
-                    None,
-                    Some(key),
-                    Some("rate_limit"),
-                    Some("slow down"),
-                )
-                .unwrap();
-            store
-                .record_llm_completed_keyed_with_cost(
-                    claude,
-                    7,
-                    3,
-                    66,
-                    Some(agent),
-                    Some(key),
-                    RequestLatency::default(),
-                )
-                .unwrap();
-            store
-                .record_llm_failed_keyed(gpt, None, None, None, None)
-                .unwrap();
+            for record in records {
+                store.record_llm(record).unwrap();
+            }
         }
     }
     let after = current_time_ms();
@@ -96,17 +75,17 @@ fn a_batch_records_what_single_calls_record_in_order() {
     let stamp = b[0].timestamp_ms();
     assert!((before..=after).contains(&stamp));
     assert!(b.iter().all(|e| e.timestamp_ms() == stamp));
-    assert_eq!(batched.record_llm_batch(&[]).unwrap(), 0);
+    assert_eq!(batched.record_llm_batch(&[]).buffered, 0);
 }
 
 #[test]
 fn a_batch_longer_than_one_lock_run_stays_in_order() {
     let store = EventStore::new();
-    let model = store.model_key("gpt-4o").unwrap();
+    let model = model_key(&store, "gpt-4o");
     let records: Vec<_> = (0..3_000)
         .map(|i| LlmRecord::completed(model, i, 0, 0))
         .collect();
-    assert_eq!(store.record_llm_batch(&records).unwrap(), 3_000);
+    assert_eq!(store.record_llm_batch(&records).buffered, 3_000);
     let events = store.snapshot_events();
     let tokens: Vec<u64> = events
         .iter()
@@ -123,45 +102,64 @@ fn a_batch_longer_than_one_lock_run_stays_in_order() {
 }
 
 #[test]
-fn a_foreign_key_anywhere_records_nothing() {
+fn a_refused_record_never_affects_the_others() {
     let (store, other) = (EventStore::new(), EventStore::new());
-    let mine = store.model_key("gpt-4o").unwrap();
-    let theirs = other.agent_key("agent-1");
+    let mine = model_key(&store, "gpt-4o");
+    let theirs = other.agent_key("agent-1").unwrap().unwrap();
+    let too_long = "m".repeat(257);
+    let bad_usage = TokenUsage {
+        cache_read_tokens: 11,
+        ..TokenUsage::new(10, 1)
+    };
     let records = [
         LlmRecord::completed(mine, 1, 1, 1),
         LlmRecord::failed(mine, None, None).agent(theirs),
+        LlmRecord::failed(too_long.as_str(), None, Some("kept")),
+        LlmRecord::completed(mine, 0, 0, 0).usage(bad_usage),
+        LlmRecord::failed("claude-3-haiku-20240307", Some("timeout"), None),
     ];
+    let outcome = store.record_llm_batch(&records);
+    assert_eq!(outcome.buffered, 2);
+    let refused: Vec<usize> = outcome.refused.iter().map(|(i, _)| *i).collect();
+    assert_eq!(refused, [1, 2, 3]);
+    assert_eq!(outcome.refused[0].1, RecordError::ForeignKey);
     assert!(matches!(
-        store.record_llm_batch(&records),
-        Err(RecordError::ForeignKey)
+        outcome.refused[1].1,
+        RecordError::NameTooLong {
+            field: "model",
+            chars: 257
+        }
     ));
-    assert_eq!(store.accounting().recorded, 0);
-    assert_eq!(store.stats().total_requests, 0);
+    assert!(matches!(outcome.refused[2].1, RecordError::InvalidUsage(_)));
+    let a = store.accounting();
+    assert_eq!((a.recorded, a.buffered), (2, 2));
+    assert_eq!(store.stats().total_requests, 2);
+    assert_eq!(store.stats().failed_requests, 1);
 }
 
 #[test]
 fn a_full_buffer_drops_the_rest_and_counts_them() {
     let store = EventStore::with_capacity(3).unwrap();
-    let model = store.model_key("gpt-4o").unwrap();
+    let model = model_key(&store, "gpt-4o");
     let records = vec![LlmRecord::completed(model, 10, 10, 5); 5];
-    assert_eq!(store.record_llm_batch(&records).unwrap(), 3);
+    assert_eq!(store.record_llm_batch(&records).buffered, 3);
     let a = store.accounting();
     assert_eq!((a.recorded, a.buffered, a.dropped), (5, 3, 2));
     assert!(a.is_balanced());
     assert_eq!(store.stats().total_requests, 5);
     // Room frees up once the buffer is drained.
     assert_eq!(store.drain_all().len(), 3);
-    assert_eq!(store.record_llm_batch(&records[..2]).unwrap(), 2);
+    assert_eq!(store.record_llm_batch(&records[..2]).buffered, 2);
 }
 
 #[test]
 fn a_streaming_store_streams_every_batched_event_in_order() {
     let (store, rx) = EventStore::with_streaming(100, 100).unwrap();
-    let model = store.model_key("gpt-4o").unwrap();
+    let model = model_key(&store, "gpt-4o");
     let records: Vec<_> = (1..=5)
         .map(|i| LlmRecord::completed(model, i, 0, 0))
         .collect();
-    store.record_llm_batch(&records).unwrap();
+    store.record_llm_batch(&records);
     let streamed: Vec<_> = rx.try_iter().map(|e| e.event_id()).collect();
     let buffered: Vec<_> = store
         .snapshot_events()
@@ -174,14 +172,14 @@ fn a_streaming_store_streams_every_batched_event_in_order() {
 #[test]
 fn batches_from_many_threads_balance_with_a_drainer() {
     let store = Arc::new(EventStore::with_capacity(500).unwrap());
-    let model = store.model_key("gpt-4o").unwrap();
+    let model = model_key(&store, "gpt-4o");
     let writers: Vec<_> = (0..4)
         .map(|_| {
             let store = store.clone();
             std::thread::spawn(move || {
                 let records = vec![LlmRecord::completed(model, 1, 1, 1); 16];
                 (0..500)
-                    .map(|_| store.record_llm_batch(&records).unwrap())
+                    .map(|_| store.record_llm_batch(&records).buffered)
                     .sum::<usize>()
             })
         })

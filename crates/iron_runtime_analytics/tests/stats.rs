@@ -64,7 +64,8 @@ fn totals_and_breakdowns_add_up() {
             failed_count: 0,
             input_tokens: 1_150,
             output_tokens: 550,
-            cost_micros: 67_500
+            cost_micros: 67_500,
+            ..ModelStats::default()
         }
     );
     assert_eq!(s.by_model["claude-3-opus-20240229"].request_count, 2);

@@ -19,7 +19,8 @@ impl Log for Capture {
         true
     }
     fn log(&self, record: &Record<'_>) {
-        if record.target().starts_with("iron_runtime_analytics") {
+        // The sync module's lines only: the store also warns (unpriced models).
+        if record.target().starts_with("iron_runtime_analytics::sync") {
             let line = record.args().to_string();
             self.0
                 .lock()

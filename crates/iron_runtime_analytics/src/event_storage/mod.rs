@@ -27,19 +27,24 @@
 //! a pull evicts the oldest of them whenever the outbox would exceed its
 //! capacity, so they never take room from the events that are sent.
 
+mod config;
 mod outbox;
 mod shard;
 mod stored;
 
+pub use config::{
+    NameCounts, StoreConfig, DEFAULT_CARDINALITY_LIMIT, MAX_CARDINALITY_LIMIT, MAX_NAME_CHARS,
+};
 use outbox::Outbox;
 use shard::{home_shard, lock, try_lock, Room, Shard};
-pub(crate) use stored::{Latency, Name, Names, NewEvent, NewPayload, ProviderArg};
-use stored::{Shared, StoredEvent, StoredPayload};
+use stored::{Admission, Shared, StoredEvent, StoredPayload};
+pub(crate) use stored::{Cost, Kind, Latency, Name, Names, NewEvent, NewPayload, ProviderArg};
+pub use stored::{MAX_ERROR_MESSAGE_CHARS, TRUNCATION_MARK};
 
 use std::collections::VecDeque;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use crossbeam_queue::SegQueue;
@@ -51,10 +56,10 @@ use crate::event::{
     EventId, EventPayload, LlmFailureData, LlmModelMeta, LlmUsageData, RouterStartedData,
     RouterStoppedData, GLOBAL_SOURCE, MAX_SHARDS,
 };
-use crate::intern::Interner;
+use crate::intern::TransientReader;
 use crate::provider_utils::current_time_ms;
 use crate::stats::{ComputedStats, Counters, ModelLatency, ModelStats};
-use crate::stats_view::StatsView;
+use crate::stats_view::{Rows, StatsView};
 
 /// Events a batch records under one shard lock before letting readers in:
 /// about 50 µs of work, so a reader (`stats()`, a sync pass) never waits
@@ -81,6 +86,9 @@ pub enum StoreError {
     /// The streaming channel size was 0.
     #[error("the streaming channel size must be at least 1, got 0")]
     InvalidChannelSize,
+    /// The cardinality limit was 0 or above [`MAX_CARDINALITY_LIMIT`].
+    #[error("the cardinality limit must be between 1 and {MAX_CARDINALITY_LIMIT} names per breakdown, got {0}")]
+    InvalidCardinalityLimit(usize),
 }
 
 /// Errors from recording an event: the input is refused before anything is counted.
@@ -93,13 +101,30 @@ pub enum RecordError {
     /// The provider name was empty.
     #[error("provider name must not be empty")]
     EmptyProvider,
-    /// A [`crate::ModelKey`] or [`crate::NameKey`] made by another store was used.
-    #[error("this key was made by another EventStore: make keys with the store that records them")]
+    /// A [`crate::ModelKey`] or [`crate::NameKey`] made by another store
+    /// (or for another kind of name) was used.
+    #[error("this key was made by another EventStore, or for another kind of name: make keys with the store that records them")]
     ForeignKey,
+    /// A name was longer than [`MAX_NAME_CHARS`] characters.
+    #[error("{field} must be at most {MAX_NAME_CHARS} characters long, got {chars}: names are stats keys and labels, not free text")]
+    NameTooLong {
+        /// Which argument (`model`, `provider`, `agent_id`, `provider_id`, `error_code`).
+        field: &'static str,
+        /// Its length in characters.
+        chars: usize,
+    },
+    /// A part of the token counts was larger than its whole (cache reads
+    /// and writes above the input tokens, reasoning above the output tokens).
+    #[error("invalid token usage: {0}")]
+    InvalidUsage(#[from] iron_cost::UsageError),
 }
 
 /// The buffer's accounting, read at one consistent instant:
 /// `recorded == buffered + drained + synced + rejected + dropped + evicted`.
+///
+/// `lost` counts records a binding accepted from its caller but could not
+/// hand to the store (see [`EventStore::record_lost`]); they never became
+/// events, so they are outside the identity, but never silent.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Accounting {
     /// Events offered to the buffer since the store was created.
@@ -116,18 +141,24 @@ pub struct Accounting {
     pub dropped: u64,
     /// Local events (lifecycle, budget) pushed out, oldest first, to make room.
     pub evicted: u64,
+    /// Records accepted by a binding but never recorded (see [`EventStore::record_lost`]).
+    pub lost: u64,
 }
 
 impl Accounting {
     /// Whether the identity holds (it always should; exposed for tests and monitoring).
     pub fn is_balanced(&self) -> bool {
-        self.recorded
-            == self.buffered
-                + self.drained
-                + self.synced
-                + self.rejected
-                + self.dropped
-                + self.evicted
+        [
+            self.buffered,
+            self.drained,
+            self.synced,
+            self.rejected,
+            self.dropped,
+            self.evicted,
+        ]
+        .iter()
+        .try_fold(0u64, |sum, &n| sum.checked_add(n))
+            == Some(self.recorded)
     }
 }
 
@@ -159,23 +190,28 @@ impl Accounting {
 /// ```
 pub struct EventStore {
     pub(crate) capacity: usize,
+    cardinality_limit: usize,
     prefix: u64,
     global_prefix: u64,
     shards: Box<[CachePadded<Mutex<Shard>>]>,
     /// Events recorded while every shard was busy, with whether they got room.
-    overflow: SegQueue<(StoredEvent, Room, Latency)>,
+    overflow: SegQueue<(Admission, Room)>,
     outbox: Mutex<Outbox>,
     credits: CreditPool,
     credit_batch: usize,
     pub(crate) names: Names,
     stream: Option<Sender<AnalyticsEvent>>,
     stream_dropped: AtomicU64,
+    /// Records a binding could not hand over, and why (the last reason).
+    lost: AtomicU64,
+    lost_reason: Mutex<Option<String>>,
 }
 
 impl fmt::Debug for EventStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("EventStore")
             .field("capacity", &self.capacity)
+            .field("cardinality_limit", &self.cardinality_limit)
             .field("shards", &self.shards.len())
             .field("streaming", &self.stream.is_some())
             .finish_non_exhaustive()
@@ -189,9 +225,10 @@ impl Default for EventStore {
 }
 
 impl EventStore {
-    /// A store with the default capacity of [`DEFAULT_CAPACITY`] events.
+    /// A store with the default capacity of [`DEFAULT_CAPACITY`] events and
+    /// the default cardinality limit ([`DEFAULT_CARDINALITY_LIMIT`]).
     pub fn new() -> Self {
-        Self::build(DEFAULT_CAPACITY, None)
+        Self::build(&StoreConfig::new(), None)
     }
 
     /// A store that buffers at most `capacity` events.
@@ -199,8 +236,31 @@ impl EventStore {
     /// # Errors
     /// [`StoreError::InvalidCapacity`] if `capacity` is 0 or above [`MAX_CAPACITY`].
     pub fn with_capacity(capacity: usize) -> Result<Self, StoreError> {
-        check_capacity(capacity)?;
-        Ok(Self::build(capacity, None))
+        Self::with_config(StoreConfig::new().with_capacity(capacity))
+    }
+
+    /// A store built from a [`StoreConfig`] (capacity, cardinality limit).
+    ///
+    /// ```
+    /// use iron_runtime_analytics::{EventStore, StoreConfig, CARDINALITY_OVERFLOW_KEY};
+    ///
+    /// let store = EventStore::with_config(StoreConfig::new().with_cardinality_limit(2)).unwrap();
+    /// for model in ["a", "b", "c", "d"] {
+    ///     store.record_llm_failed(model, None, None, Some("timeout"), None).unwrap();
+    /// }
+    /// let stats = store.stats();
+    /// assert_eq!(stats.by_model.len(), 3); // "a", "b" and the overflow row
+    /// assert_eq!(stats.by_model[CARDINALITY_OVERFLOW_KEY].request_count, 2);
+    /// // Events keep their own model names for delivery.
+    /// let last = &store.snapshot_events()[3];
+    /// assert_eq!(&*last.payload().meta().unwrap().model, "d");
+    /// ```
+    ///
+    /// # Errors
+    /// [`StoreError`] for a capacity or cardinality limit out of range.
+    pub fn with_config(config: StoreConfig) -> Result<Self, StoreError> {
+        config.validate()?;
+        Ok(Self::build(&config, None))
     }
 
     /// A store that also offers every recorded event to a bounded channel of
@@ -222,15 +282,27 @@ impl EventStore {
         capacity: usize,
         channel_size: usize,
     ) -> Result<(Self, Receiver<AnalyticsEvent>), StoreError> {
-        check_capacity(capacity)?;
+        Self::with_config_streaming(StoreConfig::new().with_capacity(capacity), channel_size)
+    }
+
+    /// [`EventStore::with_streaming`] with a [`StoreConfig`].
+    ///
+    /// # Errors
+    /// [`StoreError`] for a setting out of range or a channel size of 0.
+    pub fn with_config_streaming(
+        config: StoreConfig,
+        channel_size: usize,
+    ) -> Result<(Self, Receiver<AnalyticsEvent>), StoreError> {
+        config.validate()?;
         if channel_size == 0 {
             return Err(StoreError::InvalidChannelSize);
         }
         let (tx, rx) = crossbeam_channel::bounded(channel_size);
-        Ok((Self::build(capacity, Some(tx)), rx))
+        Ok((Self::build(&config, Some(tx)), rx))
     }
 
-    fn build(capacity: usize, stream: Option<Sender<AnalyticsEvent>>) -> Self {
+    fn build(config: &StoreConfig, stream: Option<Sender<AnalyticsEvent>>) -> Self {
+        let capacity = config.capacity();
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
         let shard_count = (cores * 2).clamp(4, MAX_SHARDS);
         let shards = (0..shard_count)
@@ -238,6 +310,7 @@ impl EventStore {
             .collect();
         Self {
             capacity,
+            cardinality_limit: config.cardinality_limit(),
             prefix: id_prefix(next_store_index()),
             global_prefix: id_prefix(0),
             shards,
@@ -246,15 +319,58 @@ impl EventStore {
             credits: CreditPool::new(capacity),
             // Small batches: idle shards hold few credits, and stealing covers the rest.
             credit_batch: (capacity / (shard_count * 8)).clamp(1, 64),
-            names: Names {
-                models: Interner::new(),
-                providers: Interner::new(),
-                agents: Interner::new(),
-                labels: Interner::new(),
-            },
+            names: Names::new(config.cardinality_limit()),
             stream,
             stream_dropped: AtomicU64::new(0),
+            lost: AtomicU64::new(0),
+            lost_reason: Mutex::new(None),
         }
+    }
+
+    /// The kept symbol of `name` in the `kind` table, keeping it if there is
+    /// room; `None` past the cardinality limit.
+    pub(crate) fn keep(&self, kind: Kind, name: &str) -> Option<u32> {
+        stored::intern_kept(&self.names, kind, name)
+    }
+
+    /// The most distinct names each stats breakdown (model, provider, agent)
+    /// keeps before summing the rest in the overflow row.
+    pub fn cardinality_limit(&self) -> usize {
+        self.cardinality_limit
+    }
+
+    /// How many names the store holds now: kept names per kind (bounded by
+    /// the cardinality limit) and transient ones (past the limit, held only
+    /// while buffered events use them). For monitoring memory.
+    pub fn name_counts(&self) -> NameCounts {
+        NameCounts {
+            models: self.names.models.len(),
+            providers: self.names.providers.len(),
+            agents: self.names.agents.len(),
+            labels: self.names.labels.len(),
+            transient: self.names.transient.live(),
+        }
+    }
+
+    /// Counts `count` records that a binding accepted from its caller but
+    /// could not hand to the store (e.g. a batch it could not decode), with
+    /// the reason: they appear in [`Accounting::lost`] and
+    /// [`EventStore::lost_reason`], never silently.
+    pub fn record_lost(&self, count: u64, reason: &str) {
+        // Relaxed: a statistic, read on its own.
+        self.lost.fetch_add(count, Ordering::Relaxed);
+        *self
+            .lost_reason
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(reason.to_owned());
+    }
+
+    /// Why records were last lost (see [`EventStore::record_lost`]).
+    pub fn lost_reason(&self) -> Option<String> {
+        self.lost_reason
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// The id prefix shared by this store's events (also names the store).
@@ -282,27 +398,31 @@ impl EventStore {
                 self.fold_overflow(shard);
             }
             let key = new.key.unwrap_or_else(|| shard.next_key());
-            let event = new.resolve(&mut shard.caches, &self.names, key);
-            let streamed = self.stream.as_ref().map(|_| event.clone());
-            let buffered = shard.admit(self, event, Room::Take, new.latency);
+            let admission = new.resolve(&mut shard.caches, &self.names, key);
+            // Converted before admitting: a dropped event gives its names back.
+            let streamed = self
+                .stream
+                .as_ref()
+                .map(|_| self.to_event(&admission.event));
+            let buffered = shard.admit(self, admission, Room::Take);
             drop(guard);
             if let Some(event) = streamed {
-                self.send_to_stream(&event);
+                self.send_to_stream(event);
             }
             return buffered.then(|| self.event_id(key));
         }
         // Every shard is busy this instant: never wait, queue it lock-free.
         let key = new.key.unwrap_or_else(global_key);
-        let event = new.resolve(&mut Shared, &self.names, key);
-        let room = if !event.is_llm() || self.credits.acquire(1) == 1 {
+        let admission = new.resolve(&mut Shared, &self.names, key);
+        let room = if !admission.event.is_llm() || self.credits.acquire(1) == 1 {
             Room::Paid
         } else {
             Room::Refused
         };
         if self.stream.is_some() {
-            self.send_to_stream(&event);
+            self.send_to_stream(self.to_event(&admission.event));
         }
-        self.overflow.push((event, room, new.latency));
+        self.overflow.push((admission, room));
         matches!(room, Room::Paid).then(|| self.event_id(key))
     }
 
@@ -336,22 +456,22 @@ impl EventStore {
         let mut buffered = 0;
         for new in events {
             let key = new.key.unwrap_or_else(|| shard.next_key_at(now_ms));
-            let event = new.resolve(&mut shard.caches, &self.names, key);
+            let admission = new.resolve(&mut shard.caches, &self.names, key);
             if self.stream.is_some() {
-                streamed.push(event.clone());
+                streamed.push(self.to_event(&admission.event));
             }
-            buffered += usize::from(shard.admit(self, event, Room::Take, new.latency));
+            buffered += usize::from(shard.admit(self, admission, Room::Take));
         }
         drop(guard);
-        for event in &streamed {
+        for event in streamed {
             self.send_to_stream(event);
         }
         buffered
     }
 
     fn fold_overflow(&self, shard: &mut Shard) {
-        while let Some((event, room, latency)) = self.overflow.pop() {
-            shard.admit(self, event, room, latency);
+        while let Some((admission, room)) = self.overflow.pop() {
+            shard.admit(self, admission, room);
         }
     }
 
@@ -376,10 +496,10 @@ impl EventStore {
         0
     }
 
-    fn send_to_stream(&self, event: &StoredEvent) {
+    fn send_to_stream(&self, event: AnalyticsEvent) {
         if let Some(tx) = &self.stream {
             // A dropped receiver wants nothing more: only a full channel drops.
-            if let Err(TrySendError::Full(_)) = tx.try_send(self.to_event(event)) {
+            if let Err(TrySendError::Full(_)) = tx.try_send(event) {
                 // Relaxed: a statistic, read on its own.
                 self.stream_dropped.fetch_add(1, Ordering::Relaxed);
             }
@@ -411,12 +531,18 @@ impl EventStore {
     }
 
     fn to_event(&self, e: &StoredEvent) -> AnalyticsEvent {
+        self.to_event_with(&mut self.names.transient.reader(), e)
+    }
+
+    /// [`to_event`](Self::to_event) reading transient names through `reader`
+    /// (one lock for a whole snapshot).
+    fn to_event_with(&self, reader: &mut TransientReader<'_>, e: &StoredEvent) -> AnalyticsEvent {
         let names = &self.names;
-        let label = |sym| names.labels.name(sym).cloned();
-        let meta = || LlmModelMeta {
-            provider_id: label(e.provider_id),
-            provider: names.providers.entry(e.provider).0.clone(),
-            model: names.models.entry(e.model).0.clone(),
+        let mut name = |kind, sym| names.name(reader, kind, sym);
+        let mut meta = || LlmModelMeta {
+            provider_id: name(Kind::Label, e.provider_id),
+            provider: name(Kind::Provider, e.provider).unwrap_or_else(|| Arc::from("unknown")),
+            model: name(Kind::Model, e.model).unwrap_or_else(|| Arc::from("")),
         };
         let payload = match &e.payload {
             StoredPayload::Completed {
@@ -432,11 +558,14 @@ impl EventStore {
             StoredPayload::Failed {
                 error_code,
                 error_message,
-            } => EventPayload::LlmRequestFailed(LlmFailureData {
-                meta: meta(),
-                error_code: label(*error_code),
-                error_message: error_message.clone(),
-            }),
+            } => {
+                let meta = meta();
+                EventPayload::LlmRequestFailed(LlmFailureData {
+                    meta,
+                    error_code: name(Kind::Label, *error_code),
+                    error_message: error_message.clone(),
+                })
+            }
             StoredPayload::Budget {
                 threshold_percent,
                 current_spend_micros,
@@ -460,9 +589,15 @@ impl EventStore {
         };
         AnalyticsEvent {
             id: self.event_id(e.key),
-            agent_id: names.agents.name(e.agent).cloned(),
+            agent_id: name(Kind::Agent, e.agent),
             payload,
         }
+    }
+
+    /// Converts buffered events under one transient-name lock.
+    fn to_events<'e>(&self, events: impl Iterator<Item = &'e StoredEvent>) -> Vec<AnalyticsEvent> {
+        let mut reader = self.names.transient.reader();
+        events.map(|e| self.to_event_with(&mut reader, e)).collect()
     }
 
     // -- reading ------------------------------------------------------------
@@ -494,7 +629,7 @@ impl EventStore {
         outbox.dropped_at_pull = dropped;
         outbox.shard_evicted_at_pull = evicted;
         outbox.merge(fresh);
-        outbox.evict_locals(self.capacity);
+        outbox.evict_locals(self.capacity, &self.names);
         outbox
     }
 
@@ -509,6 +644,7 @@ impl EventStore {
             rejected: o.rejected,
             dropped: o.dropped_at_pull,
             evicted: o.evicted + o.shard_evicted_at_pull,
+            lost: self.lost.load(Ordering::Relaxed),
         }
     }
 
@@ -541,7 +677,7 @@ impl EventStore {
     /// Copies of every buffered event, oldest first; the buffer is unchanged.
     pub fn snapshot_events(&self) -> Vec<AnalyticsEvent> {
         let o = self.pull();
-        o.live().map(|e| self.to_event(e)).collect()
+        self.to_events(o.live())
     }
 
     /// Copies of the buffered LLM events (those waiting to be sent), oldest first.
@@ -552,17 +688,16 @@ impl EventStore {
     /// Like [`EventStore::unsynced_events`], at most `limit` of them.
     pub fn unsynced_events_limit(&self, limit: usize) -> Vec<AnalyticsEvent> {
         let o = self.pull();
-        o.live()
-            .filter(|e| e.is_llm())
-            .take(limit)
-            .map(|e| self.to_event(e))
-            .collect()
+        self.to_events(o.live().filter(|e| e.is_llm()).take(limit))
     }
 
     /// Removes and returns every buffered event, oldest first.
     pub fn drain_all(&self) -> Vec<AnalyticsEvent> {
         let mut o = self.pull();
-        let events: Vec<_> = o.live().map(|e| self.to_event(e)).collect();
+        let events = self.to_events(o.live());
+        for e in o.live() {
+            self.names.release(e);
+        }
         self.credits.release(o.llm);
         o.drained += events.len() as u64;
         o.events = VecDeque::new();
@@ -577,7 +712,7 @@ impl EventStore {
     /// is free again at once.
     pub fn mark_synced(&self, ids: &[EventId]) -> usize {
         let mut o = self.pull();
-        let removed = o.remove_llm(ids.iter().filter_map(|&id| self.key_of(id)));
+        let removed = o.remove_llm(ids.iter().filter_map(|&id| self.key_of(id)), &self.names);
         o.synced += removed as u64;
         drop(o);
         self.credits.release(removed);
@@ -588,7 +723,7 @@ impl EventStore {
     /// as rejected, never as delivered. Returns how many were removed.
     pub fn mark_rejected(&self, ids: &[EventId]) -> usize {
         let mut o = self.pull();
-        let removed = o.remove_llm(ids.iter().filter_map(|&id| self.key_of(id)));
+        let removed = o.remove_llm(ids.iter().filter_map(|&id| self.key_of(id)), &self.names);
         o.rejected += removed as u64;
         drop(o);
         self.credits.release(removed);
@@ -622,10 +757,11 @@ impl EventStore {
         let mut view = StatsView {
             names: &self.names,
             totals: Counters::default(),
-            models: Vec::new(),
-            providers: Vec::new(),
-            agents: Vec::new(),
+            models: Rows::default(),
+            providers: Rows::default(),
+            agents: Rows::default(),
             latency: Vec::new(),
+            latency_overflow: ModelLatency::default(),
         };
         for (i, shard) in self.shards.iter().enumerate() {
             let mut shard = lock(shard);
@@ -633,9 +769,15 @@ impl EventStore {
                 self.fold_overflow(&mut shard);
             }
             view.totals.merge(&shard.totals);
-            shard.by_model.merge_into(&mut view.models);
-            shard.by_provider.merge_into(&mut view.providers);
-            shard.by_agent.merge_into(&mut view.agents);
+            shard
+                .by_model
+                .merge_into(&mut view.models.kept, &mut view.models.overflow);
+            shard
+                .by_provider
+                .merge_into(&mut view.providers.kept, &mut view.providers.overflow);
+            shard
+                .by_agent
+                .merge_into(&mut view.agents.kept, &mut view.agents.overflow);
             if view.latency.len() < shard.latency.len() {
                 view.latency
                     .resize(shard.latency.len(), ModelLatency::default());
@@ -643,6 +785,7 @@ impl EventStore {
             for (acc, l) in view.latency.iter_mut().zip(&shard.latency) {
                 acc.merge(l);
             }
+            view.latency_overflow.merge(&shard.latency_overflow);
         }
         view
     }
@@ -657,13 +800,5 @@ impl EventStore {
     /// Statistics of one model, if it has been recorded.
     pub fn model_stats(&self, model: &str) -> Option<ModelStats> {
         self.stats().by_model.get(model).copied()
-    }
-}
-
-fn check_capacity(capacity: usize) -> Result<(), StoreError> {
-    if capacity == 0 || capacity > MAX_CAPACITY {
-        Err(StoreError::InvalidCapacity(capacity))
-    } else {
-        Ok(())
     }
 }

@@ -3,7 +3,7 @@
 
 use std::collections::VecDeque;
 
-use super::stored::{StoredEvent, StoredPayload};
+use super::stored::{Names, StoredEvent, StoredPayload};
 use super::CHUNK;
 
 #[derive(Default)]
@@ -68,7 +68,7 @@ impl Outbox {
     }
 
     /// Evicts the oldest local events while the outbox holds more than `capacity`.
-    pub(super) fn evict_locals(&mut self, capacity: usize) {
+    pub(super) fn evict_locals(&mut self, capacity: usize, names: &Names) {
         let mut excess = (self.llm + self.local)
             .saturating_sub(capacity)
             .min(self.local);
@@ -80,6 +80,7 @@ impl Outbox {
                 break;
             }
             if !e.is_llm() && !e.is_removed() {
+                names.release(e);
                 e.payload = StoredPayload::Removed;
                 excess -= 1;
                 self.local -= 1;
@@ -107,12 +108,17 @@ impl Outbox {
     }
 
     /// Tombstones the buffered LLM events with these keys; returns how many.
-    pub(super) fn remove_llm(&mut self, keys: impl IntoIterator<Item = u64>) -> usize {
+    pub(super) fn remove_llm(
+        &mut self,
+        keys: impl IntoIterator<Item = u64>,
+        names: &Names,
+    ) -> usize {
         let mut removed = 0;
         for key in keys {
             if let Ok(i) = self.events.binary_search_by_key(&key, |e| e.key) {
                 let e = &mut self.events[i];
                 if e.is_llm() {
+                    names.release(e);
                     e.payload = StoredPayload::Removed;
                     removed += 1;
                 }
@@ -151,7 +157,7 @@ mod tests {
         let keys: Vec<u64> = o.events.iter().map(|e| e.key).collect();
         assert_eq!(keys, [1, 3, 5, 9]);
         assert_eq!(o.local, 4);
-        o.evict_locals(2);
+        o.evict_locals(2, &Names::new(10));
         let keys: Vec<u64> = o.live().map(|e| e.key).collect();
         assert_eq!(keys, [5, 9]);
         assert_eq!(o.evicted, 2);

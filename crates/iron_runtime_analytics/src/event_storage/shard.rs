@@ -4,10 +4,10 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError, TryLockError};
 
-use super::stored::{Caches, Latency, StoredEvent, StoredPayload};
+use super::stored::{Admission, Caches, Latency, StoredPayload};
 use super::{EventStore, CHUNK};
 use crate::event::{make_key, next_hi, next_hi_at};
-use crate::intern::NONE;
+use crate::intern::{is_transient, NONE};
 use crate::stats::{Counters, ModelLatency, Table};
 
 /// How an event arriving at a shard pays for its room.
@@ -25,7 +25,7 @@ pub(super) struct Shard {
     pub(super) index: u8,
     pub(super) last_hi: u64,
     pub(super) credits: usize,
-    pub(super) chunks: Vec<Vec<StoredEvent>>,
+    pub(super) chunks: Vec<Vec<super::stored::StoredEvent>>,
     /// Local events waiting to be pulled: bounded by the capacity.
     pub(super) pending_local: usize,
     /// Where the search for the oldest pending local event resumes.
@@ -37,8 +37,10 @@ pub(super) struct Shard {
     pub(super) by_model: Table,
     pub(super) by_provider: Table,
     pub(super) by_agent: Table,
-    /// Per model symbol; grown only for models recorded with a latency.
+    /// Per kept model symbol; grown only for models recorded with a latency.
     pub(super) latency: Vec<ModelLatency>,
+    /// Latency of models past the cardinality limit.
+    pub(super) latency_overflow: ModelLatency,
     pub(super) caches: Caches,
 }
 
@@ -59,6 +61,7 @@ impl Shard {
             by_provider: Table::default(),
             by_agent: Table::default(),
             latency: Vec::new(),
+            latency_overflow: ModelLatency::default(),
             caches: Caches::default(),
         }
     }
@@ -66,12 +69,13 @@ impl Shard {
     /// Tombstones the oldest local event in this shard's chunks. Every chunk
     /// but the last is full, so `local_cursor` is a flat index that only moves
     /// forward: amortised O(1) per eviction.
-    pub(super) fn evict_oldest_local(&mut self) {
+    pub(super) fn evict_oldest_local(&mut self, store: &EventStore) {
         let total = self.chunks.iter().map(Vec::len).sum::<usize>();
         while self.local_cursor < total {
             let e = &mut self.chunks[self.local_cursor / CHUNK][self.local_cursor % CHUNK];
             self.local_cursor += 1;
             if !e.is_llm() && !e.is_removed() {
+                store.names.release(e);
                 e.payload = StoredPayload::Removed;
                 self.evicted += 1;
                 return;
@@ -89,28 +93,33 @@ impl Shard {
         make_key(self.last_hi, self.index)
     }
 
-    /// Counts the event and buffers it if there is room; returns whether it was buffered.
-    pub(super) fn admit(
-        &mut self,
-        store: &EventStore,
-        event: StoredEvent,
-        room: Room,
-        latency: Latency,
-    ) -> bool {
+    /// Counts the event and buffers it if there is room; returns whether it
+    /// was buffered (a dropped event gives its transient strings back).
+    pub(super) fn admit(&mut self, store: &EventStore, admission: Admission, room: Room) -> bool {
+        let Admission {
+            event,
+            delta,
+            latency,
+        } = admission;
         self.recorded += 1;
         if latency != Latency::default() {
-            let i = event.model as usize;
-            if i >= self.latency.len() {
-                self.latency.resize(i + 1, ModelLatency::default());
-            }
+            let model = if is_transient(event.model) {
+                &mut self.latency_overflow
+            } else {
+                let i = event.model as usize;
+                if i >= self.latency.len() {
+                    self.latency.resize(i + 1, ModelLatency::default());
+                }
+                &mut self.latency[i]
+            };
             if let Some(micros) = latency.duration_micros {
-                self.latency[i].duration.observe(micros);
+                model.duration.observe(micros);
             }
             if let Some(micros) = latency.ttft_micros {
-                self.latency[i].ttft.observe(micros);
+                model.ttft.observe(micros);
             }
         }
-        if let Some(delta) = event.delta() {
+        if let Some(delta) = delta {
             self.totals.apply(&delta);
             self.by_model.apply(event.model, &delta);
             self.by_provider.apply(event.provider, &delta);
@@ -132,13 +141,14 @@ impl Shard {
             };
             if !has_room {
                 self.dropped += 1;
+                store.names.release(&event);
                 return false;
             }
         } else if self.pending_local >= store.capacity {
             // Only reachable when nobody reads the store while it records
             // `capacity` local events: evict this shard's oldest local event
             // now, as a pull would, so that memory stays bounded.
-            self.evict_oldest_local();
+            self.evict_oldest_local(store);
         } else {
             self.pending_local += 1;
         }

@@ -1,11 +1,14 @@
 //! Events as the buffer keeps them (strings as symbols, the id as its key),
 //! and events being recorded, strings still borrowed.
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, PoisonError};
 
-use crate::intern::{Interner, SymbolCache, NONE};
-use crate::provider_utils::infer_provider;
-use crate::stats::Delta;
+use iron_cost::pricing::{ModelPricing, PricingManager, TokenUsage};
+
+use crate::intern::{is_transient, Interner, SymbolCache, Transient, TransientReader, NONE};
+use crate::provider_utils::{infer_provider, Provider};
+use crate::stats::{Delta, CARDINALITY_OVERFLOW_KEY};
 
 /// An event as the buffer keeps it: strings are symbols, the id is its key.
 #[derive(Debug, Clone)]
@@ -57,30 +60,39 @@ impl StoredEvent {
         matches!(self.payload, StoredPayload::Removed)
     }
 
-    pub(crate) fn delta(&self) -> Option<Delta> {
-        match self.payload {
-            StoredPayload::Completed {
-                input_tokens,
-                output_tokens,
-                cost_micros,
-            } => Some(Delta {
-                failed: false,
-                input_tokens,
-                output_tokens,
-                cost_micros,
-            }),
-            StoredPayload::Failed { .. } => Some(Delta {
-                failed: true,
-                input_tokens: 0,
-                output_tokens: 0,
-                cost_micros: 0,
-            }),
-            _ => None,
-        }
+    /// The symbols this event holds (transient ones hold a reference each).
+    pub(crate) fn symbols(&self) -> [u32; 5] {
+        let code = match self.payload {
+            StoredPayload::Failed { error_code, .. } => error_code,
+            _ => NONE,
+        };
+        [
+            self.model,
+            self.provider,
+            self.agent,
+            self.provider_id,
+            code,
+        ]
+    }
+
+    /// Whether this event holds any transient string.
+    pub(crate) fn holds_transient(&self) -> bool {
+        self.symbols().iter().any(|&s| is_transient(s))
     }
 }
 
-/// The strings of a store, one interner per kind so stats tables stay dense.
+/// Which interner a symbol belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Model,
+    Provider,
+    Agent,
+    /// Provider ids and error codes.
+    Label,
+}
+
+/// The strings of a store: one bounded interner per kind (so stats tables
+/// stay dense and small), and the transient strings past the limits.
 pub(crate) struct Names {
     /// Model name → symbol of its inferred provider.
     pub(crate) models: Interner<u32>,
@@ -88,6 +100,102 @@ pub(crate) struct Names {
     pub(crate) agents: Interner<()>,
     /// Provider ids and error codes.
     pub(crate) labels: Interner<()>,
+    pub(crate) transient: Transient,
+    /// The key of the overflow rows, shared by every snapshot.
+    pub(crate) overflow_key: Arc<str>,
+    /// Kept models already warned about as unpriced (the overflow row as `NONE`).
+    unpriced_warned: Mutex<HashSet<u32>>,
+}
+
+impl Names {
+    /// Names with `limit` kept strings per kind. The built-in provider
+    /// names are kept first, on top of the limit, so that an inferred
+    /// provider always has a kept symbol.
+    pub(crate) fn new(limit: usize) -> Self {
+        let names = Self {
+            models: Interner::new(limit),
+            providers: Interner::new(limit.saturating_add(Provider::ALL.len())),
+            agents: Interner::new(limit),
+            labels: Interner::new(limit),
+            transient: Transient::default(),
+            overflow_key: Arc::from(CARDINALITY_OVERFLOW_KEY),
+            unpriced_warned: Mutex::default(),
+        };
+        for p in Provider::ALL {
+            names.providers.intern(p.as_str(), || ());
+        }
+        names
+    }
+
+    /// The kept symbol of a built-in provider name.
+    pub(crate) fn provider_sym(&self, provider: Provider) -> u32 {
+        self.providers
+            .lookup(provider.as_str())
+            .expect("INVARIANT: built-in provider names are kept when the store is made")
+    }
+
+    /// The provider inferred from a model's name (kept symbol).
+    pub(crate) fn inferred_provider(&self, model: u32, name: &str) -> u32 {
+        if is_transient(model) {
+            self.provider_sym(infer_provider(name))
+        } else {
+            self.models.entry(model).1
+        }
+    }
+
+    /// The string of a symbol of `kind`, or `None` for [`NONE`].
+    pub(crate) fn name(
+        &self,
+        reader: &mut TransientReader<'_>,
+        kind: Kind,
+        sym: u32,
+    ) -> Option<Arc<str>> {
+        if sym == NONE {
+            return None;
+        }
+        if is_transient(sym) {
+            return Some(reader.name(sym));
+        }
+        Some(match kind {
+            Kind::Model => self.models.entry(sym).0.clone(),
+            Kind::Provider => self.providers.entry(sym).0.clone(),
+            Kind::Agent => self.agents.entry(sym).0.clone(),
+            Kind::Label => self.labels.entry(sym).0.clone(),
+        })
+    }
+
+    /// Logs, once per model (once for all models past the cardinality
+    /// limit), that a model has no price.
+    fn warn_unpriced(&self, model: u32, name: &str) {
+        let key = if is_transient(model) { NONE } else { model };
+        let first = self
+            .unpriced_warned
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(key);
+        if !first {
+            return;
+        }
+        if key == NONE {
+            log::warn!(
+                "no price for model {name:?} (and maybe other models past the cardinality limit): \
+                 their requests cost 0 and are counted in unpriced_requests; not logged again"
+            );
+        } else {
+            log::warn!(
+                "no price for model {name:?} in the price table: its requests cost 0 and are \
+                 counted in unpriced_requests; load a current table (PricingManager::from_litellm_json) \
+                 or add the model (not logged again for this model)"
+            );
+        }
+    }
+
+    /// Gives back the transient strings of an event leaving the buffer.
+    pub(crate) fn release(&self, event: &StoredEvent) {
+        if event.holds_transient() {
+            self.transient.release(&event.symbols());
+        }
+    }
 }
 
 /// Where a new event's provider comes from.
@@ -99,16 +207,25 @@ pub(crate) enum ProviderArg<'a> {
     Named(&'a str),
 }
 
+/// How a completed request's cost is known.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Cost<'a> {
+    /// Computed by the caller.
+    Given(u64),
+    /// To be computed from this price table (0 and counted unpriced if it
+    /// does not know the model).
+    Priced(&'a PricingManager),
+}
+
 /// The payload of an event being recorded, strings still borrowed.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum NewPayload<'a> {
     Completed {
-        input_tokens: u64,
-        output_tokens: u64,
-        cost_micros: u64,
+        usage: TokenUsage,
+        cost: Cost<'a>,
     },
     Failed {
-        error_code: Option<&'a str>,
+        error_code: Option<Name<'a>>,
         error_message: Option<&'a str>,
     },
     Budget {
@@ -125,7 +242,7 @@ pub(crate) enum NewPayload<'a> {
     },
 }
 
-/// A string argument: borrowed, or already interned (a key from this store).
+/// A string argument: borrowed, or already kept (a key from this store).
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Name<'a> {
     Str(&'a str),
@@ -153,134 +270,291 @@ pub(crate) struct Latency {
     pub(crate) ttft_micros: Option<u64>,
 }
 
-/// Looks strings up: through a shard's private cache, or the shared interners.
-pub(super) trait Resolve {
-    fn model(&mut self, names: &Names, s: &str) -> u32;
-    fn provider(&mut self, names: &Names, s: &str) -> u32;
-    fn agent(&mut self, names: &Names, s: &str) -> u32;
-    fn label(&mut self, names: &Names, s: &str) -> u32;
+/// A resolved event, ready for a shard: the compact event, what it adds to
+/// the stats (LLM events only), and its latency.
+#[derive(Debug)]
+pub(crate) struct Admission {
+    pub(crate) event: StoredEvent,
+    pub(crate) delta: Option<Delta>,
+    pub(crate) latency: Latency,
 }
 
-fn inferred_provider(names: &Names, model: &str) -> u32 {
-    names
-        .providers
-        .intern(infer_provider(model).as_str(), || ())
+/// Looks strings up: through a shard's private cache, or the shared
+/// interners; past a kind's limit, as a transient string. Prices a model.
+pub(super) trait Resolve {
+    fn kept(&mut self, names: &Names, kind: Kind, s: &str) -> Option<u32>;
+
+    /// The cost of `usage` of model `model` (symbol; named `name`) by
+    /// `pricing`, `None` if the table does not know the model.
+    fn cost(
+        &mut self,
+        pricing: &PricingManager,
+        _model: u32,
+        name: &str,
+        usage: &TokenUsage,
+    ) -> Option<u64> {
+        pricing.get(name).map(|price| cost_at(price, usage))
+    }
+
+    /// A completed request of `model` had no price: warn once per model.
+    fn unpriced(&mut self, names: &Names, model: u32, name: &str) {
+        names.warn_unpriced(model, name);
+    }
+
+    fn resolve(&mut self, names: &Names, kind: Kind, s: &str) -> u32 {
+        self.kept(names, kind, s)
+            .unwrap_or_else(|| names.transient.acquire(s))
+    }
+}
+
+pub(super) fn intern_kept(names: &Names, kind: Kind, s: &str) -> Option<u32> {
+    match kind {
+        Kind::Model => names
+            .models
+            .intern(s, || names.provider_sym(infer_provider(s))),
+        Kind::Provider => names.providers.intern(s, || ()),
+        Kind::Agent => names.agents.intern(s, || ()),
+        Kind::Label => names.labels.intern(s, || ()),
+    }
 }
 
 /// The shared interners, for the overflow path.
 pub(super) struct Shared;
 
 impl Resolve for Shared {
-    fn model(&mut self, names: &Names, s: &str) -> u32 {
-        names.models.intern(s, || inferred_provider(names, s))
-    }
-    fn provider(&mut self, names: &Names, s: &str) -> u32 {
-        names.providers.intern(s, || ())
-    }
-    fn agent(&mut self, names: &Names, s: &str) -> u32 {
-        names.agents.intern(s, || ())
-    }
-    fn label(&mut self, names: &Names, s: &str) -> u32 {
-        names.labels.intern(s, || ())
+    fn kept(&mut self, names: &Names, kind: Kind, s: &str) -> Option<u32> {
+        intern_kept(names, kind, s)
     }
 }
 
+/// A shard's caches of kept symbols, one per kind, and of the prices of
+/// kept models in the last price table used.
 #[derive(Default)]
 pub(super) struct Caches {
     models: SymbolCache,
     providers: SymbolCache,
     agents: SymbolCache,
     labels: SymbolCache,
+    prices: PriceCache,
+    /// Kept models this shard knows were warned about as unpriced.
+    unpriced_warned: Vec<bool>,
+}
+
+/// Each kept model's price in one table, looked up once: a lookup by name
+/// hashes the name, a cached one indexes by symbol. Holding a clone of the
+/// table keeps its id unique while cached.
+#[derive(Default)]
+struct PriceCache {
+    table: Option<PricingManager>,
+    /// By kept model symbol; `Some(None)`: the table does not know it.
+    prices: Vec<Option<Option<ModelPricing>>>,
 }
 
 impl Resolve for Caches {
-    fn model(&mut self, names: &Names, s: &str) -> u32 {
-        self.models
-            .get_or_intern(&names.models, s, || inferred_provider(names, s))
+    fn kept(&mut self, names: &Names, kind: Kind, s: &str) -> Option<u32> {
+        match kind {
+            Kind::Model => self
+                .models
+                .get_or_intern(&names.models, s, || names.provider_sym(infer_provider(s))),
+            Kind::Provider => self.providers.get_or_intern(&names.providers, s, || ()),
+            Kind::Agent => self.agents.get_or_intern(&names.agents, s, || ()),
+            Kind::Label => self.labels.get_or_intern(&names.labels, s, || ()),
+        }
     }
-    fn provider(&mut self, names: &Names, s: &str) -> u32 {
-        self.providers.get_or_intern(&names.providers, s, || ())
+
+    fn cost(
+        &mut self,
+        pricing: &PricingManager,
+        model: u32,
+        name: &str,
+        usage: &TokenUsage,
+    ) -> Option<u64> {
+        if is_transient(model) {
+            return pricing.get(name).map(|price| cost_at(price, usage));
+        }
+        let cache = &mut self.prices;
+        if cache.table.as_ref().map(PricingManager::table_id) != Some(pricing.table_id()) {
+            cache.table = Some(pricing.clone());
+            cache.prices.clear();
+        }
+        let i = model as usize;
+        if i >= cache.prices.len() {
+            cache.prices.resize(i + 1, None);
+        }
+        cache.prices[i]
+            .get_or_insert_with(|| pricing.get(name).cloned())
+            .as_ref()
+            .map(|price| cost_at(price, usage))
     }
-    fn agent(&mut self, names: &Names, s: &str) -> u32 {
-        self.agents.get_or_intern(&names.agents, s, || ())
-    }
-    fn label(&mut self, names: &Names, s: &str) -> u32 {
-        self.labels.get_or_intern(&names.labels, s, || ())
+
+    fn unpriced(&mut self, names: &Names, model: u32, name: &str) {
+        if is_transient(model) {
+            return names.warn_unpriced(model, name);
+        }
+        let i = model as usize;
+        if self.unpriced_warned.get(i) == Some(&true) {
+            return;
+        }
+        if i >= self.unpriced_warned.len() {
+            self.unpriced_warned.resize(i + 1, false);
+        }
+        self.unpriced_warned[i] = true;
+        names.warn_unpriced(model, name);
     }
 }
 
+/// The most characters of an error message kept; a longer one is cut at a
+/// character boundary and ends with [`TRUNCATION_MARK`].
+pub const MAX_ERROR_MESSAGE_CHARS: usize = 2_048;
+/// What ends a truncated error message.
+pub const TRUNCATION_MARK: char = '…';
+
+/// `message` cut to at most [`MAX_ERROR_MESSAGE_CHARS`] characters (the
+/// last one the mark), or as it is.
+pub(crate) fn bounded_message(message: &str) -> Arc<str> {
+    // A char is at least one byte: a short message needs no count.
+    if message.len() <= MAX_ERROR_MESSAGE_CHARS {
+        return Arc::from(message);
+    }
+    match message.char_indices().nth(MAX_ERROR_MESSAGE_CHARS - 1) {
+        Some((cut, _)) if message[cut..].chars().nth(1).is_some() => {
+            let mut out = String::with_capacity(cut + TRUNCATION_MARK.len_utf8());
+            out.push_str(&message[..cut]);
+            out.push(TRUNCATION_MARK);
+            Arc::from(out)
+        }
+        _ => Arc::from(message),
+    }
+}
+
+/// The cost of `usage` at `price`.
+fn cost_at(price: &ModelPricing, usage: &TokenUsage) -> u64 {
+    price.calculate_cost_micros(usage.input_tokens, usage.output_tokens)
+}
+
 impl NewEvent<'_> {
-    pub(super) fn resolve(&self, r: &mut impl Resolve, names: &Names, key: u64) -> StoredEvent {
+    /// Resolves the strings, computes the cost, and says what the event adds
+    /// to the stats.
+    pub(super) fn resolve(&self, r: &mut impl Resolve, names: &Names, key: u64) -> Admission {
         let llm = matches!(
             self.payload,
             NewPayload::Completed { .. } | NewPayload::Failed { .. }
         );
+        let mut sym = |kind, name: Option<Name<'_>>| match name {
+            Some(Name::Str(s)) => r.resolve(names, kind, s),
+            Some(Name::Sym(sym)) => sym,
+            None => NONE,
+        };
         let (model, provider) = if llm {
-            let model = match self.model {
-                Name::Str(s) => r.model(names, s),
-                Name::Sym(sym) => sym,
-            };
+            let model = sym(Kind::Model, Some(self.model));
             let provider = match self.provider {
-                ProviderArg::Infer => names.models.entry(model).1,
-                ProviderArg::Named(p) => r.provider(names, p),
+                ProviderArg::Infer => {
+                    let name = match self.model {
+                        Name::Str(s) => s,
+                        Name::Sym(_) => "",
+                    };
+                    names.inferred_provider(model, name)
+                }
+                ProviderArg::Named(p) => sym(Kind::Provider, Some(Name::Str(p))),
             };
             (model, provider)
         } else {
             (NONE, NONE)
         };
-        let agent = match self.agent {
-            Some(Name::Str(s)) => r.agent(names, s),
-            Some(Name::Sym(sym)) => sym,
-            None => NONE,
+        let agent = sym(Kind::Agent, self.agent);
+        let provider_id = if llm {
+            sym(Kind::Label, self.provider_id)
+        } else {
+            NONE
         };
-        let mut label = |s: Option<Name<'_>>| match s {
-            Some(Name::Str(s)) => r.label(names, s),
-            Some(Name::Sym(sym)) => sym,
-            None => NONE,
-        };
-        let provider_id = if llm { label(self.provider_id) } else { NONE };
-        let payload = match self.payload {
-            NewPayload::Completed {
-                input_tokens,
-                output_tokens,
-                cost_micros,
-            } => StoredPayload::Completed {
-                input_tokens,
-                output_tokens,
-                cost_micros,
-            },
+        let (payload, delta) = match self.payload {
+            NewPayload::Completed { usage, cost } => {
+                let (cost_micros, unpriced) = match cost {
+                    Cost::Given(cost) => (cost, false),
+                    Cost::Priced(pricing) => {
+                        let name = match self.model {
+                            Name::Str(s) => s,
+                            Name::Sym(sym) => &names.models.entry(sym).0,
+                        };
+                        match r.cost(pricing, model, name, &usage) {
+                            Some(cost) => (cost, false),
+                            None => {
+                                r.unpriced(names, model, name);
+                                (0, true)
+                            }
+                        }
+                    }
+                };
+                let delta = Delta {
+                    failed: false,
+                    unpriced,
+                    input_tokens: usage.input_tokens,
+                    output_tokens: usage.output_tokens,
+                    cost_micros,
+                    cache_read_tokens: usage.cache_read_tokens,
+                    cache_write_tokens: usage
+                        .cache_write_tokens
+                        .saturating_add(usage.cache_write_1h_tokens),
+                    reasoning_tokens: usage.reasoning_tokens,
+                };
+                (
+                    StoredPayload::Completed {
+                        input_tokens: usage.input_tokens,
+                        output_tokens: usage.output_tokens,
+                        cost_micros,
+                    },
+                    Some(delta),
+                )
+            }
             NewPayload::Failed {
                 error_code,
                 error_message,
-            } => StoredPayload::Failed {
-                error_code: label(error_code.map(Name::Str)),
-                error_message: error_message.map(Arc::from),
-            },
+            } => (
+                StoredPayload::Failed {
+                    error_code: sym(Kind::Label, error_code),
+                    error_message: error_message.map(bounded_message),
+                },
+                Some(Delta::FAILED),
+            ),
             NewPayload::Budget {
                 threshold_percent,
                 current_spend_micros,
                 budget_micros,
-            } => StoredPayload::Budget {
-                threshold_percent,
-                current_spend_micros,
-                budget_micros,
-            },
-            NewPayload::RouterStarted { port } => StoredPayload::RouterStarted { port },
+            } => (
+                StoredPayload::Budget {
+                    threshold_percent,
+                    current_spend_micros,
+                    budget_micros,
+                },
+                None,
+            ),
+            NewPayload::RouterStarted { port } => (StoredPayload::RouterStarted { port }, None),
             NewPayload::RouterStopped {
                 total_requests,
                 total_cost_micros,
-            } => StoredPayload::RouterStopped {
-                total_requests,
-                total_cost_micros,
-            },
+            } => (
+                StoredPayload::RouterStopped {
+                    total_requests,
+                    total_cost_micros,
+                },
+                None,
+            ),
         };
-        StoredEvent {
-            key,
-            model,
-            provider,
-            agent,
-            provider_id,
-            payload,
+        Admission {
+            event: StoredEvent {
+                key,
+                model,
+                provider,
+                agent,
+                provider_id,
+                payload,
+            },
+            delta,
+            latency: if llm {
+                self.latency
+            } else {
+                Latency::default()
+            },
         }
     }
 }
@@ -293,5 +567,17 @@ mod tests {
     fn stored_events_are_compact() {
         // The memory target (≤ 64 heap bytes per buffered event) rests on this.
         assert_eq!(std::mem::size_of::<StoredEvent>(), 56);
+    }
+
+    #[test]
+    fn long_messages_are_cut_at_a_character_boundary_and_marked() {
+        assert_eq!(&*bounded_message("short"), "short");
+        let exact = "é".repeat(MAX_ERROR_MESSAGE_CHARS);
+        assert_eq!(&*bounded_message(&exact), exact, "2,048 characters fit");
+        let long = format!("{}😀tail", "é".repeat(MAX_ERROR_MESSAGE_CHARS - 1));
+        let cut = bounded_message(&long);
+        assert_eq!(cut.chars().count(), MAX_ERROR_MESSAGE_CHARS);
+        assert!(cut.ends_with(TRUNCATION_MARK));
+        assert!(cut.starts_with(&"é".repeat(MAX_ERROR_MESSAGE_CHARS - 1)));
     }
 }
