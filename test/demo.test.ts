@@ -106,7 +106,10 @@ describe('examples/router.mjs in front of the fake upstream', () => {
 
     const stats = store.stats();
     // gpt-4o: $2.50 / $10.00 per million → floor((123 × 2.5 + 45 × 10)) = floor(757.5) = 757 µ$
-    expect(stats.byModel['gpt-4o']).toEqual({ requestCount: 1, failedCount: 0, inputTokens: 123, outputTokens: 45, costMicros: 757, costUsd: 0.000757 });
+    expect(stats.byModel['gpt-4o']).toEqual({
+      requestCount: 1, failedCount: 0, inputTokens: 123, outputTokens: 45, costMicros: 757, costUsd: 0.000757,
+      cacheReadTokens: 0, cacheWriteTokens: 0, reasoningTokens: 0, unpricedRequests: 0,
+    });
     expect(stats.totalCostMicros).toBe(757);
     expect(stats.byAgent['agent_t']?.requestCount).toBe(1);
     expect(stats.byProvider['openai']?.requestCount).toBe(1);

@@ -136,6 +136,8 @@ function check(store: EventStore, ref: Reference): void {
     rejected: ref.rejected,
     dropped: ref.dropped,
     evicted: ref.evicted,
+    lost: 0,
+    lostReason: null,
   });
   expect(a.recorded).toBe(a.buffered + a.drained + a.synced + a.rejected + a.dropped + a.evicted);
   const stats = store.stats();

@@ -76,7 +76,10 @@ function notBuffered(store: EventStore, counter: 'dropped' | 'evicted', record: 
 }
 
 function tally(partial: Partial<ModelStats>): ModelStats {
-  const s = { requestCount: 0, failedCount: 0, inputTokens: 0, outputTokens: 0, costMicros: 0, ...partial };
+  const s = {
+    requestCount: 0, failedCount: 0, inputTokens: 0, outputTokens: 0, costMicros: 0,
+    cacheReadTokens: 0, cacheWriteTokens: 0, reasoningTokens: 0, unpricedRequests: 0, ...partial,
+  };
   return { ...s, costUsd: s.costMicros / 1e6 };
 }
 
@@ -90,11 +93,13 @@ describe('a new store', () => {
     expect(store.snapshotEvents()).toEqual([]);
     expect(store.unsyncedEvents()).toEqual([]);
     expect(store.accounting()).toEqual({
-      recorded: 0, buffered: 0, drained: 0, synced: 0, rejected: 0, dropped: 0, evicted: 0,
+      recorded: 0, buffered: 0, drained: 0, synced: 0, rejected: 0, dropped: 0, evicted: 0, lost: 0, lostReason: null,
     });
     const expected: ComputedStats = {
       totalRequests: 0, failedRequests: 0, totalInputTokens: 0, totalOutputTokens: 0,
       totalTokens: 0, totalCostMicros: 0, totalCostUsd: 0, successRate: 1,
+      totalCacheReadTokens: 0, totalCacheWriteTokens: 0, totalReasoningTokens: 0, unpricedRequests: 0,
+      saturated: false,
       avgCostPerRequestUsd: 0, avgTokensPerRequest: 0, byModel: {}, byProvider: {}, byAgent: {},
       latencyByModel: {},
     };
@@ -106,7 +111,7 @@ describe('a new store', () => {
     for (let i = 0; i < 10_000; i++) store.recordLlmFailed('gpt-4');
     expect(store.len()).toBe(10_000);
     expect(store.accounting()).toEqual({
-      recorded: 10_000, buffered: 10_000, drained: 0, synced: 0, rejected: 0, dropped: 0, evicted: 0,
+      recorded: 10_000, buffered: 10_000, drained: 0, synced: 0, rejected: 0, dropped: 0, evicted: 0, lost: 0, lostReason: null,
     });
     notBuffered(store, 'dropped', () => store.recordLlmFailed('gpt-4'));
     expect(store.droppedCount()).toBe(1);
@@ -179,7 +184,7 @@ describe('recording', () => {
     expect(b).toMatchObject({ model: 'gpt-4', provider: 'my-gateway', costMicros: 7500 });
     const stats = store.stats();
     expect(stats.byProvider).toEqual({
-      openai: tally({ requestCount: 1, inputTokens: 10, outputTokens: 5 }),
+      openai: tally({ requestCount: 1, inputTokens: 10, outputTokens: 5, unpricedRequests: 1 }),
       'my-gateway': tally({ requestCount: 1, inputTokens: 150, outputTokens: 50, costMicros: 7500 }),
     });
     expect(stats.totalCostMicros).toBe(7500);
@@ -189,7 +194,10 @@ describe('recording', () => {
     const store = new EventStore();
     store.recordLlmCompleted(pricing, 'llama-3.1-70b', 1000, 1000);
     expect(store.snapshotEvents()[0]).toMatchObject({ provider: 'unknown', costMicros: 0 });
-    expect(store.stats().byProvider).toEqual({ unknown: tally({ requestCount: 1, inputTokens: 1000, outputTokens: 1000 }) });
+    expect(store.stats().byProvider).toEqual({
+      unknown: tally({ requestCount: 1, inputTokens: 1000, outputTokens: 1000, unpricedRequests: 1 }),
+    });
+    expect(store.stats().unpricedRequests).toBe(1);
   });
 
   it('records failed requests with their error fields', () => {
@@ -390,7 +398,7 @@ describe('statistics', () => {
     expect(stats.byProvider).toEqual({
       openai: tally({ requestCount: 3, failedCount: 1, inputTokens: 1150, outputTokens: 2050, costMicros: 157500 }),
       anthropic: tally({ requestCount: 1, inputTokens: 200, outputTokens: 100, costMicros: 10500 }),
-      unknown: tally({ requestCount: 1, inputTokens: 7, outputTokens: 3 }),
+      unknown: tally({ requestCount: 1, inputTokens: 7, outputTokens: 3, unpricedRequests: 1 }),
     });
     expect(stats.byAgent).toEqual({
       a: tally({ requestCount: 2, inputTokens: 1150, outputTokens: 2050, costMicros: 157500 }),
@@ -406,10 +414,10 @@ describe('statistics', () => {
     expect(Object.getPrototypeOf(stats.byModel)).toBe(Object.prototype);
     expect(Object.keys(stats.byModel).sort()).toEqual(['__proto__', 'constructor']);
     expect(Object.hasOwn(stats.byModel, '__proto__')).toBe(true);
-    expect(stats.byModel['__proto__']).toEqual(tally({ requestCount: 1, inputTokens: 1, outputTokens: 2 }));
+    expect(stats.byModel['__proto__']).toEqual(tally({ requestCount: 1, inputTokens: 1, outputTokens: 2, unpricedRequests: 1 }));
     expect(Object.keys(stats.byProvider).sort()).toEqual(['__proto__', 'unknown']);
     expect(Object.keys(stats.byAgent).sort()).toEqual(['__proto__', 'toString']);
-    expect(stats.byAgent['toString']).toEqual(tally({ requestCount: 1, inputTokens: 3, outputTokens: 4 }));
+    expect(stats.byAgent['toString']).toEqual(tally({ requestCount: 1, inputTokens: 3, outputTokens: 4, unpricedRequests: 1 }));
   });
 
   it('keeps every key exact across calls: many keys, non-ASCII, new ones in between', () => {
@@ -423,7 +431,7 @@ describe('statistics', () => {
     expect(Object.hasOwn(first.byModel, '__proto__')).toBe(true);
     expect(Object.getPrototypeOf(first.byModel)).toBe(Object.prototype);
     models.forEach((model, i) => {
-      expect(first.byModel[model]).toEqual(tally({ requestCount: 1, inputTokens: i + 1, outputTokens: 1 }));
+      expect(first.byModel[model]).toEqual(tally({ requestCount: 1, inputTokens: i + 1, outputTokens: 1, unpricedRequests: 1 }));
       expect(first.latencyByModel[model]?.duration.sumSeconds).toBeCloseTo(0.01 * (i + 1), 9);
     });
     expect(Object.keys(first.byAgent).sort()).toEqual(['agent-0-ü', 'agent-1-ü', 'agent-2-ü']);
@@ -433,7 +441,7 @@ describe('statistics', () => {
     const second = store.stats();
     expect(Object.keys(second.byModel).sort()).toEqual([...models, 'gpt-4o'].sort());
     expect(second.byModel['gpt-4o']).toEqual(tally({ requestCount: 1, failedCount: 1 }));
-    expect(second.byModel['世界-🚀']).toEqual(tally({ requestCount: 2, inputTokens: 8, outputTokens: 6 }));
+    expect(second.byModel['世界-🚀']).toEqual(tally({ requestCount: 2, inputTokens: 8, outputTokens: 6, unpricedRequests: 2 }));
     expect(second.byAgent['agent-🚀']).toEqual(tally({ requestCount: 1, failedCount: 1 }));
     expect(second.byAgent['agent-0-ü']?.requestCount).toBe(first.byAgent['agent-0-ü']!.requestCount + 1);
     expect(second.byProvider['openai']?.failedCount).toBe(1);
@@ -609,7 +617,7 @@ describe('the buffer', () => {
     const next = idOf(store, () => store.recordLlmCompleted(pricing, 'gpt-4', 5, 0));
     expect(ids(store.snapshotEvents())).toEqual([kept[0], kept[2], next]);
     expect(store.accounting()).toEqual({
-      recorded: 6, buffered: 3, drained: 0, synced: 1, rejected: 0, dropped: 2, evicted: 0,
+      recorded: 6, buffered: 3, drained: 0, synced: 1, rejected: 0, dropped: 2, evicted: 0, lost: 0, lostReason: null,
     });
     expectIdentity(store);
   });
@@ -648,7 +656,7 @@ describe('the buffer', () => {
     expect(store.evictedCount()).toBe(8);
     expect(ids(store.snapshotEvents())).toEqual([llmX, llmY, llmZ, llmW]);
     expect(store.accounting()).toEqual({
-      recorded: 13, buffered: 4, drained: 0, synced: 0, rejected: 0, dropped: 1, evicted: 8,
+      recorded: 13, buffered: 4, drained: 0, synced: 0, rejected: 0, dropped: 1, evicted: 8, lost: 0, lostReason: null,
     });
     expectIdentity(store);
   });
@@ -740,7 +748,7 @@ describe('the buffer', () => {
     expect(store.markRejected([b])).toBe(0);
     expect(ids(store.snapshotEvents())).toEqual([local, c]);
     expect(store.accounting()).toEqual({
-      recorded: 4, buffered: 2, drained: 0, synced: 1, rejected: 1, dropped: 0, evicted: 0,
+      recorded: 4, buffered: 2, drained: 0, synced: 1, rejected: 1, dropped: 0, evicted: 0, lost: 0, lostReason: null,
     });
     expectIdentity(store);
   });
@@ -852,12 +860,12 @@ describe('bad input', () => {
     ['outputTokens null', completed('gpt-4', 1, null), TypeError, /outputTokens/],
     ['agentId a number', completed('gpt-4', 1, 1, 7), TypeError, /agentId/],
     ['providerId an object', completed('gpt-4', 1, 1, null, {}), TypeError, /providerId/],
-    ['latency a number', completed('gpt-4', 1, 1, null, null, 5), TypeError, /latency/],
-    ['latency an array', completed('gpt-4', 1, 1, null, null, []), TypeError, /latency/],
-    ['latency.durationMs a string', completed('gpt-4', 1, 1, null, null, { durationMs: '5' }), TypeError, /latency\.durationMs/],
-    ['latency.durationMs negative', completed('gpt-4', 1, 1, null, null, { durationMs: -1 }), RangeError, /latency\.durationMs/],
-    ['latency.ttftMs NaN', completed('gpt-4', 1, 1, null, null, { ttftMs: NaN }), RangeError, /latency\.ttftMs/],
-    ['latency.ttftMs Infinity', completed('gpt-4', 1, 1, null, null, { ttftMs: Infinity }), RangeError, /latency\.ttftMs/],
+    ['details a number', completed('gpt-4', 1, 1, null, null, 5), TypeError, /details must be an object/],
+    ['details an array', completed('gpt-4', 1, 1, null, null, []), TypeError, /details must be an object/],
+    ['details.durationMs a string', completed('gpt-4', 1, 1, null, null, { durationMs: '5' }), TypeError, /details\.durationMs/],
+    ['details.durationMs negative', completed('gpt-4', 1, 1, null, null, { durationMs: -1 }), RangeError, /details\.durationMs/],
+    ['details.ttftMs NaN', completed('gpt-4', 1, 1, null, null, { ttftMs: NaN }), RangeError, /details\.ttftMs/],
+    ['details.ttftMs Infinity', completed('gpt-4', 1, 1, null, null, { ttftMs: Infinity }), RangeError, /details\.ttftMs/],
     ['provider empty', withProvider('gpt-4', '', 1, 1), RangeError, /provider/],
     ['provider a number', withProvider('gpt-4', 3, 1, 1), TypeError, /provider/],
     ['withProvider tokens negative', withProvider('gpt-4', 'openai', 1, -1), RangeError, /outputTokens/],

@@ -1,22 +1,22 @@
 /** The event store: a bounded outbox of events plus running statistics. */
 
-import type { EventStoreApi } from '../shared/api.js';
+import type { EventStoreApi, PricingManagerApi } from '../shared/api.js';
 import type {
   Accounting,
   AnalyticsEvent,
-  BudgetThresholdEvent,
   ComputedStats,
   EventInput,
-  LatencyInput,
-  LlmCompletedEvent,
-  LlmFailedEvent,
+  EventStoreOptions,
   ModelLatency,
   ModelStats,
-  RouterStartedEvent,
-  RouterStoppedEvent,
+  RecordDetails,
+  RecordUsageOptions,
+  Usage,
 } from '../shared/types.js';
 import {
-  DEFAULT_CAPACITY,
+  DEFAULT_CARDINALITY_LIMIT,
+  CARDINALITY_OVERFLOW_KEY,
+  boundedMessage,
   checkBudgetThresholdArgs,
   checkCapacity,
   checkCount,
@@ -28,84 +28,37 @@ import {
   checkLlmFailedArgs,
   checkPort,
   checkSharedArgs,
+  checkStoreOptions,
   checkStreamingArgs,
+  wellFormed,
 } from '../shared/validate.js';
+import { Provider, inferProviderUnchecked } from '../shared/provider.js';
+import { renderPrometheus } from '../shared/prometheus.js';
+import { recordUsageOn } from '../shared/record-usage.js';
 import { Fifo } from './fifo.js';
 import { SeqQueue } from './seq-queue.js';
 import { IdSource } from './ids.js';
 import { computeCostMicros, isPricingManager, lookupPrice, type PricingManager, type PriceEntry } from './pricing.js';
-import { inferProviderUnchecked } from '../shared/provider.js';
 import { createReceiver, offerToReceiver, type Receiver } from './stream.js';
-import { LATENCY_BOUNDS_MICROS, bucketOf, histogram, msToMicros } from '../shared/latency.js';
-import { renderPrometheus } from '../shared/prometheus.js';
+import { toPublic, type Stored, type StoredLlm, type StoredLocal } from './events.js';
+import { LatencyTally, Saturation, Tally, TallyTable, addOverflowRow, type Counts } from './tally.js';
+import type { BudgetThresholdEvent, LlmCompletedEvent, LlmFailedEvent, RouterStartedEvent, RouterStoppedEvent } from '../shared/types.js';
 
 const MICROS_PER_USD = 1_000_000;
+const MAX = Number.MAX_SAFE_INTEGER;
+/** Built-in provider names: always kept on top of the cardinality limit, as in the core. */
+const BUILT_IN_PROVIDERS: ReadonlySet<string> = new Set(Object.values(Provider));
+const NO_PARTS: Counts = { inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0, reasoningTokens: 0 };
 
 /**
- * A buffered event: the public shape without the id, plus its number in this
- * store (its record order, from which the id is written when it is read).
+ * The cost of `counts` at `price`, capped at `Number.MAX_SAFE_INTEGER` (the
+ * core computes it in 128 bits and reports the same cap).
  */
-type Stored<E extends AnalyticsEvent> = Omit<E, 'eventId'> & { seq: number };
-type StoredLlm = Stored<LlmCompletedEvent> | Stored<LlmFailedEvent>;
-type StoredLocal = Stored<BudgetThresholdEvent> | Stored<RouterStartedEvent> | Stored<RouterStoppedEvent>;
-type StoredEvent = StoredLlm | StoredLocal;
-
-/** Running counters of one model, provider or agent. */
-class Tally {
-  requestCount = 0;
-  failedCount = 0;
-  inputTokens = 0;
-  outputTokens = 0;
-  costMicros = 0;
-
-  completed(inputTokens: number, outputTokens: number, costMicros: number): void {
-    this.requestCount++;
-    this.inputTokens += inputTokens;
-    this.outputTokens += outputTokens;
-    this.costMicros += costMicros;
-  }
-
-  failed(): void {
-    this.requestCount++;
-    this.failedCount++;
-  }
-
-  toStats(): ModelStats {
-    return {
-      requestCount: this.requestCount,
-      failedCount: this.failedCount,
-      inputTokens: this.inputTokens,
-      outputTokens: this.outputTokens,
-      costMicros: this.costMicros,
-      costUsd: this.costMicros / MICROS_PER_USD,
-    };
-  }
+function costOf(price: PriceEntry, counts: Counts): number {
+  return Math.min(computeCostMicros(counts.inputTokens, counts.outputTokens, price.input, price.output), MAX);
 }
 
-const LATENCY_BUCKETS = LATENCY_BOUNDS_MICROS.length + 1;
-/** Latencies are `u64` microseconds in the Rust core: a larger value saturates (2^64 as a double). */
-const U64_SATURATED = 2 ** 64;
-
-/** Latency histograms of one model, allocated the first time a latency is recorded for it. */
-class LatencyTally {
-  /** Observations per bucket (not cumulative), the last one `+Inf`. */
-  readonly duration: number[] = Array.from({ length: LATENCY_BUCKETS }, () => 0);
-  durationSumMicros = 0;
-  readonly ttft: number[] = Array.from({ length: LATENCY_BUCKETS }, () => 0);
-  ttftSumMicros = 0;
-
-  toLatency(): ModelLatency {
-    return { duration: histogram(this.duration, this.durationSumMicros), ttft: histogram(this.ttft, this.ttftSumMicros) };
-  }
-}
-
-/** Whole microseconds, as the Rust core converts them (saturating at `u64::MAX`). */
-function micros(ms: number): number {
-  const us = msToMicros(ms);
-  return us < U64_SATURATED ? us : U64_SATURATED;
-}
-
-/** What the store remembers per model name, so that recording allocates nothing after the first time. */
+/** What the store remembers per kept model name, so that recording allocates nothing after the first time. */
 interface ModelEntry {
   readonly tally: Tally;
   /** Latency histograms, from the first request of this model recorded with a latency. */
@@ -117,81 +70,8 @@ interface ModelEntry {
   /** The pricing manager `price` was looked up in. */
   pricing: PricingManager | null;
   price: PriceEntry | null;
-}
-
-function tallyTable(map: Map<string, Tally>): Record<string, ModelStats> {
-  // Object.fromEntries defines own data properties, so a key such as
-  // `__proto__` is stored as a key and never touches the prototype.
-  return Object.fromEntries(Array.from(map, ([key, tally]) => [key, tally.toStats()]));
-}
-
-/** A plain-object copy of a buffered event, with its id, without the store's bookkeeping. */
-function toPublic(event: StoredEvent, ids: IdSource): AnalyticsEvent {
-  const eventId = ids.idOf(event.seq);
-  switch (event.eventType) {
-    case 'llm_request_completed':
-      return {
-        eventId,
-        timestampMs: event.timestampMs,
-        eventType: event.eventType,
-        agentId: event.agentId,
-        provider: event.provider,
-        model: event.model,
-        providerId: event.providerId,
-        inputTokens: event.inputTokens,
-        outputTokens: event.outputTokens,
-        costMicros: event.costMicros,
-      };
-    case 'llm_request_failed':
-      return {
-        eventId,
-        timestampMs: event.timestampMs,
-        eventType: event.eventType,
-        agentId: event.agentId,
-        provider: event.provider,
-        model: event.model,
-        providerId: event.providerId,
-        errorCode: event.errorCode,
-        errorMessage: event.errorMessage,
-      };
-    case 'budget_threshold_reached':
-      return {
-        eventId,
-        timestampMs: event.timestampMs,
-        eventType: event.eventType,
-        agentId: event.agentId,
-        thresholdPercent: event.thresholdPercent,
-        currentSpendMicros: event.currentSpendMicros,
-        budgetMicros: event.budgetMicros,
-      };
-    case 'router_started':
-      return {
-        eventId,
-        timestampMs: event.timestampMs,
-        eventType: event.eventType,
-        agentId: event.agentId,
-        port: event.port,
-      };
-    case 'router_stopped':
-      return {
-        eventId,
-        timestampMs: event.timestampMs,
-        eventType: event.eventType,
-        agentId: event.agentId,
-        totalRequests: event.totalRequests,
-        totalCostMicros: event.totalCostMicros,
-      };
-  }
-}
-
-/** The tally of `key` in `map`, created on first use. */
-function tallyIn(map: Map<string, Tally>, key: string): Tally {
-  let tally = map.get(key);
-  if (tally === undefined) {
-    tally = new Tally();
-    map.set(key, tally);
-  }
-  return tally;
+  /** Warned about once as unpriced. */
+  warned: boolean;
 }
 
 /**
@@ -203,11 +83,15 @@ function tallyIn(map: Map<string, Tally>, key: string): Tally {
  * buffer is full, the oldest local event is evicted to make room; if there is
  * none, a new LLM event is dropped (see {@link droppedCount}) and a new local
  * event is evicted at once. The statistics count every LLM event recorded,
- * dropped or not.
+ * dropped or not, in breakdowns of at most `cardinalityLimit` names each.
+ *
+ * Strings are stored as the core stores them: a lone surrogate becomes
+ * U+FFFD, an error message is cut to 2,048 characters.
  */
 export class EventStore implements EventStoreApi {
-  #capacity = DEFAULT_CAPACITY;
+  #capacity: number;
   #receiver: Receiver | null = null;
+  readonly #limit: number;
 
   /** Ids, numbered in record order: an id's number finds its event again. */
   readonly #ids = new IdSource();
@@ -223,25 +107,33 @@ export class EventStore implements EventStoreApi {
   #dropped = 0;
   #evicted = 0;
 
-  #totalRequests = 0;
-  #failedRequests = 0;
-  #totalInputTokens = 0;
-  #totalOutputTokens = 0;
-  #totalCostMicros = 0;
-  readonly #byModel = new Map<string, ModelEntry>();
-  readonly #modelTallies = new Map<string, Tally>();
-  readonly #byProvider = new Map<string, Tally>();
-  readonly #byAgent = new Map<string, Tally>();
+  readonly #sat = new Saturation();
+  readonly #totals = new Tally();
+  /** Kept models (at most the limit), by well-formed name. */
+  readonly #models = new Map<string, ModelEntry>();
+  readonly #overflowModel = new Tally();
+  #overflowLatency: LatencyTally | null = null;
+  #overflowWarned = false;
+  readonly #byProvider: TallyTable;
+  readonly #byAgent: TallyTable;
 
-  /** A store with room for 10,000 events. */
-  constructor() {}
+  /**
+   * A store with room for `options.capacity` events (default 10,000) keeping
+   * `options.cardinalityLimit` names per stats breakdown (default 2,000).
+   * Any other argument is a `TypeError`.
+   */
+  constructor(options?: EventStoreOptions) {
+    const { capacity, cardinalityLimit } = checkStoreOptions(options);
+    this.#capacity = capacity;
+    this.#limit = cardinalityLimit;
+    this.#byProvider = new TallyTable(cardinalityLimit, BUILT_IN_PROVIDERS);
+    this.#byAgent = new TallyTable(cardinalityLimit);
+  }
 
   /** A store with room for `capacity` events (1..100,000,000). */
   static withCapacity(capacity: number): EventStore {
     checkCapacity(capacity, 'capacity');
-    const store = new EventStore();
-    store.#capacity = capacity;
-    return store;
+    return new EventStore({ capacity });
   }
 
   /**
@@ -250,8 +142,7 @@ export class EventStore implements EventStoreApi {
    */
   static withStreaming(capacity: number, channelSize: number): [EventStore, Receiver] {
     checkStreamingArgs(capacity, channelSize);
-    const store = new EventStore();
-    store.#capacity = capacity;
+    const store = new EventStore({ capacity });
     const receiver = createReceiver(channelSize);
     store.#receiver = receiver;
     return [store, receiver];
@@ -281,42 +172,50 @@ export class EventStore implements EventStoreApi {
 
   /**
    * Records a completed LLM request: provider inferred from the model name,
-   * cost from `pricing` (0 for a model it does not know), and the latency, if
-   * given, in the model's histograms (`stats().latencyByModel`). Counted in
-   * the statistics even when the full buffer drops the event.
+   * cost from `pricing` over the tokens and their parts (0, counted in
+   * `unpricedRequests` and warned about once, for a model it does not know),
+   * and the latency, if given, in the model's histograms. Counted in the
+   * statistics even when the full buffer drops the event.
    *
-   * @param latency `{ durationMs?, ttftMs? }`, each absent/`null` when not measured.
+   * @param details `{ durationMs?, ttftMs?, cacheReadTokens?, cacheWriteTokens?, cacheWrite1hTokens?, reasoningTokens? }`.
    */
   recordLlmCompleted(
-    pricing: PricingManager,
+    pricing: PricingManagerApi,
     model: string,
     inputTokens: number,
     outputTokens: number,
     agentId?: string | null,
     providerId?: string | null,
-    latency?: LatencyInput | null,
+    details?: RecordDetails | null,
   ): void {
     checkInstance(pricing, isPricingManager, 'pricing', 'PricingManager');
-    checkLlmCompletedArgs(model, inputTokens, outputTokens, agentId, providerId, latency);
-    const entry = this.#modelEntry(model);
-    const providerTally = (entry.inferredTally ??= this.#providerTally(entry.inferred));
-    if (latency != null) this.#observeLatency(entry, latency.durationMs, latency.ttftMs);
-    this.#completed(
-      entry,
-      providerTally,
-      pricing,
-      model,
-      entry.inferred,
-      inputTokens + 0,
-      outputTokens + 0,
-      agentId ?? null,
-      providerId ?? null,
-    );
+    checkLlmCompletedArgs(model, inputTokens, outputTokens, agentId, providerId, details);
+    const counts = details == null ? null : countsOf(inputTokens, outputTokens, details);
+    const name = wellFormed(model);
+    const entry = this.#modelEntry(name);
+    if (entry === null) {
+      const inferred = inferProviderUnchecked(name);
+      if (details != null) this.#overflowLatencyTally().observe(details.durationMs, details.ttftMs);
+      this.#completed(null, this.#overflowModel, this.#byProvider.of(inferred), pricing as PricingManager, name, inferred,
+        counts ?? plain(inputTokens, outputTokens), agentId, providerId);
+      return;
+    }
+    const providerTally = (entry.inferredTally ??= this.#byProvider.of(entry.inferred));
+    if (details != null && (details.durationMs != null || details.ttftMs != null)) {
+      (entry.latency ??= new LatencyTally()).observe(details.durationMs, details.ttftMs);
+    }
+    this.#completed(entry, entry.tally, providerTally, pricing as PricingManager, name, entry.inferred,
+      counts ?? plain(inputTokens, outputTokens), agentId, providerId);
+  }
+
+  /** Records a request from a toolkit `Usage`: a failure when it carries an error, else completed with every part. */
+  recordUsage(pricing: PricingManagerApi, usage: Usage, options?: RecordUsageOptions | null): void {
+    recordUsageOn(this, pricing, usage, options);
   }
 
   /** Records a completed LLM request with an explicit provider name (e.g. `Provider.OpenAI`). */
   recordLlmCompletedWithProvider(
-    pricing: PricingManager,
+    pricing: PricingManagerApi,
     model: string,
     provider: string,
     inputTokens: number,
@@ -326,17 +225,11 @@ export class EventStore implements EventStoreApi {
   ): void {
     checkInstance(pricing, isPricingManager, 'pricing', 'PricingManager');
     checkLlmCompletedWithProviderArgs(model, provider, inputTokens, outputTokens, agentId, providerId);
-    this.#completed(
-      this.#modelEntry(model),
-      this.#providerTally(provider),
-      pricing,
-      model,
-      provider,
-      inputTokens + 0,
-      outputTokens + 0,
-      agentId ?? null,
-      providerId ?? null,
-    );
+    const name = wellFormed(model);
+    const providerName = wellFormed(provider);
+    const entry = this.#modelEntry(name);
+    this.#completed(entry, entry?.tally ?? this.#overflowModel, this.#byProvider.of(providerName), pricing as PricingManager,
+      name, providerName, plain(inputTokens, outputTokens), agentId, providerId);
   }
 
   /** Records a failed LLM request; provider inferred from the model name. */
@@ -348,18 +241,11 @@ export class EventStore implements EventStoreApi {
     errorMessage?: string | null,
   ): void {
     checkLlmFailedArgs(model, agentId, providerId, errorCode, errorMessage);
-    const entry = this.#modelEntry(model);
-    const providerTally = (entry.inferredTally ??= this.#providerTally(entry.inferred));
-    this.#failed(
-      entry.tally,
-      providerTally,
-      model,
-      entry.inferred,
-      agentId ?? null,
-      providerId ?? null,
-      errorCode ?? null,
-      errorMessage ?? null,
-    );
+    const name = wellFormed(model);
+    const entry = this.#modelEntry(name);
+    const inferred = entry?.inferred ?? inferProviderUnchecked(name);
+    const providerTally = entry === null ? this.#byProvider.of(inferred) : (entry.inferredTally ??= this.#byProvider.of(inferred));
+    this.#failed(entry?.tally ?? this.#overflowModel, providerTally, name, inferred, agentId, providerId, errorCode, errorMessage);
   }
 
   /** Records that an agent's spend crossed a budget threshold (a local event). */
@@ -370,7 +256,7 @@ export class EventStore implements EventStoreApi {
     agentId?: string | null,
   ): void {
     checkBudgetThresholdArgs(thresholdPercent, currentSpendMicros, budgetMicros, agentId);
-    this.#budget(thresholdPercent + 0, currentSpendMicros + 0, budgetMicros + 0, agentId ?? null);
+    this.#budget(thresholdPercent + 0, currentSpendMicros + 0, budgetMicros + 0, agentId == null ? null : wellFormed(agentId));
   }
 
   /** Records that the router started listening on `port` (a local event). */
@@ -381,7 +267,7 @@ export class EventStore implements EventStoreApi {
 
   /** Records that the router stopped, with the store's totals at this moment (a local event). */
   recordRouterStopped(): void {
-    this.#routerStopped(this.#totalRequests, this.#totalCostMicros);
+    this.#routerStopped(this.#totals.requestCount, this.#totals.costMicros);
   }
 
   /**
@@ -392,36 +278,26 @@ export class EventStore implements EventStoreApi {
     checkEventInput(input);
     switch (input.eventType) {
       case 'llm_request_completed': {
-        const model = input.model;
-        const entry = this.#modelEntry(model);
-        const providerTally = this.#providerTally(input.provider);
-        const agentId = input.agentId ?? null;
-        this.#countCompleted(entry.tally, providerTally, input.inputTokens, input.outputTokens, input.costMicros, agentId);
-        this.#storeCompleted(
-          model,
-          input.provider,
-          input.inputTokens + 0,
-          input.outputTokens + 0,
-          input.costMicros + 0,
-          agentId,
-          input.providerId ?? null,
-        );
+        const name = wellFormed(input.model);
+        const provider = wellFormed(input.provider);
+        const entry = this.#modelEntry(name);
+        const counts = plain(input.inputTokens + 0, input.outputTokens + 0);
+        const cost = Math.min(input.costMicros + 0, MAX);
+        const agentId = input.agentId == null ? null : wellFormed(input.agentId);
+        this.#countCompleted(entry?.tally ?? this.#overflowModel, this.#byProvider.of(provider), counts, cost, false, agentId);
+        this.#storeCompleted(name, provider, counts, cost, agentId, input.providerId == null ? null : wellFormed(input.providerId));
         return;
       }
-      case 'llm_request_failed':
-        this.#failed(
-          this.#modelEntry(input.model).tally,
-          this.#providerTally(input.provider),
-          input.model,
-          input.provider,
-          input.agentId ?? null,
-          input.providerId ?? null,
-          input.errorCode ?? null,
-          input.errorMessage ?? null,
-        );
+      case 'llm_request_failed': {
+        const name = wellFormed(input.model);
+        const entry = this.#modelEntry(name);
+        this.#failed(entry?.tally ?? this.#overflowModel, this.#byProvider.of(wellFormed(input.provider)), name,
+          wellFormed(input.provider), input.agentId, input.providerId, input.errorCode, input.errorMessage);
         return;
+      }
       case 'budget_threshold_reached':
-        this.#budget(input.thresholdPercent + 0, input.currentSpendMicros + 0, input.budgetMicros + 0, input.agentId ?? null);
+        this.#budget(input.thresholdPercent + 0, input.currentSpendMicros + 0, input.budgetMicros + 0,
+          input.agentId == null ? null : wellFormed(input.agentId));
         return;
       case 'router_started':
         this.#routerStarted(input.port + 0);
@@ -432,94 +308,95 @@ export class EventStore implements EventStoreApi {
     }
   }
 
-  #modelEntry(model: string): ModelEntry {
-    let entry = this.#byModel.get(model);
+  /** The entry of a kept model (created while under the limit), or `null` past it. */
+  #modelEntry(name: string): ModelEntry | null {
+    let entry = this.#models.get(name);
     if (entry === undefined) {
-      const tally = new Tally();
+      if (this.#models.size >= this.#limit) return null;
       entry = {
-        tally,
+        tally: new Tally(),
         latency: null,
-        inferred: inferProviderUnchecked(model),
+        inferred: inferProviderUnchecked(name),
         inferredTally: null,
         pricing: null,
         price: null,
+        warned: false,
       };
-      this.#byModel.set(model, entry);
-      this.#modelTallies.set(model, tally);
+      this.#models.set(name, entry);
     }
     return entry;
   }
 
-  #providerTally(provider: string): Tally {
-    return tallyIn(this.#byProvider, provider);
-  }
-
-  #agentTally(agentId: string): Tally {
-    return tallyIn(this.#byAgent, agentId);
-  }
-
-  /** Adds a request's latencies (validated; either may be absent) to its model's histograms. */
-  #observeLatency(entry: ModelEntry, durationMs: number | null | undefined, ttftMs: number | null | undefined): void {
-    if (durationMs == null && ttftMs == null) return;
-    const latency = (entry.latency ??= new LatencyTally());
-    if (durationMs != null) {
-      const us = micros(durationMs);
-      const bucket = bucketOf(us);
-      latency.duration[bucket] = (latency.duration[bucket] as number) + 1;
-      latency.durationSumMicros = Math.min(latency.durationSumMicros + us, U64_SATURATED);
-    }
-    if (ttftMs != null) {
-      const us = micros(ttftMs);
-      const bucket = bucketOf(us);
-      latency.ttft[bucket] = (latency.ttft[bucket] as number) + 1;
-      latency.ttftSumMicros = Math.min(latency.ttftSumMicros + us, U64_SATURATED);
-    }
+  #overflowLatencyTally(): LatencyTally {
+    return (this.#overflowLatency ??= new LatencyTally());
   }
 
   #completed(
-    entry: ModelEntry,
+    entry: ModelEntry | null,
+    modelTally: Tally,
     providerTally: Tally,
     pricing: PricingManager,
     model: string,
     provider: string,
-    inputTokens: number,
-    outputTokens: number,
-    agentId: string | null,
-    providerId: string | null,
+    counts: Counts,
+    agentId: string | null | undefined,
+    providerId: string | null | undefined,
   ): void {
-    if (entry.pricing !== pricing) {
-      entry.pricing = pricing;
-      entry.price = lookupPrice(pricing, model);
+    let price: PriceEntry | null;
+    if (entry === null) {
+      price = lookupPrice(pricing, model);
+    } else {
+      if (entry.pricing !== pricing) {
+        entry.pricing = pricing;
+        entry.price = lookupPrice(pricing, model);
+      }
+      price = entry.price;
     }
-    const price = entry.price;
-    const costMicros =
-      price === null ? 0 : computeCostMicros(inputTokens, outputTokens, price.input, price.output);
-    this.#countCompleted(entry.tally, providerTally, inputTokens, outputTokens, costMicros, agentId);
-    this.#storeCompleted(model, provider, inputTokens, outputTokens, costMicros, agentId, providerId);
+    const cost = price === null ? 0 : costOf(price, counts);
+    if (price === null) this.#warnUnpriced(entry, model);
+    const agent = agentId == null ? null : wellFormed(agentId);
+    this.#countCompleted(modelTally, providerTally, counts, cost, price === null, agent);
+    this.#storeCompleted(model, provider, counts, cost, agent, providerId == null ? null : wellFormed(providerId));
+  }
+
+  /** Warns once per kept model (once for all models past the limit) that it has no price. */
+  #warnUnpriced(entry: ModelEntry | null, model: string): void {
+    if (entry === null) {
+      if (this.#overflowWarned) return;
+      this.#overflowWarned = true;
+      console.warn(
+        `iron-runtime-analytics: no price for model ${JSON.stringify(model)} (and maybe other models past the cardinality limit): ` +
+          'their requests cost 0 and are counted in unpricedRequests; not logged again',
+      );
+      return;
+    }
+    if (entry.warned) return;
+    entry.warned = true;
+    console.warn(
+      `iron-runtime-analytics: no price for model ${JSON.stringify(model)} in the price table: its requests cost 0 and are ` +
+        'counted in unpricedRequests; load a current table (PricingManager.fromLitellmJson) or add the model (not logged again for this model)',
+    );
   }
 
   #countCompleted(
     modelTally: Tally,
     providerTally: Tally,
-    inputTokens: number,
-    outputTokens: number,
+    counts: Counts,
     costMicros: number,
+    unpriced: boolean,
     agentId: string | null,
   ): void {
-    this.#totalRequests++;
-    this.#totalInputTokens += inputTokens;
-    this.#totalOutputTokens += outputTokens;
-    this.#totalCostMicros += costMicros;
-    modelTally.completed(inputTokens, outputTokens, costMicros);
-    providerTally.completed(inputTokens, outputTokens, costMicros);
-    if (agentId !== null) this.#agentTally(agentId).completed(inputTokens, outputTokens, costMicros);
+    const s = this.#sat;
+    this.#totals.completed(s, counts, costMicros, unpriced);
+    modelTally.completed(s, counts, costMicros, unpriced);
+    providerTally.completed(s, counts, costMicros, unpriced);
+    if (agentId !== null) this.#byAgent.of(agentId).completed(s, counts, costMicros, unpriced);
   }
 
   #storeCompleted(
     model: string,
     provider: string,
-    inputTokens: number,
-    outputTokens: number,
+    counts: Counts,
     costMicros: number,
     agentId: string | null,
     providerId: string | null,
@@ -534,8 +411,8 @@ export class EventStore implements EventStoreApi {
       provider,
       model,
       providerId,
-      inputTokens,
-      outputTokens,
+      inputTokens: counts.inputTokens,
+      outputTokens: counts.outputTokens,
       costMicros,
     };
     this.#keepLlm(event, admitted);
@@ -546,28 +423,29 @@ export class EventStore implements EventStoreApi {
     providerTally: Tally,
     model: string,
     provider: string,
-    agentId: string | null,
-    providerId: string | null,
-    errorCode: string | null,
-    errorMessage: string | null,
+    agentId: string | null | undefined,
+    providerId: string | null | undefined,
+    errorCode: string | null | undefined,
+    errorMessage: string | null | undefined,
   ): void {
-    this.#totalRequests++;
-    this.#failedRequests++;
-    modelTally.failed();
-    providerTally.failed();
-    if (agentId !== null) this.#agentTally(agentId).failed();
+    const s = this.#sat;
+    const agent = agentId == null ? null : wellFormed(agentId);
+    this.#totals.failed(s);
+    modelTally.failed(s);
+    providerTally.failed(s);
+    if (agent !== null) this.#byAgent.of(agent).failed(s);
     const admitted = this.#admit(false);
     if (!admitted && this.#receiver === null) return;
     const event: Stored<LlmFailedEvent> = {
       seq: this.#ids.seq++,
       timestampMs: Date.now(),
       eventType: 'llm_request_failed',
-      agentId,
+      agentId: agent,
       provider,
       model,
-      providerId,
-      errorCode,
-      errorMessage,
+      providerId: providerId == null ? null : wellFormed(providerId),
+      errorCode: errorCode == null ? null : wellFormed(errorCode),
+      errorMessage: errorMessage == null ? null : boundedMessage(errorMessage),
     };
     this.#keepLlm(event, admitted);
   }
@@ -758,6 +636,9 @@ export class EventStore implements EventStoreApi {
       rejected: this.#rejected,
       dropped: this.#dropped,
       evicted: this.#evicted,
+      // The fallback records synchronously: nothing can be accepted and lost.
+      lost: 0,
+      lostReason: null,
     };
   }
 
@@ -767,23 +648,33 @@ export class EventStore implements EventStoreApi {
 
   /** A plain-object snapshot of the statistics of every LLM request recorded. */
   stats(): ComputedStats {
-    const total = this.#totalRequests;
-    const totalTokens = this.#totalInputTokens + this.#totalOutputTokens;
-    const totalCostUsd = this.#totalCostMicros / MICROS_PER_USD;
+    const t = this.#totals;
+    const total = t.requestCount;
+    const totalTokens = Math.min(t.inputTokens + t.outputTokens, MAX);
+    const totalCostUsd = t.costMicros / MICROS_PER_USD;
+    const byModel = Object.fromEntries(
+      Array.from(this.#models, ([key, entry]) => [key, entry.tally.toStats()]),
+    ) as Record<string, ModelStats>;
+    addOverflowRow(byModel, this.#overflowModel);
     return {
       totalRequests: total,
-      failedRequests: this.#failedRequests,
-      totalInputTokens: this.#totalInputTokens,
-      totalOutputTokens: this.#totalOutputTokens,
+      failedRequests: t.failedCount,
+      totalInputTokens: t.inputTokens,
+      totalOutputTokens: t.outputTokens,
       totalTokens,
-      totalCostMicros: this.#totalCostMicros,
+      totalCostMicros: t.costMicros,
       totalCostUsd,
-      successRate: total === 0 ? 1 : (total - this.#failedRequests) / total,
+      totalCacheReadTokens: t.cacheReadTokens,
+      totalCacheWriteTokens: t.cacheWriteTokens,
+      totalReasoningTokens: t.reasoningTokens,
+      unpricedRequests: t.unpricedRequests,
+      saturated: this.#sat.saturated || t.inputTokens + t.outputTokens > MAX,
+      successRate: total === 0 ? 1 : (total - t.failedCount) / total,
       avgCostPerRequestUsd: total === 0 ? 0 : totalCostUsd / total,
       avgTokensPerRequest: total === 0 ? 0 : totalTokens / total,
-      byModel: tallyTable(this.#modelTallies),
-      byProvider: tallyTable(this.#byProvider),
-      byAgent: tallyTable(this.#byAgent),
+      byModel,
+      byProvider: this.#byProvider.toRecord(),
+      byAgent: this.#byAgent.toRecord(),
       latencyByModel: this.#latencyTable(),
     };
   }
@@ -791,10 +682,19 @@ export class EventStore implements EventStoreApi {
   /** The models recorded with at least one latency, and their histograms. */
   #latencyTable(): Record<string, ModelLatency> {
     const entries: [string, ModelLatency][] = [];
-    for (const [model, entry] of this.#byModel) {
+    for (const [model, entry] of this.#models) {
       if (entry.latency !== null) entries.push([model, entry.latency.toLatency()]);
     }
-    return Object.fromEntries(entries);
+    const out = Object.fromEntries(entries) as Record<string, ModelLatency>;
+    if (this.#overflowLatency !== null) {
+      Object.defineProperty(out, CARDINALITY_OVERFLOW_KEY, {
+        value: this.#overflowLatency.toLatency(),
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
+    }
+    return out;
   }
 
   /**
@@ -806,4 +706,20 @@ export class EventStore implements EventStoreApi {
   prometheus(): string {
     return renderPrometheus(this.stats(), this.accounting(), this.unsyncedCount(), inferProviderUnchecked);
   }
+}
+
+/** The token counts of a request without parts. */
+function plain(inputTokens: number, outputTokens: number): Counts {
+  return { ...NO_PARTS, inputTokens: inputTokens + 0, outputTokens: outputTokens + 0 };
+}
+
+/** The token counts of a request with its (validated) parts. */
+function countsOf(inputTokens: number, outputTokens: number, d: RecordDetails): Counts {
+  return {
+    inputTokens: inputTokens + 0,
+    outputTokens: outputTokens + 0,
+    cacheReadTokens: (d.cacheReadTokens ?? 0) + 0,
+    cacheWriteTokens: Math.min((d.cacheWriteTokens ?? 0) + (d.cacheWrite1hTokens ?? 0), MAX),
+    reasoningTokens: (d.reasoningTokens ?? 0) + 0,
+  };
 }

@@ -1,14 +1,12 @@
 /**
  * Records wait in a per-store batch and cross into the addon in one call per
- * batch: a N-API call costs more than the recording itself. This module
- * schedules those flushes and flushes every pending batch of this thread
- * before the process exits.
+ * batch: a N-API call costs more than the recording itself. The batch lives
+ * in memory the addon owns (see `RecordWriter` in writer.ts), so a record
+ * written there reaches the store even if this thread ends without running
+ * more JS (`worker.terminate()`). This module schedules the flushes, and
+ * flushes every pending batch of this thread before the process exits.
  */
 
-/** Completed requests buffered per store before one boundary crossing. */
-export const BATCH_RECORDS = 256;
-/** Numbers per batched record: kind, pricing, model, input tokens (a failure: its message's length), output, agent, provider id, duration ms, TTFT ms, error code. */
-export const BATCH_STRIDE = 10;
 /**
  * How long a record may wait in this thread before the addon sees it. Same-
  * thread reads flush first; this bounds what other threads (workers, the
@@ -37,9 +35,10 @@ export function flushPending(): void {
 let flushTimer: NodeJS.Timeout | null = null;
 
 /**
- * The scheduled flush: an error here has no caller to reach (the addon only
- * fails on a key it never issued), so it becomes a process warning instead of
- * an uncaught exception that would take the router down.
+ * The scheduled flush: a flush never throws for a bad record (the addon
+ * counts it lost, with the reason, in `accounting()`); anything else has
+ * no caller to reach, so it becomes a process warning instead of an
+ * uncaught exception that would take the router down.
  */
 function flushFromTimer(): void {
   try {
@@ -62,7 +61,9 @@ export function schedule(store: { flush(): void }): void {
 function installExitHook(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
-  process.on('exit', flushPending);
+  // 'exit' handlers run on process.exit() and at the end of the script; the
+  // addon's own cleanup hook covers a worker that is terminated.
+  process.on('exit', flushFromTimer);
 }
 
 /** The store's batch was handed over: it no longer needs a flush. */

@@ -13,29 +13,53 @@ export declare class NativePricing {
   get checkedOn(): string
 }
 
-/** `iron_runtime_analytics::EventStore`, with this JS object's interned keys. */
+/** `iron_runtime_analytics::EventStore`, with this JS object's record batch. */
 export declare class NativeStore {
   /**
-   * The hot path: `records` LLM requests packed in `batch` (see
-   * `BATCH_STRIDE`) plus the failures' messages, recorded in order with
-   * one boundary crossing. The wrapper validated every number; a bad key
-   * is still an error, not a panic.
+   * A store of `capacity` events keeping `cardinality_limit` names per
+   * breakdown; with `channel_size`, a streaming one.
    */
-  recordBatch(batch: Float64Array, records: number, messages: string): void
-  /** A store of `capacity` events; with `channel_size`, a streaming one. */
-  constructor(capacity: number, channelSize?: number | undefined | null)
-  /** The process-wide store called `name`, created with `capacity` the first time. */
-  static shared(name: string, capacity: number): NativeStore
+  constructor(capacity: number, cardinalityLimit: number, channelSize?: number | undefined | null)
+  /**
+   * The process-wide store called `name`, created with this configuration
+   * the first time.
+   */
+  static shared(name: string, capacity: number, cardinalityLimit: number): NativeStore
   get capacity(): number
-  /** Interns a model name; returns its index for the `*Keyed` calls. */
+  get cardinalityLimit(): number
+  /**
+   * Keeps a model name; its key index for batched records, or -1 past
+   * the cardinality limit (then records carry the name itself).
+   */
   modelKey(model: string): number
   /**
-   * Interns an agent id (`kind` 0), a provider id (`kind` 1) or an error
-   * code (`kind` 2, a separate list); returns its index.
+   * Keeps an agent id (`kind` 0) or a provider id / error code (`kind`
+   * 1); its key index, or -1 past the cardinality limit.
    */
   nameKey(kind: number, name: string): number
-  /** Registers a price table for [`NativeStore::record_batch`]; returns its index. */
+  /** Registers a price table for batched records; returns its index. */
   registerPricing(pricing: NativePricing): number
+  /**
+   * The record batch this addon owns, as an `ArrayBuffer` (layout:
+   * `batch` in layout.json). Call once per store object.
+   */
+  batchBuffer(): ArrayBuffer
+  /**
+   * Whether the wrapper's writes to the batch buffer reach the addon
+   * (false where the runtime copies external buffers: then it flushes
+   * with `flushBatchCopy`).
+   */
+  batchIsShared(): boolean
+  /**
+   * Records the batched records and empties the batch; returns how many
+   * were lost (counted in `accounting().lost`, with `lostReason()`).
+   */
+  flushBatch(): number
+  /** `flushBatch` from the wrapper's own copy of the batch. */
+  flushBatchCopy(slots: Float64Array, bytes: Uint8Array): number
+  /** Why records were last lost, if ever. */
+  lostReason(): string | null
+  /** A completed request with an explicit provider and its usage parts. */
   recordCompletedWithProvider(pricing: NativePricing, model: string, provider: string, inputTokens: number, outputTokens: number, agent?: string | undefined | null, providerId?: string | undefined | null): boolean
   /** Low-level: a pre-built completed event. */
   recordCompletedRaw(provider: string, model: string, providerId: string | undefined | null, inputTokens: number, outputTokens: number, costMicros: number, agent?: string | undefined | null): boolean
@@ -46,8 +70,11 @@ export declare class NativeStore {
   /** Low-level: a pre-built `router_stopped` event with the given totals. */
   recordRouterStoppedTotals(totalRequests: number, totalCostMicros: number): boolean
   recordRouterStopped(): boolean
-  /** Stats as numbers and names (see [`PackedStats`]). */
-  statsPacked(): PackedStats
+  /**
+   * Stats as numbers and names (see [`PackedStats`]); `known` is how
+   * many model, provider and agent names the wrapper holds.
+   */
+  statsPacked(known: Array<number>): PackedStats
   /** Buffered events, oldest first (see [`PackedEvents`]). */
   snapshotPacked(): PackedEvents
   /** The oldest `limit` (default: all) events not yet delivered. */
@@ -56,7 +83,6 @@ export declare class NativeStore {
   drainPacked(): PackedEvents
   markSynced(ids: Array<string>): number
   markRejected(ids: Array<string>): number
-  isEmpty(): boolean
   len(): number
   unsyncedCount(): number
   accounting(): JsAccounting
@@ -67,12 +93,12 @@ export declare class NativeStore {
    */
   closeStream(): void
   /** Streamed events already waiting (at most `max`), without waiting. */
-  tryRecvJson(max: number): string
+  tryRecvPacked(max: number): PackedEvents
   /**
    * Waits (off the event loop, on the libuv pool) up to `timeout_ms` for
-   * streamed events; resolves to a JSON array of at most `max` events.
+   * streamed events; resolves to at most `max` events, packed.
    */
-  recvBatch(max: number, timeoutMs: number): Promise<string>
+  recvBatch(max: number, timeoutMs: number): Promise<PackedEventsOwned>
 }
 
 /** `iron_runtime_analytics::SyncClient` over a native store. */
@@ -107,6 +133,7 @@ export interface JsAccounting {
   rejected: number
   dropped: number
   evicted: number
+  lost: number
 }
 
 /** A price of one model, as returned to JS. */
@@ -152,43 +179,43 @@ export interface JsSyncSettings {
   thresholdCheckMs: number
 }
 
+/**
+ * The digest of the `layout.json` this addon was built from; the wrapper
+ * refuses an addon whose layouts differ from its own.
+ */
+export declare function layoutHash(): number
+
 /** Events as numbers and strings, oldest first. */
 export interface PackedEvents {
-  /** As in [`PackedStats`]. */
-  newNames: string
+  /**
+   * The reading's strings (names, codes, messages), joined; their
+   * lengths end `numbers`.
+   */
+  strings: string
   /** Every event's id, hyphenated (36 characters each), concatenated. */
   ids: string
-  /** The error messages of the failures that have one, concatenated. */
-  messages: string
-  /**
-   * Layout: the event count and the new-name count; then `EVENT_NUMBERS`
-   * per event: kind (0 completed, 1 failed, 2 budget threshold, 3 router
-   * started, 4 router stopped), timestamp ms, then the name ids of agent,
-   * provider, model, provider id (-1: none), then three numbers by kind
-   * (input, output tokens and cost µ$; threshold %, spend and budget µ$;
-   * port; total requests and total cost µ$), the error code's name id and
-   * the message's length in UTF-16 units (-1: none). Last, the length of
-   * each new name.
-   */
+  /** Layout: `events` in layout.json. */
   numbers: Float64Array
 }
 
-/** Stats as numbers, and the names not sent before. */
+/**
+ * [`PackedEvents`] for a reading finished off the JS thread (the stream's
+ * waits), whose numbers cannot be copied into V8's heap yet.
+ */
+export interface PackedEventsOwned {
+  /** As in [`PackedEvents`]. */
+  strings: string
+  /** As in [`PackedEvents`]. */
+  ids: string
+  /** As in [`PackedEvents`]. */
+  numbers: Float64Array
+}
+
+/** Stats as numbers, and the names the wrapper does not hold yet. */
 export interface PackedStats {
-  /**
-   * The names this JS object has not been sent before, concatenated; they
-   * take the next name ids, in order.
-   */
-  newNames: string
-  /**
-   * Layout (counts as doubles, exact below 2^53): the five totals
-   * (requests, failed, input tokens, output tokens, cost µ$); the row
-   * counts of byModel, byProvider, byAgent and latency; the number of new
-   * names. Then per table row its key's name id and its five numbers in
-   * the totals' order; per latency row its key's name id and two
-   * histograms (duration, TTFT) of `HISTOGRAM_NUMBERS` each. Last, the
-   * length of each new name in UTF-16 units.
-   */
+  /** The new names, joined; their indices and lengths end `numbers`. */
+  names: string
+  /** Layout: `stats` in layout.json. */
   numbers: Float64Array
 }
 

@@ -1,7 +1,7 @@
 /**
  * Decoding of the addon's packed readings (stats, events) into the
- * contract's plain objects. Layouts: `PackedStats` and `PackedEvents` in the
- * binding crate.
+ * contract's plain objects. Layouts: `stats` and `events` in the binding's
+ * layout.json, as generated constants.
  */
 import type {
   AnalyticsEvent,
@@ -10,119 +10,60 @@ import type {
   ModelLatency,
   ModelStats,
 } from '../shared/types.js';
-import { EVENT_TYPES } from '../shared/validate.js';
-import { LATENCY_BOUNDS_MICROS } from '../shared/latency.js';
+import { CARDINALITY_OVERFLOW_KEY } from '../shared/validate.js';
+import { LATENCY_BOUNDS_MICROS, histogram as histogramOf } from '../shared/latency.js';
+import {
+  EVENT_A,
+  EVENT_AGENT,
+  EVENT_B,
+  EVENT_C,
+  EVENT_ERROR_CODE,
+  EVENT_KIND,
+  EVENT_KINDS,
+  EVENT_LEN,
+  EVENT_MESSAGE,
+  EVENT_MODEL,
+  EVENT_PROVIDER,
+  EVENT_PROVIDER_ID,
+  EVENT_TIMESTAMP_MS,
+  EVENTS_HEADER_EVENTS,
+  EVENTS_HEADER_LEN,
+  EVENTS_HEADER_STRINGS,
+  HISTOGRAM_COUNT,
+  HISTOGRAM_LEN,
+  HISTOGRAM_P50,
+  HISTOGRAM_P95,
+  HISTOGRAM_P99,
+  HISTOGRAM_SUM_MICROS,
+  STATS_HEADER_LATENCY_ROWS,
+  STATS_HEADER_LEN,
+  STATS_HEADER_MODEL_ROWS,
+  STATS_HEADER_NEW_MODEL_NAMES,
+  STATS_HEADER_SATURATED,
+  STATS_OVERFLOW_NAME,
+  STATS_ROW_CACHE_READ_TOKENS,
+  STATS_ROW_CACHE_WRITE_TOKENS,
+  STATS_ROW_COST_MICROS,
+  STATS_ROW_FAILED_COUNT,
+  STATS_ROW_INPUT_TOKENS,
+  STATS_ROW_LEN,
+  STATS_ROW_NAME,
+  STATS_ROW_OUTPUT_TOKENS,
+  STATS_ROW_REASONING_TOKENS,
+  STATS_ROW_REQUEST_COUNT,
+  STATS_ROW_UNPRICED_REQUESTS,
+} from './generated/layout.js';
 
 const MICROS_PER_USD = 1_000_000;
-
-/** Numbers per histogram in the packed stats: count, sum µs, p50, p95, p99, then the buckets. */
-const HISTOGRAM_NUMBERS = 5 + LATENCY_BOUNDS_MICROS.length + 1;
+/** Bucket counts per histogram, after its `HISTOGRAM_LEN` numbers. */
+const BUCKETS = LATENCY_BOUNDS_MICROS.length + 1;
+/** Characters per hyphenated event id. */
+const ID_LENGTH = 36;
 
 /** `out[key] = value`, except that a key such as `__proto__` becomes an own key, never the prototype. */
 function put<T>(out: Record<string, T>, key: string, value: T): void {
   if (key === '__proto__') Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
   else out[key] = value;
-}
-
-/**
- * Appends the names a packed reading sends for the first time (`newNames`,
- * concatenated) to `names`, where the addon's name ids index them; their
- * `count` lengths end the numbers.
- */
-function learnNames(names: string[], newNames: string, n: Float64Array, count: number): void {
-  for (let i = n.length - count, from = 0; i < n.length; i++) {
-    const to = from + (n[i] as number);
-    names.push(newNames.slice(from, to));
-    from = to;
-  }
-}
-
-/** Numbers per event in the addon's packed events (layout: `PackedEvents` in the binding crate). */
-const EVENT_NUMBERS = 11;
-/** Characters per hyphenated event id. */
-const ID_LENGTH = 36;
-
-/** Builds the contract's events from the addon's packed events. */
-export function eventsFromPacked(
-  names: string[],
-  packed: { newNames: string; ids: string; messages: string; numbers: Float64Array },
-): AnalyticsEvent[] {
-  const n = packed.numbers;
-  const count = n[0] as number;
-  learnNames(names, packed.newNames, n, n[1] as number);
-  const name = (id: number): string | null => (id < 0 ? null : (names[id] as string));
-  const { ids, messages } = packed;
-  const events = new Array<AnalyticsEvent>(count);
-  let messageAt = 0;
-  for (let i = 0, at = 2; i < count; i++, at += EVENT_NUMBERS) {
-    const eventId = ids.slice(i * ID_LENGTH, (i + 1) * ID_LENGTH);
-    const timestampMs = n[at + 1] as number;
-    const agentId = name(n[at + 2] as number);
-    const eventType = EVENT_TYPES[n[at] as number];
-    switch (eventType) {
-      case 'llm_request_completed':
-        events[i] = {
-          eventId,
-          timestampMs,
-          agentId,
-          eventType,
-          provider: name(n[at + 3] as number) ?? 'unknown',
-          model: name(n[at + 4] as number) ?? '',
-          providerId: name(n[at + 5] as number),
-          inputTokens: n[at + 6] as number,
-          outputTokens: n[at + 7] as number,
-          costMicros: n[at + 8] as number,
-        };
-        break;
-      case 'llm_request_failed': {
-        const messageLength = n[at + 10] as number;
-        let errorMessage: string | null = null;
-        if (messageLength >= 0) {
-          errorMessage = messages.slice(messageAt, messageAt + messageLength);
-          messageAt += messageLength;
-        }
-        events[i] = {
-          eventId,
-          timestampMs,
-          agentId,
-          eventType,
-          provider: name(n[at + 3] as number) ?? 'unknown',
-          model: name(n[at + 4] as number) ?? '',
-          providerId: name(n[at + 5] as number),
-          errorCode: name(n[at + 9] as number),
-          errorMessage,
-        };
-        break;
-      }
-      case 'budget_threshold_reached':
-        events[i] = {
-          eventId,
-          timestampMs,
-          agentId,
-          eventType,
-          thresholdPercent: n[at + 6] as number,
-          currentSpendMicros: n[at + 7] as number,
-          budgetMicros: n[at + 8] as number,
-        };
-        break;
-      case 'router_started':
-        events[i] = { eventId, timestampMs, agentId, eventType, port: n[at + 6] as number };
-        break;
-      case 'router_stopped':
-        events[i] = {
-          eventId,
-          timestampMs,
-          agentId,
-          eventType,
-          totalRequests: n[at + 6] as number,
-          totalCostMicros: n[at + 7] as number,
-        };
-        break;
-      default:
-        throw new Error(`the addon sent an event of unknown kind ${n[at]}`);
-    }
-  }
-  return events;
 }
 
 /** Above this many keys, an object is built in V8's dictionary mode from the start. */
@@ -141,164 +82,243 @@ function keyedObject<T>(keys: number): Record<string, T> {
   return out;
 }
 
+// ---------------------------------------------------------------------------
+// Stats
+// ---------------------------------------------------------------------------
+
 /**
- * Builds the contract's stats object from the addon's packed numbers
- * (layout: `PackedStats` in the binding crate). Keys arrive as ids into
- * `names`, which this store object keeps: each name crosses once. The
- * quantiles come computed by the core, so this only copies.
+ * The names of a store object's stats rows by key index, per breakdown
+ * (model, provider, agent): each crosses once. Bounded by the store's
+ * cardinality limit, since only kept names have an index.
  */
-export function statsFromPacked(names: string[], newNames: string, n: Float64Array): ComputedStats {
-  learnNames(names, newNames, n, n[9] as number);
-  let at = 10; // after the five totals, the four row counts and the new-name count
-  const key = (): string => names[n[at++] as number] as string;
-  const table = (rows: number): Record<string, ModelStats> => {
-    const out = keyedObject<ModelStats>(rows);
-    for (let i = 0; i < rows; i++) {
-      const name = key();
-      const costMicros = n[at + 4] as number;
-      put(out, name, {
-        requestCount: n[at] as number,
-        failedCount: n[at + 1] as number,
-        inputTokens: n[at + 2] as number,
-        outputTokens: n[at + 3] as number,
-        costMicros,
-        costUsd: costMicros / MICROS_PER_USD,
-      });
-      at += 5;
-    }
-    return out;
-  };
-  const quantile = (v: number): number | null => (Number.isNaN(v) ? null : v);
-  const histogram = (): LatencyHistogram => {
-    const bucketCounts = new Array<number>(HISTOGRAM_NUMBERS - 5);
-    for (let b = 0; b < bucketCounts.length; b++) bucketCounts[b] = n[at + 5 + b] as number;
-    const h: LatencyHistogram = {
-      count: n[at] as number,
-      sumSeconds: (n[at + 1] as number) / 1e6,
-      bucketCounts,
-      p50: quantile(n[at + 2] as number),
-      p95: quantile(n[at + 3] as number),
-      p99: quantile(n[at + 4] as number),
-    };
-    at += HISTOGRAM_NUMBERS;
-    return h;
-  };
-  const totalRequests = n[0] as number;
-  const failedRequests = n[1] as number;
-  const totalInputTokens = n[2] as number;
-  const totalOutputTokens = n[3] as number;
-  const totalCostMicros = n[4] as number;
-  const byModel = table(n[5] as number);
-  const byProvider = table(n[6] as number);
-  const byAgent = table(n[7] as number);
-  const latencyRows = n[8] as number;
-  const latencyByModel = keyedObject<ModelLatency>(latencyRows);
-  for (let i = 0; i < latencyRows; i++) {
-    const name = key();
-    const duration = histogram();
-    put(latencyByModel, name, { duration, ttft: histogram() });
+export class StatsNames {
+  readonly #names: string[][] = [[], [], []];
+  /** Per breakdown, how many names from index 0 are held (what the addon need not send). */
+  readonly #known = [0, 0, 0];
+
+  known(): number[] {
+    return this.#known;
   }
-  const totalTokens = totalInputTokens + totalOutputTokens;
-  const totalCostUsd = totalCostMicros / MICROS_PER_USD;
+
+  name(breakdown: number, slot: number): string {
+    return slot === STATS_OVERFLOW_NAME ? CARDINALITY_OVERFLOW_KEY : (this.#names[breakdown]![slot] as string);
+  }
+
+  /** Takes the new names of a reading: `(index, length)` pairs from `at`, text in `joined`. */
+  learn(n: Float64Array, at: number, joined: string): void {
+    let from = 0;
+    for (let b = 0; b < 3; b++) {
+      const names = this.#names[b]!;
+      const count = n[STATS_HEADER_NEW_MODEL_NAMES + b] as number;
+      for (let i = 0; i < count; i++, at += 2) {
+        const to = from + (n[at + 1] as number);
+        names[n[at] as number] = joined.slice(from, to);
+        from = to;
+      }
+      let known = this.#known[b]!;
+      while (names[known] !== undefined) known++;
+      this.#known[b] = known;
+    }
+  }
+}
+
+function row(n: Float64Array, at: number): ModelStats {
+  const costMicros = n[at + STATS_ROW_COST_MICROS] as number;
+  return {
+    requestCount: n[at + STATS_ROW_REQUEST_COUNT] as number,
+    failedCount: n[at + STATS_ROW_FAILED_COUNT] as number,
+    inputTokens: n[at + STATS_ROW_INPUT_TOKENS] as number,
+    outputTokens: n[at + STATS_ROW_OUTPUT_TOKENS] as number,
+    costMicros,
+    costUsd: costMicros / MICROS_PER_USD,
+    cacheReadTokens: n[at + STATS_ROW_CACHE_READ_TOKENS] as number,
+    cacheWriteTokens: n[at + STATS_ROW_CACHE_WRITE_TOKENS] as number,
+    reasoningTokens: n[at + STATS_ROW_REASONING_TOKENS] as number,
+    unpricedRequests: n[at + STATS_ROW_UNPRICED_REQUESTS] as number,
+  };
+}
+
+const quantile = (v: number): number | null => (Number.isNaN(v) ? null : v);
+
+function histogram(n: Float64Array, at: number): LatencyHistogram {
+  const bucketCounts = new Array<number>(BUCKETS);
+  for (let b = 0; b < BUCKETS; b++) bucketCounts[b] = n[at + HISTOGRAM_LEN + b] as number;
+  return {
+    count: n[at + HISTOGRAM_COUNT] as number,
+    sumSeconds: (n[at + HISTOGRAM_SUM_MICROS] as number) / 1e6,
+    bucketCounts,
+    p50: quantile(n[at + HISTOGRAM_P50] as number),
+    p95: quantile(n[at + HISTOGRAM_P95] as number),
+    p99: quantile(n[at + HISTOGRAM_P99] as number),
+  };
+}
+
+/** Where the new-name pairs of a stats reading start. */
+function namesStart(n: Float64Array): number {
+  let pairs = 0;
+  for (let b = 0; b < 3; b++) pairs += n[STATS_HEADER_NEW_MODEL_NAMES + b] as number;
+  return n.length - 2 * pairs;
+}
+
+/**
+ * Builds the contract's stats object from a packed reading. The quantiles
+ * come computed by the core, so this only copies. A kept name equal to the
+ * overflow key shares the overflow row, as in the core.
+ */
+export function statsFromPacked(names: StatsNames, packed: { names: string; numbers: Float64Array }): ComputedStats {
+  const n = packed.numbers;
+  names.learn(n, namesStart(n), packed.names);
+  const totals = row(n, STATS_HEADER_LEN);
+  let at = STATS_HEADER_LEN + STATS_ROW_LEN;
+  const tables: Record<string, ModelStats>[] = [];
+  for (let b = 0; b < 3; b++) {
+    const rows = n[STATS_HEADER_MODEL_ROWS + b] as number;
+    const out = keyedObject<ModelStats>(rows);
+    for (let i = 0; i < rows; i++, at += STATS_ROW_LEN) {
+      const key = names.name(b, n[at + STATS_ROW_NAME] as number);
+      const value = row(n, at);
+      const existing = out[key];
+      if (existing !== undefined && Object.hasOwn(out, key)) mergeStats(existing, value);
+      else put(out, key, value);
+    }
+    tables.push(out);
+  }
+  const latencyRows = n[STATS_HEADER_LATENCY_ROWS] as number;
+  const latencyByModel = keyedObject<ModelLatency>(latencyRows);
+  const histogramNumbers = HISTOGRAM_LEN + BUCKETS;
+  for (let i = 0; i < latencyRows; i++) {
+    const key = names.name(0, n[at] as number);
+    const duration = histogram(n, at + 1);
+    const ttft = histogram(n, at + 1 + histogramNumbers);
+    at += 1 + 2 * histogramNumbers;
+    const existing = latencyByModel[key];
+    if (existing !== undefined && Object.hasOwn(latencyByModel, key)) {
+      put(latencyByModel, key, { duration: mergeHistograms(existing.duration, duration), ttft: mergeHistograms(existing.ttft, ttft) });
+    } else {
+      put(latencyByModel, key, { duration, ttft });
+    }
+  }
+  const totalRequests = totals.requestCount;
+  const totalTokens = Math.min(totals.inputTokens + totals.outputTokens, Number.MAX_SAFE_INTEGER);
+  const totalCostUsd = totals.costUsd;
   return {
     totalRequests,
-    failedRequests,
-    totalInputTokens,
-    totalOutputTokens,
+    failedRequests: totals.failedCount,
+    totalInputTokens: totals.inputTokens,
+    totalOutputTokens: totals.outputTokens,
     totalTokens,
-    totalCostMicros,
+    totalCostMicros: totals.costMicros,
     totalCostUsd,
-    successRate: totalRequests === 0 ? 1 : (totalRequests - failedRequests) / totalRequests,
+    totalCacheReadTokens: totals.cacheReadTokens,
+    totalCacheWriteTokens: totals.cacheWriteTokens,
+    totalReasoningTokens: totals.reasoningTokens,
+    unpricedRequests: totals.unpricedRequests,
+    saturated: n[STATS_HEADER_SATURATED] === 1 || totals.inputTokens + totals.outputTokens > Number.MAX_SAFE_INTEGER,
+    successRate: totalRequests === 0 ? 1 : (totalRequests - totals.failedCount) / totalRequests,
     avgCostPerRequestUsd: totalRequests === 0 ? 0 : totalCostUsd / totalRequests,
     avgTokensPerRequest: totalRequests === 0 ? 0 : totalTokens / totalRequests,
-    byModel,
-    byProvider,
-    byAgent,
+    byModel: tables[0]!,
+    byProvider: tables[1]!,
+    byAgent: tables[2]!,
     latencyByModel,
   };
 }
 
-/** One event of the addon's JSON (Protocol 012 field names) → the contract's shape. */
-interface WireEvent {
-  event_id: string;
-  timestamp_ms: number;
-  event_type: AnalyticsEvent['eventType'];
-  agent_id?: string;
-  provider?: string;
-  model?: string;
-  provider_id?: string;
-  input_tokens?: number;
-  output_tokens?: number;
-  cost_micros?: number;
-  error_code?: string;
-  error_message?: string;
-  threshold_percent?: number;
-  current_spend_micros?: number;
-  budget_micros?: number;
-  port?: number;
-  total_requests?: number;
-  total_cost_micros?: number;
+const sat = (a: number, b: number): number => Math.min(a + b, Number.MAX_SAFE_INTEGER);
+
+/** Adds `b` into `a` (a kept name equal to the overflow key). */
+function mergeStats(a: ModelStats, b: ModelStats): void {
+  a.requestCount = sat(a.requestCount, b.requestCount);
+  a.failedCount = sat(a.failedCount, b.failedCount);
+  a.inputTokens = sat(a.inputTokens, b.inputTokens);
+  a.outputTokens = sat(a.outputTokens, b.outputTokens);
+  a.costMicros = sat(a.costMicros, b.costMicros);
+  a.costUsd = a.costMicros / MICROS_PER_USD;
+  a.cacheReadTokens = sat(a.cacheReadTokens, b.cacheReadTokens);
+  a.cacheWriteTokens = sat(a.cacheWriteTokens, b.cacheWriteTokens);
+  a.reasoningTokens = sat(a.reasoningTokens, b.reasoningTokens);
+  a.unpricedRequests = sat(a.unpricedRequests, b.unpricedRequests);
 }
 
-// Plain object literals, not `{ ...base }`: spreading costs ~5 µs per event
-// on Node 20, which made 10,000-event snapshots take ~50 ms.
-function toEvent(e: WireEvent): AnalyticsEvent {
-  switch (e.event_type) {
-    case 'llm_request_completed':
-      return {
-        eventId: e.event_id,
-        timestampMs: e.timestamp_ms,
-        agentId: e.agent_id ?? null,
-        eventType: e.event_type,
-        provider: e.provider ?? 'unknown',
-        model: e.model ?? '',
-        providerId: e.provider_id ?? null,
-        inputTokens: e.input_tokens ?? 0,
-        outputTokens: e.output_tokens ?? 0,
-        costMicros: e.cost_micros ?? 0,
-      };
-    case 'llm_request_failed':
-      return {
-        eventId: e.event_id,
-        timestampMs: e.timestamp_ms,
-        agentId: e.agent_id ?? null,
-        eventType: e.event_type,
-        provider: e.provider ?? 'unknown',
-        model: e.model ?? '',
-        providerId: e.provider_id ?? null,
-        errorCode: e.error_code ?? null,
-        errorMessage: e.error_message ?? null,
-      };
-    case 'budget_threshold_reached':
-      return {
-        eventId: e.event_id,
-        timestampMs: e.timestamp_ms,
-        agentId: e.agent_id ?? null,
-        eventType: e.event_type,
-        thresholdPercent: e.threshold_percent ?? 0,
-        currentSpendMicros: e.current_spend_micros ?? 0,
-        budgetMicros: e.budget_micros ?? 0,
-      };
-    case 'router_started':
-      return {
-        eventId: e.event_id,
-        timestampMs: e.timestamp_ms,
-        agentId: e.agent_id ?? null,
-        eventType: e.event_type,
-        port: e.port ?? 0,
-      };
-    case 'router_stopped':
-      return {
-        eventId: e.event_id,
-        timestampMs: e.timestamp_ms,
-        agentId: e.agent_id ?? null,
-        eventType: e.event_type,
-        totalRequests: e.total_requests ?? 0,
-        totalCostMicros: e.total_cost_micros ?? 0,
-      };
+function mergeHistograms(a: LatencyHistogram, b: LatencyHistogram): LatencyHistogram {
+  // Rare (a model literally named like the overflow key): recompute from the sums.
+  const counts = a.bucketCounts.map((c, i) => c + (b.bucketCounts[i] ?? 0));
+  return histogramOf(counts, Math.round((a.sumSeconds + b.sumSeconds) * 1e6));
+}
+
+// ---------------------------------------------------------------------------
+// Events
+// ---------------------------------------------------------------------------
+
+/** Builds the contract's events from a packed reading, oldest first. */
+export function eventsFromPacked(packed: { strings: string; ids: string; numbers: Float64Array }): AnalyticsEvent[] {
+  const n = packed.numbers;
+  const count = n[EVENTS_HEADER_EVENTS] as number;
+  const stringCount = n[EVENTS_HEADER_STRINGS] as number;
+  const strings = new Array<string>(stringCount);
+  for (let i = 0, from = 0, at = n.length - stringCount; i < stringCount; i++, at++) {
+    const to = from + (n[at] as number);
+    strings[i] = packed.strings.slice(from, to);
+    from = to;
   }
-}
-
-export function eventsFromJson(text: string): AnalyticsEvent[] {
-  return (JSON.parse(text) as WireEvent[]).map(toEvent);
+  const text = (slot: number): string | null => (slot < 0 ? null : (strings[slot] as string));
+  const ids = packed.ids;
+  const events = new Array<AnalyticsEvent>(count);
+  for (let i = 0, at = EVENTS_HEADER_LEN; i < count; i++, at += EVENT_LEN) {
+    const eventId = ids.slice(i * ID_LENGTH, (i + 1) * ID_LENGTH);
+    const timestampMs = n[at + EVENT_TIMESTAMP_MS] as number;
+    const agentId = text(n[at + EVENT_AGENT] as number);
+    const eventType = EVENT_KINDS[n[at + EVENT_KIND] as number];
+    const a = n[at + EVENT_A] as number;
+    const b = n[at + EVENT_B] as number;
+    switch (eventType) {
+      case 'llm_request_completed':
+        events[i] = {
+          eventId,
+          timestampMs,
+          agentId,
+          eventType,
+          provider: text(n[at + EVENT_PROVIDER] as number) ?? 'unknown',
+          model: text(n[at + EVENT_MODEL] as number) ?? '',
+          providerId: text(n[at + EVENT_PROVIDER_ID] as number),
+          inputTokens: a,
+          outputTokens: b,
+          costMicros: n[at + EVENT_C] as number,
+        };
+        break;
+      case 'llm_request_failed':
+        events[i] = {
+          eventId,
+          timestampMs,
+          agentId,
+          eventType,
+          provider: text(n[at + EVENT_PROVIDER] as number) ?? 'unknown',
+          model: text(n[at + EVENT_MODEL] as number) ?? '',
+          providerId: text(n[at + EVENT_PROVIDER_ID] as number),
+          errorCode: text(n[at + EVENT_ERROR_CODE] as number),
+          errorMessage: text(n[at + EVENT_MESSAGE] as number),
+        };
+        break;
+      case 'budget_threshold_reached':
+        events[i] = {
+          eventId,
+          timestampMs,
+          agentId,
+          eventType,
+          thresholdPercent: a,
+          currentSpendMicros: b,
+          budgetMicros: n[at + EVENT_C] as number,
+        };
+        break;
+      case 'router_started':
+        events[i] = { eventId, timestampMs, agentId, eventType, port: a };
+        break;
+      case 'router_stopped':
+        events[i] = { eventId, timestampMs, agentId, eventType, totalRequests: a, totalCostMicros: b };
+        break;
+      default:
+        throw new Error(`the addon sent an event of unknown kind ${n[at + EVENT_KIND]}`);
+    }
+  }
+  return events;
 }

@@ -2,7 +2,7 @@
 import type { AnalyticsEvent, EventReceiver } from '../shared/types.js';
 import type { NativeStoreHandle } from './loader.js';
 import { flushPending } from './batch.js';
-import { eventsFromJson } from './packed.js';
+import { eventsFromPacked } from './packed.js';
 
 export class NativeReceiver implements EventReceiver {
   #store: NativeStoreHandle;
@@ -30,7 +30,7 @@ export class NativeReceiver implements EventReceiver {
     try {
       while (this.#waiters.length > 0 && !this.#closed) {
         // Short slices, so close() is prompt.
-        const batch = eventsFromJson(await this.#store.recvBatch(this.#channelSize, 50));
+        const batch = eventsFromPacked(await this.#store.recvBatch(this.#channelSize, 50));
         this.#queue.push(...batch);
         this.#serve();
       }
@@ -42,7 +42,7 @@ export class NativeReceiver implements EventReceiver {
   recv(): Promise<AnalyticsEvent | null> {
     flushPending();
     if (this.#queue.length === 0 && !this.#closed) {
-      this.#queue.push(...eventsFromJson(this.#store.tryRecvJson(this.#channelSize)));
+      this.#queue.push(...eventsFromPacked(this.#store.tryRecvPacked(this.#channelSize)));
     }
     if (this.#waiters.length === 0 && this.#queue.length > 0) return Promise.resolve(this.#queue.shift()!);
     if (this.#closed) return Promise.resolve(this.#queue.shift() ?? null);
@@ -55,7 +55,7 @@ export class NativeReceiver implements EventReceiver {
   tryRecv(): AnalyticsEvent | null {
     if (this.#queue.length === 0 && !this.#closed) {
       flushPending();
-      this.#queue.push(...eventsFromJson(this.#store.tryRecvJson(this.#channelSize)));
+      this.#queue.push(...eventsFromPacked(this.#store.tryRecvPacked(this.#channelSize)));
     }
     return this.#queue.shift() ?? null;
   }
@@ -65,7 +65,7 @@ export class NativeReceiver implements EventReceiver {
     flushPending();
     // Events already in the channel are still delivered, then iteration ends;
     // the channel disconnects, so later events are neither queued nor counted.
-    this.#queue.push(...eventsFromJson(this.#store.tryRecvJson(0xffffffff)));
+    this.#queue.push(...eventsFromPacked(this.#store.tryRecvPacked(0xffffffff)));
     this.#store.closeStream();
     this.#closed = true;
     this.#serve();

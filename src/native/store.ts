@@ -1,8 +1,8 @@
 /**
  * The native `EventStore`: arguments are validated with the same functions
- * as the fallback (so errors are identical), strings are interned to small
- * integers once per store object (so the hot path passes numbers only), and
- * readings are decoded from the addon's packed form.
+ * as the fallback (so errors are identical), records are written into the
+ * addon's batch memory (names as key indices, see writer.ts), and readings
+ * are decoded from the addon's packed form (packed.ts).
  */
 import type {
   Accounting,
@@ -10,11 +10,16 @@ import type {
   ComputedStats,
   EventInput,
   EventReceiver,
-  LatencyInput,
+  EventStoreOptions,
+  RecordDetails,
+  RecordUsageOptions,
+  Usage,
 } from '../shared/types.js';
 import type { EventStoreApi, PricingManagerApi } from '../shared/api.js';
 import {
   DEFAULT_CAPACITY,
+  DEFAULT_CARDINALITY_LIMIT,
+  boundedMessage,
   checkBudgetThresholdArgs,
   checkCapacity,
   checkCount,
@@ -26,44 +31,84 @@ import {
   checkLlmFailedArgs,
   checkPort,
   checkSharedArgs,
+  checkStoreOptions,
   checkStreamingArgs,
 } from '../shared/validate.js';
 import { renderPrometheus } from '../shared/prometheus.js';
+import { recordUsageOn } from '../shared/record-usage.js';
 import type { NativeStoreHandle } from './loader.js';
 import { addon } from './addon.js';
-import { BATCH_RECORDS, BATCH_STRIDE, flushPending, schedule, unschedule } from './batch.js';
-import { eventsFromPacked, statsFromPacked } from './packed.js';
+import { flushPending, schedule, unschedule } from './batch.js';
+import {
+  RECORD_AGENT,
+  RECORD_CACHE_READ_TOKENS,
+  RECORD_CACHE_WRITE1H_TOKENS,
+  RECORD_CACHE_WRITE_TOKENS,
+  RECORD_DURATION_MS,
+  RECORD_ERROR_CODE,
+  RECORD_INPUT_TOKENS,
+  RECORD_KIND,
+  RECORD_KIND_COMPLETED,
+  RECORD_KIND_FAILED,
+  RECORD_MESSAGE,
+  RECORD_MODEL,
+  RECORD_OUTPUT_TOKENS,
+  RECORD_PRICING,
+  RECORD_PROVIDER_ID,
+  RECORD_REASONING_TOKENS,
+  RECORD_TTFT_MS,
+} from './generated/layout.js';
+import { StatsNames, eventsFromPacked, statsFromPacked } from './packed.js';
 import { handle, isPricing } from './pricing.js';
 import { NativeReceiver } from './receiver.js';
+import { KeyCache, RecordWriter } from './writer.js';
+import { relayWarnings } from './warnings.js';
 
 const HANDLE_TOKEN = Symbol('native store handle');
+/** `nameKey` kinds. */
+const AGENT = 0;
+const LABEL = 1;
 
 export class EventStore implements EventStoreApi {
-  #n: NativeStoreHandle;
-  /** Names (models, providers, agents, ids, codes) by the id the addon gives them (see `learnNames`). */
-  readonly #names: string[] = [];
-  #models = new Map<string, number>();
-  #agents = new Map<string, number>();
-  #providerIds = new Map<string, number>();
-  #pricings = new WeakMap<object, number>();
+  readonly #n: NativeStoreHandle;
+  readonly #writer: RecordWriter;
+  readonly #models: KeyCache;
+  readonly #agents: KeyCache;
+  /** Provider ids and error codes. */
+  readonly #labels: KeyCache;
+  readonly #statNames = new StatsNames();
+  readonly #pricings = new WeakMap<object, number>();
   #lastPricing: PricingManagerApi | null = null;
   #lastPricingIndex = -1;
-  // The hot path: completed and failed requests are packed here and
-  // handed to the addon in one call per BATCH_RECORDS or within
-  // FLUSH_DELAY_MS, since a N-API call costs more than the recording
-  // itself. Every read, and every other kind of record, flushes first, so
-  // this thread always sees its own records, in order; other threads see
-  // them within FLUSH_DELAY_MS.
-  #batch = new Float64Array(BATCH_RECORDS * BATCH_STRIDE);
-  #pending = 0;
-  #codes = new Map<string, number>();
-  /** Error messages of the batched failures, in order. */
-  #messages: string[] = [];
+  /** Records this object could not hand to the addon at all (a flush that threw). */
+  #lost = 0;
+  #lostReason: string | null = null;
+  readonly #askModel: (name: string) => number;
+  readonly #askAgent: (name: string) => number;
+  readonly #askLabel: (name: string) => number;
 
-  /** A store of the default capacity (10,000 events); see `withCapacity`. */
-  constructor(...args: unknown[]) {
+  /**
+   * A store with room for `options.capacity` events (default 10,000) keeping
+   * `options.cardinalityLimit` names per stats breakdown (default 2,000).
+   */
+  constructor(options?: EventStoreOptions) {
     // The factories below hand in an addon handle through a module-private token.
-    this.#n = args[0] === HANDLE_TOKEN ? (args[1] as NativeStoreHandle) : new (addon().NativeStore)(DEFAULT_CAPACITY);
+    const args = arguments as unknown as unknown[];
+    if (args[0] === HANDLE_TOKEN) {
+      this.#n = args[1] as NativeStoreHandle;
+    } else {
+      const { capacity, cardinalityLimit } = checkStoreOptions(options);
+      this.#n = new (addon().NativeStore)(capacity, cardinalityLimit);
+    }
+    const n = this.#n;
+    const limit = n.cardinalityLimit;
+    this.#writer = new RecordWriter(n);
+    this.#models = new KeyCache(limit);
+    this.#agents = new KeyCache(limit);
+    this.#labels = new KeyCache(limit);
+    this.#askModel = (name) => n.modelKey(name);
+    this.#askAgent = (name) => n.nameKey(AGENT, name);
+    this.#askLabel = (name) => n.nameKey(LABEL, name);
     registerStore(this);
   }
 
@@ -74,19 +119,38 @@ export class EventStore implements EventStoreApi {
     );
   }
 
+  static withCapacity(capacity: number): EventStore {
+    checkCapacity(capacity, 'capacity');
+    return EventStore.#wrap(new (addon().NativeStore)(capacity, DEFAULT_CARDINALITY_LIMIT));
+  }
+
+  static withStreaming(capacity: number, channelSize: number): [EventStore, EventReceiver] {
+    checkStreamingArgs(capacity, channelSize);
+    const handle = new (addon().NativeStore)(capacity, DEFAULT_CARDINALITY_LIMIT, channelSize);
+    return [EventStore.#wrap(handle), new NativeReceiver(handle, channelSize)];
+  }
+
+  /** The process-wide store `name`: the same in the main thread and every worker. */
+  static shared(name: string, capacity: number = DEFAULT_CAPACITY): EventStore {
+    checkSharedArgs(name, capacity);
+    return EventStore.#wrap(addon().NativeStore.shared(name, capacity, DEFAULT_CARDINALITY_LIMIT));
+  }
+
   /** Hands buffered records to the addon now (reads do this themselves). */
   flush(): void {
-    if (this.#pending === 0) return;
-    const count = this.#pending;
-    this.#pending = 0;
+    const count = this.#writer.pending;
+    if (count === 0) return;
     unschedule(this);
-    // One string crosses, not one per message (each costs a conversion).
-    let messages = '';
-    if (this.#messages.length > 0) {
-      messages = this.#messages.join('');
-      this.#messages = [];
+    try {
+      this.#writer.flush();
+      // The core warns once per unpriced model, from this call.
+      relayWarnings();
+    } catch (e) {
+      // The addon answers every bad record by counting it; a flush that
+      // throws lost the whole batch: counted here, never silently.
+      this.#lost += count;
+      this.#lostReason = `a batch the addon could not take: ${(e as Error).message}`;
     }
-    this.#n.recordBatch(this.#batch, count, messages);
   }
 
   #pricingIndex(pricing: PricingManagerApi): number {
@@ -100,41 +164,22 @@ export class EventStore implements EventStoreApi {
     return index;
   }
 
-  static withCapacity(capacity: number): EventStore {
-    checkCapacity(capacity, 'capacity');
-    return EventStore.#wrap(new (addon().NativeStore)(capacity));
-  }
-
-  static withStreaming(capacity: number, channelSize: number): [EventStore, EventReceiver] {
-    checkStreamingArgs(capacity, channelSize);
-    const handle = new (addon().NativeStore)(capacity, channelSize);
-    return [EventStore.#wrap(handle), new NativeReceiver(handle, channelSize)];
-  }
-
-  /** The process-wide store `name`: the same in the main thread and every worker. */
-  static shared(name: string, capacity: number = DEFAULT_CAPACITY): EventStore {
-    checkSharedArgs(name, capacity);
-    const handle = addon().NativeStore.shared(name, capacity);
-    return EventStore.#wrap(handle);
-  }
-
-  #model(model: string): number {
-    let key = this.#models.get(model);
-    if (key === undefined) {
-      key = this.#n.modelKey(model);
-      this.#models.set(model, key);
-    }
-    return key;
-  }
-
-  #name(map: Map<string, number>, kind: number, name: string | null | undefined): number {
+  /** The slot value of an optional name: a key index, -1 absent, or written inline. */
+  #nameSlot(cache: KeyCache, ask: (name: string) => number, name: string | null | undefined): number {
     if (name == null) return -1;
-    let key = map.get(name);
-    if (key === undefined) {
-      key = this.#n.nameKey(kind, name);
-      map.set(name, key);
-    }
-    return key;
+    const key = cache.key(name, ask);
+    return key >= 0 ? key : this.#writer.inlineName(name);
+  }
+
+  /** Makes room for a record whose strings may take `units` UTF-16 units inline. */
+  #reserve(units: number): void {
+    if (!this.#writer.hasRoom(units)) this.flush();
+  }
+
+  /** The record at `at` is written: hand the batch over when full, else schedule. */
+  #commit(): void {
+    if (this.#writer.commit()) this.flush();
+    else if (this.#writer.pending === 1) schedule(this);
   }
 
   recordLlmCompleted(
@@ -144,31 +189,46 @@ export class EventStore implements EventStoreApi {
     outputTokens: number,
     agentId?: string | null,
     providerId?: string | null,
-    latency?: LatencyInput,
+    details?: RecordDetails | null,
   ): void {
     // The same table as last time (the usual case) needs no WeakMap lookups.
     const samePricing = pricing === this.#lastPricing;
     if (!samePricing) checkInstance(pricing, isPricing, 'pricing', 'PricingManager');
-    checkLlmCompletedArgs(model, inputTokens, outputTokens, agentId, providerId, latency);
-    const at = this.#pending * BATCH_STRIDE;
-    const batch = this.#batch;
-    batch[at] = 0;
-    batch[at + 1] = samePricing ? this.#lastPricingIndex : this.#pricingIndex(pricing);
-    batch[at + 2] = this.#model(model);
-    batch[at + 3] = inputTokens;
-    batch[at + 4] = outputTokens;
-    batch[at + 5] = this.#name(this.#agents, 0, agentId);
-    batch[at + 6] = this.#name(this.#providerIds, 1, providerId);
-    batch[at + 7] = latency?.durationMs ?? -1;
-    batch[at + 8] = latency?.ttftMs ?? -1;
-    batch[at + 9] = -1;
-    this.#pushed();
+    checkLlmCompletedArgs(model, inputTokens, outputTokens, agentId, providerId, details);
+    const pricingIndex = samePricing ? this.#lastPricingIndex : this.#pricingIndex(pricing);
+    this.#reserve(model.length + (agentId?.length ?? 0) + (providerId?.length ?? 0));
+    const w = this.#writer;
+    const f = w.slots;
+    const at = w.next();
+    f[at + RECORD_KIND] = RECORD_KIND_COMPLETED;
+    f[at + RECORD_PRICING] = pricingIndex;
+    f[at + RECORD_MODEL] = this.#nameSlot(this.#models, this.#askModel, model);
+    f[at + RECORD_INPUT_TOKENS] = inputTokens;
+    f[at + RECORD_OUTPUT_TOKENS] = outputTokens;
+    f[at + RECORD_AGENT] = this.#nameSlot(this.#agents, this.#askAgent, agentId);
+    f[at + RECORD_PROVIDER_ID] = this.#nameSlot(this.#labels, this.#askLabel, providerId);
+    f[at + RECORD_ERROR_CODE] = -1;
+    f[at + RECORD_MESSAGE] = -1;
+    if (details == null) {
+      f[at + RECORD_CACHE_READ_TOKENS] = 0;
+      f[at + RECORD_CACHE_WRITE_TOKENS] = 0;
+      f[at + RECORD_CACHE_WRITE1H_TOKENS] = 0;
+      f[at + RECORD_REASONING_TOKENS] = 0;
+      f[at + RECORD_DURATION_MS] = -1;
+      f[at + RECORD_TTFT_MS] = -1;
+    } else {
+      f[at + RECORD_CACHE_READ_TOKENS] = details.cacheReadTokens ?? 0;
+      f[at + RECORD_CACHE_WRITE_TOKENS] = details.cacheWriteTokens ?? 0;
+      f[at + RECORD_CACHE_WRITE1H_TOKENS] = details.cacheWrite1hTokens ?? 0;
+      f[at + RECORD_REASONING_TOKENS] = details.reasoningTokens ?? 0;
+      f[at + RECORD_DURATION_MS] = details.durationMs ?? -1;
+      f[at + RECORD_TTFT_MS] = details.ttftMs ?? -1;
+    }
+    this.#commit();
   }
 
-  /** One more record is in the batch: hand the batch over when full, else schedule. */
-  #pushed(): void {
-    if (++this.#pending === BATCH_RECORDS) this.flush();
-    else if (this.#pending === 1) schedule(this);
+  recordUsage(pricing: PricingManagerApi, usage: Usage, options?: RecordUsageOptions | null): void {
+    recordUsageOn(this, pricing, usage, options);
   }
 
   recordLlmCompletedWithProvider(
@@ -202,25 +262,29 @@ export class EventStore implements EventStoreApi {
     errorMessage?: string | null,
   ): void {
     checkLlmFailedArgs(model, agentId, providerId, errorCode, errorMessage);
-    const at = this.#pending * BATCH_STRIDE;
-    const batch = this.#batch;
-    batch[at] = 1;
-    batch[at + 1] = -1;
-    batch[at + 2] = this.#model(model);
-    // A free-form message is not interned (it may be unique): it travels
-    // with the batch, joined to the others, by its length.
-    if (errorMessage == null) batch[at + 3] = -1;
-    else {
-      this.#messages.push(errorMessage);
-      batch[at + 3] = errorMessage.length;
-    }
-    batch[at + 4] = 0;
-    batch[at + 5] = this.#name(this.#agents, 0, agentId);
-    batch[at + 6] = this.#name(this.#providerIds, 1, providerId);
-    batch[at + 7] = -1;
-    batch[at + 8] = -1;
-    batch[at + 9] = this.#name(this.#codes, 2, errorCode);
-    this.#pushed();
+    // Cut before it crosses: a 10 MB message takes 2,048 characters of room.
+    const message = errorMessage == null ? null : boundedMessage(errorMessage);
+    this.#reserve(model.length + (agentId?.length ?? 0) + (providerId?.length ?? 0) + (errorCode?.length ?? 0) + (message?.length ?? 0));
+    const w = this.#writer;
+    const f = w.slots;
+    const at = w.next();
+    f[at + RECORD_KIND] = RECORD_KIND_FAILED;
+    f[at + RECORD_PRICING] = -1;
+    // Inline strings go in field order: model, agent, provider id, code, message.
+    f[at + RECORD_MODEL] = this.#nameSlot(this.#models, this.#askModel, model);
+    f[at + RECORD_AGENT] = this.#nameSlot(this.#agents, this.#askAgent, agentId);
+    f[at + RECORD_PROVIDER_ID] = this.#nameSlot(this.#labels, this.#askLabel, providerId);
+    f[at + RECORD_ERROR_CODE] = this.#nameSlot(this.#labels, this.#askLabel, errorCode);
+    f[at + RECORD_MESSAGE] = message === null ? -1 : w.message(message);
+    f[at + RECORD_INPUT_TOKENS] = 0;
+    f[at + RECORD_OUTPUT_TOKENS] = 0;
+    f[at + RECORD_CACHE_READ_TOKENS] = 0;
+    f[at + RECORD_CACHE_WRITE_TOKENS] = 0;
+    f[at + RECORD_CACHE_WRITE1H_TOKENS] = 0;
+    f[at + RECORD_REASONING_TOKENS] = 0;
+    f[at + RECORD_DURATION_MS] = -1;
+    f[at + RECORD_TTFT_MS] = -1;
+    this.#commit();
   }
 
   recordBudgetThreshold(
@@ -266,7 +330,7 @@ export class EventStore implements EventStoreApi {
           input.model,
           input.providerId ?? null,
           input.errorCode ?? null,
-          input.errorMessage ?? null,
+          input.errorMessage == null ? null : boundedMessage(input.errorMessage),
           input.agentId ?? null,
         );
         return;
@@ -301,18 +365,18 @@ export class EventStore implements EventStoreApi {
 
   drainAll(): AnalyticsEvent[] {
     flushPending();
-    return eventsFromPacked(this.#names, this.#n.drainPacked());
+    return eventsFromPacked(this.#n.drainPacked());
   }
 
   snapshotEvents(): AnalyticsEvent[] {
     flushPending();
-    return eventsFromPacked(this.#names, this.#n.snapshotPacked());
+    return eventsFromPacked(this.#n.snapshotPacked());
   }
 
   unsyncedEvents(limit?: number): AnalyticsEvent[] {
     if (limit !== undefined) checkCount(limit, 'limit');
     flushPending();
-    return eventsFromPacked(this.#names, this.#n.unsyncedPacked(limit));
+    return eventsFromPacked(this.#n.unsyncedPacked(limit));
   }
 
   unsyncedCount(): number {
@@ -331,24 +395,32 @@ export class EventStore implements EventStoreApi {
   }
 
   droppedCount(): number {
-    flushPending();
-    return this.#n.accounting().dropped;
+    return this.accounting().dropped;
   }
 
   evictedCount(): number {
-    flushPending();
-    return this.#n.accounting().evicted;
+    return this.accounting().evicted;
   }
 
   accounting(): Accounting {
     flushPending();
-    return this.#n.accounting();
+    const a = this.#n.accounting();
+    return {
+      recorded: a.recorded,
+      buffered: a.buffered,
+      drained: a.drained,
+      synced: a.synced,
+      rejected: a.rejected,
+      dropped: a.dropped,
+      evicted: a.evicted,
+      lost: a.lost + this.#lost,
+      lostReason: this.#lostReason ?? this.#n.lostReason() ?? null,
+    };
   }
 
   stats(): ComputedStats {
     flushPending();
-    const packed = this.#n.statsPacked();
-    return statsFromPacked(this.#names, packed.newNames, packed.numbers);
+    return statsFromPacked(this.#statNames, this.#n.statsPacked(this.#statNames.known()));
   }
 
   /** Prometheus text exposition of the stats and the outbox counters. */
@@ -371,4 +443,3 @@ export const storeHandle = (store: unknown): NativeStoreHandle => {
   return h;
 };
 const registerStore = (store: EventStore) => nativeStores.set(store, store.nativeHandle);
-

@@ -12,8 +12,11 @@ import type {
   ComputedStats,
   EventInput,
   EventReceiver,
-  LatencyInput,
+  EventStoreOptions,
   ModelPricing,
+  RecordDetails,
+  RecordUsageOptions,
+  Usage,
 } from './types.js';
 import type { SyncConfig } from './sync/config.js';
 import type { SyncClientApi } from './sync/types.js';
@@ -48,8 +51,11 @@ export interface PricingManagerClass {
 export interface EventStoreApi {
   /**
    * Records a completed LLM request: provider inferred from the model name,
-   * cost from `pricing` (0 for a model it does not know), the latency, if
-   * given, in the model's histograms.
+   * cost from `pricing` over the token counts and their parts (0, counted
+   * in `unpricedRequests` and warned about once, for a model it does not
+   * know), the latency, if given, in the model's histograms.
+   * `inputTokens` counts every prompt token, cached or not; `outputTokens`
+   * every completion token, reasoning included; `details` gives the parts.
    */
   recordLlmCompleted(
     pricing: PricingManagerApi,
@@ -58,8 +64,14 @@ export interface EventStoreApi {
     outputTokens: number,
     agentId?: string | null,
     providerId?: string | null,
-    latency?: LatencyInput | null,
+    details?: RecordDetails | null,
   ): void;
+  /**
+   * Records a request from a toolkit `Usage` as it is: a failure when
+   * `usage.error` is set, else a completed request with every part. The
+   * model is `usage.model`, or `options.requestModel` when the answer named none.
+   */
+  recordUsage(pricing: PricingManagerApi, usage: Usage, options?: RecordUsageOptions | null): void;
   /** Records a completed LLM request with an explicit provider name. */
   recordLlmCompletedWithProvider(
     pricing: PricingManagerApi,
@@ -122,8 +134,12 @@ export interface EventStoreApi {
 
 /** The static side of `EventStore`. */
 export interface EventStoreClass {
-  /** A store with room for 10,000 events. */
-  new (): EventStoreApi;
+  /**
+   * A store with room for `options.capacity` events (default 10,000) keeping
+   * `options.cardinalityLimit` names per stats breakdown (default 2,000).
+   * Any other argument is a `TypeError`.
+   */
+  new (options?: EventStoreOptions): EventStoreApi;
   /** A store with room for `capacity` events (1..100,000,000). */
   withCapacity(capacity: number): EventStoreApi;
   /** A store whose every recorded event is also offered to a bounded channel, and the channel's receiver. */

@@ -123,23 +123,47 @@ export type EventInput =
   | { eventType: 'router_started'; port: number }
   | { eventType: 'router_stopped'; totalRequests: number; totalCostMicros: number };
 
-/** Aggregates for one model, provider or agent. */
+/**
+ * Aggregates for one model, provider or agent.
+ *
+ * Token counts follow the normalized usage model: `inputTokens` counts every
+ * prompt token processed, cached or not, and `outputTokens` every completion
+ * token, reasoning included; the cache and reasoning counts are parts of those.
+ */
 export interface ModelStats {
   /** Completed + failed requests. */
   requestCount: number;
   /** The failed part of `requestCount`. */
   failedCount: number;
-  /** Prompt tokens. */
+  /** Prompt tokens (cached or not). */
   inputTokens: number;
-  /** Completion tokens. */
+  /** Completion tokens (reasoning included). */
   outputTokens: number;
   /** Cost, micro-dollars. */
   costMicros: number;
   /** Cost, US dollars (`costMicros / 1e6`). */
   costUsd: number;
+  /** The part of `inputTokens` read from the provider's prompt cache. */
+  cacheReadTokens: number;
+  /** The part of `inputTokens` written to the prompt cache (5-minute and 1-hour writes). */
+  cacheWriteTokens: number;
+  /** The part of `outputTokens` spent on reasoning. */
+  reasoningTokens: number;
+  /** Completed requests whose model had no price (they cost 0). */
+  unpricedRequests: number;
 }
 
-/** A plain-object snapshot of the store's statistics. */
+/**
+ * A plain-object snapshot of the store's statistics.
+ *
+ * Each breakdown (`byModel`, `byProvider`, `byAgent`, `latencyByModel`) holds
+ * at most the store's cardinality limit of names; requests of names past it
+ * are summed in one row keyed {@link CARDINALITY_OVERFLOW_KEY}.
+ *
+ * Counts are exact integers up to `Number.MAX_SAFE_INTEGER`; a count that
+ * would pass it stays at `Number.MAX_SAFE_INTEGER` and `saturated` is `true`
+ * (the stores never wrap and never lose precision silently).
+ */
 export interface ComputedStats {
   /** Completed + failed requests. */
   totalRequests: number;
@@ -155,6 +179,16 @@ export interface ComputedStats {
   totalCostMicros: number;
   /** Total cost, US dollars. */
   totalCostUsd: number;
+  /** The part of `totalInputTokens` read from prompt caches. */
+  totalCacheReadTokens: number;
+  /** The part of `totalInputTokens` written to prompt caches. */
+  totalCacheWriteTokens: number;
+  /** The part of `totalOutputTokens` spent on reasoning. */
+  totalReasoningTokens: number;
+  /** Completed requests whose model had no price in the table used (they cost 0). */
+  unpricedRequests: number;
+  /** Whether some count reached `Number.MAX_SAFE_INTEGER` and stopped there. */
+  saturated: boolean;
   /** Completed / total, a fraction 0..1 (1 when there are no requests). */
   successRate: number;
   /** Total cost / total requests, US dollars (0 when there are no requests). */
@@ -174,6 +208,8 @@ export interface ComputedStats {
 /**
  * The buffer's accounting, read at one consistent instant:
  * `recorded === buffered + drained + synced + rejected + dropped + evicted`.
+ * `lost` counts records the store accepted but could not record (they are
+ * outside the identity, never silent: `lostReason` says why).
  */
 export interface Accounting {
   /** Events offered to the buffer since the store was created. */
@@ -190,6 +226,10 @@ export interface Accounting {
   dropped: number;
   /** Local events (lifecycle, budget) pushed out, oldest first, to make room. */
   evicted: number;
+  /** Records accepted but never recorded (the native binding could not hand them over). */
+  lost: number;
+  /** Why records were last lost, or `null`. */
+  lostReason: string | null;
 }
 
 /** Price of one model. */
@@ -213,15 +253,79 @@ export type ProviderName =
   | 'unknown';
 
 /**
- * Latency of a completed request, the optional last argument of
- * `recordLlmCompleted`. Reserved: validated when given (each field absent or a
- * non-negative finite number), not yet recorded.
+ * Details of a completed request, the optional last argument of
+ * `recordLlmCompleted`: its latency and the parts of its token counts. Every
+ * field may be absent (or `null`). The parts are parts of the counts given
+ * to `recordLlmCompleted`: cache reads and writes add up to at most
+ * `inputTokens`, reasoning to at most `outputTokens`; more is a `RangeError`.
  */
-export interface LatencyInput {
+export interface RecordDetails {
+  /** Wall time of the whole request, milliseconds. */
+  durationMs?: number | null;
+  /** Time to the first token (streamed responses), milliseconds. */
+  ttftMs?: number | null;
+  /** Prompt tokens read from the provider's cache (OpenAI `cached_tokens`, Anthropic `cache_read_input_tokens`). */
+  cacheReadTokens?: number | null;
+  /** Prompt tokens written to the cache for 5 minutes (Anthropic `cache_creation_input_tokens`). */
+  cacheWriteTokens?: number | null;
+  /** Prompt tokens written to the cache for 1 hour (Anthropic `cache_creation.ephemeral_1h_input_tokens`). */
+  cacheWrite1hTokens?: number | null;
+  /** Completion tokens spent on reasoning (OpenAI `reasoning_tokens`, Anthropic thinking). */
+  reasoningTokens?: number | null;
+}
+
+/** The former name of {@link RecordDetails} (latency only), kept for existing callers. */
+export type LatencyInput = RecordDetails;
+
+/** Options of `store.recordUsage(pricing, usage, options)`. */
+export interface RecordUsageOptions {
+  /** The model the request asked for; recorded when the answer names none. */
+  requestModel?: string | null;
+  /** The agent that made the request. */
+  agentId?: string | null;
+  /** The provider key (credential) id the request used. */
+  providerId?: string | null;
   /** Wall time of the whole request, milliseconds. */
   durationMs?: number | null;
   /** Time to the first token, milliseconds. */
   ttftMs?: number | null;
+}
+
+/**
+ * Token usage of one request, normalized across providers (what
+ * `usageFromResponse` and `SseUsageAccumulator` return): `inputTokens` counts
+ * every prompt token processed, cached or not, `outputTokens` every
+ * completion token, reasoning included; the other counts are parts of those.
+ */
+export interface Usage {
+  /** The model the provider reports, or `null`. */
+  model: string | null;
+  /** Every prompt token processed, cached or not. */
+  inputTokens: number;
+  /** Every completion token, reasoning included. */
+  outputTokens: number;
+  /** The part of `inputTokens` read from the cache. */
+  cacheReadTokens: number;
+  /** The part of `inputTokens` written to the cache for 5 minutes. */
+  cacheWriteTokens: number;
+  /** The part of `inputTokens` written to the cache for 1 hour (Anthropic). */
+  cacheWrite1hTokens: number;
+  /** The part of `outputTokens` spent on reasoning. */
+  reasoningTokens: number;
+  /** An error the provider reported inside a 200 answer or a stream, or `null`. */
+  error: { code: string; message: string } | null;
+}
+
+/** Options of `new EventStore(options)`. */
+export interface EventStoreOptions {
+  /** The most events the outbox holds (default 10,000; 1 to 100,000,000). */
+  capacity?: number;
+  /**
+   * The most distinct names each stats breakdown (model, provider, agent)
+   * keeps before summing the rest in the overflow row (default 2,000; 1 to
+   * 1,000,000). Bounds memory whatever names callers send.
+   */
+  cardinalityLimit?: number;
 }
 
 /**

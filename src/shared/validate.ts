@@ -10,6 +10,21 @@
 
 /** Default buffer capacity of `new EventStore()`. */
 export const DEFAULT_CAPACITY = 10_000;
+/** Default number of distinct names each stats breakdown keeps. */
+export const DEFAULT_CARDINALITY_LIMIT = 2_000;
+/** Largest cardinality limit accepted. */
+export const MAX_CARDINALITY_LIMIT = 1_000_000;
+/**
+ * The key of the stats row that sums, per breakdown (model, provider, agent),
+ * the requests of every name past the store's cardinality limit.
+ */
+export const CARDINALITY_OVERFLOW_KEY = '__overflow__';
+/** The longest name accepted (model, provider, agent id, provider id, error code), in characters. */
+export const MAX_NAME_CHARS = 256;
+/** The most characters of an error message kept; a longer one is cut and ends with {@link TRUNCATION_MARK}. */
+export const MAX_ERROR_MESSAGE_CHARS = 2_048;
+/** What ends a truncated error message. */
+export const TRUNCATION_MARK = '…';
 /** Largest buffer capacity or channel size accepted. */
 export const MAX_CAPACITY = 100_000_000;
 /** Largest `thresholdPercent` accepted (it is a `u32` in the Rust core). */
@@ -52,6 +67,58 @@ function rangeError(name: string, expected: string, value: unknown): RangeError 
   return new RangeError(`${name} must be ${expected}, got ${describeValue(value)}`);
 }
 
+// ---------------------------------------------------------------------------
+// Strings: both implementations store Unicode scalar values, as the Rust core
+// does: a lone surrogate becomes U+FFFD (so '\uD800' and '\uDBFF' name the
+// same row on both), and lengths are counted in characters (code points).
+// ---------------------------------------------------------------------------
+
+/** `text` with every lone surrogate replaced by U+FFFD (the string itself when it has none). */
+export function wellFormed(text: string): string {
+  return text.isWellFormed() ? text : text.toWellFormed();
+}
+
+/** The number of characters (code points) of `text`, counting at most to `max + 1`. */
+function charsUpTo(text: string, max: number): number {
+  // A character is one or two UTF-16 units: a short string needs no count.
+  if (text.length <= max) return text.length;
+  let n = 0;
+  for (let i = 0; i < text.length; i++, n++) {
+    if (n > max) return n;
+    const c = text.charCodeAt(i);
+    if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length) {
+      const d = text.charCodeAt(i + 1);
+      if (d >= 0xdc00 && d <= 0xdfff) i++;
+    }
+  }
+  return n;
+}
+
+/**
+ * An error message as the stores keep it: well-formed, and cut at a
+ * character boundary to {@link MAX_ERROR_MESSAGE_CHARS} characters, the last
+ * one {@link TRUNCATION_MARK}, when longer.
+ */
+export function boundedMessage(message: string): string {
+  const text = wellFormed(message);
+  if (charsUpTo(text, MAX_ERROR_MESSAGE_CHARS) <= MAX_ERROR_MESSAGE_CHARS) return text;
+  let end = 0;
+  for (let n = 0; n < MAX_ERROR_MESSAGE_CHARS - 1; n++) {
+    const c = text.charCodeAt(end);
+    end += c >= 0xd800 && c <= 0xdbff ? 2 : 1;
+  }
+  return text.slice(0, end) + TRUNCATION_MARK;
+}
+
+const NAME = `a string of at most ${MAX_NAME_CHARS} characters`;
+
+/** A name of at most {@link MAX_NAME_CHARS} characters (model, provider, agent id, provider id, error code). */
+function checkNameLength(value: string, name: string): void {
+  if (value.length > MAX_NAME_CHARS && charsUpTo(value, MAX_NAME_CHARS) > MAX_NAME_CHARS) {
+    throw new RangeError(`${name} must be ${NAME}, got one of ${charsUpTo(value, 2 ** 30)} characters (names are stats keys and labels, not free text)`);
+  }
+}
+
 const COUNT = 'a non-negative safe integer';
 
 /**
@@ -65,15 +132,27 @@ export function checkCount(value: unknown, name: string): asserts value is numbe
 
 const NON_EMPTY = 'a non-empty string';
 
-/** A required name (model, provider, store name): a non-empty string. */
+/** A required string (store name): a non-empty string. */
 export function checkNonEmptyString(value: unknown, name: string): asserts value is string {
   if (typeof value !== 'string') throw typeError(name, NON_EMPTY, value);
   if (value.length === 0) throw rangeError(name, NON_EMPTY, value);
 }
 
-/** A model name: a non-empty string. */
-export function checkModel(value: unknown, name = 'model'): asserts value is string {
+/** A required name (model, provider): a non-empty string of at most {@link MAX_NAME_CHARS} characters. */
+export function checkName(value: unknown, name: string): asserts value is string {
   checkNonEmptyString(value, name);
+  checkNameLength(value, name);
+}
+
+/** A model name: a non-empty string of at most {@link MAX_NAME_CHARS} characters. */
+export function checkModel(value: unknown, name = 'model'): asserts value is string {
+  checkName(value, name);
+}
+
+/** An optional name (agent id, provider id, error code): `string | null | undefined`, at most {@link MAX_NAME_CHARS} characters. */
+export function checkOptionalName(value: unknown, name: string): asserts value is string | null | undefined {
+  checkOptionalString(value, name);
+  if (typeof value === 'string') checkNameLength(value, name);
 }
 
 /** Any string (may be empty). */
@@ -132,19 +211,117 @@ function checkOptionalDuration(value: unknown, name: string): void {
   if (!(value >= 0 && Number.isFinite(value))) throw rangeError(name, DURATION, value);
 }
 
-/**
- * The optional latency of a completed request: absent (`undefined`/`null`) or
- * an object whose `durationMs` and `ttftMs` are each absent or a non-negative
- * finite number. Other properties are ignored.
- */
-export function checkLatency(value: unknown, name = 'latency'): void {
+function checkOptionalCount(value: unknown, name: string): void {
   if (value === undefined || value === null) return;
-  if (typeof value !== 'object' || Array.isArray(value)) {
-    throw typeError(name, 'an object like { durationMs?: number, ttftMs?: number }', value);
+  checkCount(value, name);
+}
+
+const DETAILS =
+  'an object like { durationMs?, ttftMs?, cacheReadTokens?, cacheWriteTokens?, cacheWrite1hTokens?, reasoningTokens? }';
+
+/**
+ * The optional details of a completed request (see `RecordDetails`): absent
+ * (`undefined`/`null`) or an object whose latencies are each absent or a
+ * non-negative finite number, and whose token parts are each absent or a
+ * non-negative safe integer, fitting in their whole: cache reads and writes
+ * at most `inputTokens`, reasoning at most `outputTokens`. Other properties
+ * are ignored.
+ */
+export function checkRecordDetails(value: unknown, inputTokens: number, outputTokens: number, name = 'details'): void {
+  if (value === undefined || value === null) return;
+  if (typeof value !== 'object' || Array.isArray(value)) throw typeError(name, DETAILS, value);
+  const d = value as Record<string, unknown>;
+  checkOptionalDuration(d.durationMs, `${name}.durationMs`);
+  checkOptionalDuration(d.ttftMs, `${name}.ttftMs`);
+  checkOptionalCount(d.cacheReadTokens, `${name}.cacheReadTokens`);
+  checkOptionalCount(d.cacheWriteTokens, `${name}.cacheWriteTokens`);
+  checkOptionalCount(d.cacheWrite1hTokens, `${name}.cacheWrite1hTokens`);
+  checkOptionalCount(d.reasoningTokens, `${name}.reasoningTokens`);
+  const cache = ((d.cacheReadTokens as number) ?? 0) + ((d.cacheWriteTokens as number) ?? 0) + ((d.cacheWrite1hTokens as number) ?? 0);
+  if (cache > inputTokens) {
+    throw new RangeError(
+      `${name}: cache reads and writes (${cache}) exceed inputTokens (${inputTokens}): inputTokens must count every prompt token, cached or not`,
+    );
   }
-  const latency = value as { durationMs?: unknown; ttftMs?: unknown };
-  checkOptionalDuration(latency.durationMs, `${name}.durationMs`);
-  checkOptionalDuration(latency.ttftMs, `${name}.ttftMs`);
+  const reasoning = (d.reasoningTokens as number) ?? 0;
+  if (reasoning > outputTokens) {
+    throw new RangeError(
+      `${name}.reasoningTokens (${reasoning}) exceeds outputTokens (${outputTokens}): outputTokens must count every completion token, reasoning included`,
+    );
+  }
+}
+
+/** The former latency-only check, for callers that validate a latency alone. */
+export function checkLatency(value: unknown, name = 'latency'): void {
+  checkRecordDetails(value, Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER, name);
+}
+
+const OPTIONS = 'an options object like { capacity?, cardinalityLimit? }';
+const LIMIT = `a positive safe integer no greater than ${MAX_CARDINALITY_LIMIT}`;
+
+/**
+ * The options of `new EventStore(options?)`: absent, or an object with only
+ * `capacity` and `cardinalityLimit` (each optional). Anything else — a bare
+ * number, an unknown key — is a `TypeError`, never silently ignored.
+ */
+export function checkStoreOptions(value: unknown, name = 'options'): { capacity: number; cardinalityLimit: number } {
+  if (value === undefined) return { capacity: DEFAULT_CAPACITY, cardinalityLimit: DEFAULT_CARDINALITY_LIMIT };
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    const hint = typeof value === 'number' ? ` (for a capacity, pass { capacity: ${describeValue(value)} })` : '';
+    throw new TypeError(`${name} must be ${OPTIONS}, got ${describeValue(value)}${hint}`);
+  }
+  for (const key of Object.keys(value)) {
+    if (key !== 'capacity' && key !== 'cardinalityLimit') {
+      throw new TypeError(`${name} has an unknown option ${JSON.stringify(key)} (expected capacity, cardinalityLimit)`);
+    }
+  }
+  const { capacity, cardinalityLimit } = value as { capacity?: unknown; cardinalityLimit?: unknown };
+  if (capacity !== undefined) checkCapacity(capacity, `${name}.capacity`);
+  if (cardinalityLimit !== undefined) {
+    if (typeof cardinalityLimit !== 'number') throw typeError(`${name}.cardinalityLimit`, LIMIT, cardinalityLimit);
+    if (!(Number.isInteger(cardinalityLimit) && cardinalityLimit >= 1 && cardinalityLimit <= MAX_CARDINALITY_LIMIT)) {
+      throw rangeError(`${name}.cardinalityLimit`, LIMIT, cardinalityLimit);
+    }
+  }
+  return {
+    capacity: (capacity as number | undefined) ?? DEFAULT_CAPACITY,
+    cardinalityLimit: (cardinalityLimit as number | undefined) ?? DEFAULT_CARDINALITY_LIMIT,
+  };
+}
+
+const USAGE = 'a Usage object (from usageFromResponse or SseUsageAccumulator)';
+
+/**
+ * The arguments of `recordUsage(pricing, usage, options?)` after `pricing`:
+ * a `Usage` with valid counts and parts, a model (its own or
+ * `options.requestModel`), optional names and latencies. Returns the model.
+ */
+export function checkRecordUsageArgs(usage: unknown, options: unknown): string {
+  if (typeof usage !== 'object' || usage === null || Array.isArray(usage)) throw typeError('usage', USAGE, usage);
+  const u = usage as Record<string, unknown>;
+  if (options !== undefined && options !== null && (typeof options !== 'object' || Array.isArray(options))) {
+    throw typeError('options', 'an object like { requestModel?, agentId?, providerId?, durationMs?, ttftMs? }', options);
+  }
+  const o = (options ?? {}) as Record<string, unknown>;
+  if (u.model !== null && u.model !== undefined) checkModel(u.model, 'usage.model');
+  if (o.requestModel !== null && o.requestModel !== undefined) checkModel(o.requestModel, 'options.requestModel');
+  const model = (u.model ?? o.requestModel) as string | null | undefined;
+  if (model == null) throw new TypeError('usage.model is null and options.requestModel is not given: the request needs a model');
+  checkOptionalName(o.agentId, 'options.agentId');
+  checkOptionalName(o.providerId, 'options.providerId');
+  checkOptionalDuration(o.durationMs, 'options.durationMs');
+  checkOptionalDuration(o.ttftMs, 'options.ttftMs');
+  if (u.error !== null && u.error !== undefined) {
+    if (typeof u.error !== 'object' || Array.isArray(u.error)) throw typeError('usage.error', 'null or { code, message }', u.error);
+    const e = u.error as Record<string, unknown>;
+    checkOptionalName(e.code, 'usage.error.code');
+    checkOptionalString(e.message, 'usage.error.message');
+    return model;
+  }
+  checkCount(u.inputTokens, 'usage.inputTokens');
+  checkCount(u.outputTokens, 'usage.outputTokens');
+  checkRecordDetails(u, u.inputTokens, u.outputTokens, 'usage');
+  return model;
 }
 
 /** A list of event ids: an array of strings. */
@@ -185,9 +362,9 @@ export function checkLlmCompletedArgs(
   checkModel(model);
   checkCount(inputTokens, 'inputTokens');
   checkCount(outputTokens, 'outputTokens');
-  checkOptionalString(agentId, 'agentId');
-  checkOptionalString(providerId, 'providerId');
-  checkLatency(latency);
+  checkOptionalName(agentId, 'agentId');
+  checkOptionalName(providerId, 'providerId');
+  checkRecordDetails(latency, inputTokens, outputTokens);
 }
 
 /** `recordLlmCompletedWithProvider(pricing, model, provider, inputTokens, outputTokens, agentId?, providerId?)`, after `pricing`. */
@@ -200,11 +377,11 @@ export function checkLlmCompletedWithProviderArgs(
   providerId: unknown,
 ): void {
   checkModel(model);
-  checkNonEmptyString(provider, 'provider');
+  checkName(provider, 'provider');
   checkCount(inputTokens, 'inputTokens');
   checkCount(outputTokens, 'outputTokens');
-  checkOptionalString(agentId, 'agentId');
-  checkOptionalString(providerId, 'providerId');
+  checkOptionalName(agentId, 'agentId');
+  checkOptionalName(providerId, 'providerId');
 }
 
 /** `recordLlmFailed(model, agentId?, providerId?, errorCode?, errorMessage?)`. */
@@ -216,9 +393,9 @@ export function checkLlmFailedArgs(
   errorMessage: unknown,
 ): void {
   checkModel(model);
-  checkOptionalString(agentId, 'agentId');
-  checkOptionalString(providerId, 'providerId');
-  checkOptionalString(errorCode, 'errorCode');
+  checkOptionalName(agentId, 'agentId');
+  checkOptionalName(providerId, 'providerId');
+  checkOptionalName(errorCode, 'errorCode');
   checkOptionalString(errorMessage, 'errorMessage');
 }
 
@@ -232,7 +409,7 @@ export function checkBudgetThresholdArgs(
   checkThresholdPercent(thresholdPercent);
   checkCount(currentSpendMicros, 'currentSpendMicros');
   checkCount(budgetMicros, 'budgetMicros');
-  checkOptionalString(agentId, 'agentId');
+  checkOptionalName(agentId, 'agentId');
 }
 
 /** `EventStore.withStreaming(capacity, channelSize)`. */
@@ -247,7 +424,7 @@ export function checkSharedArgs(name: unknown, capacity: unknown): void {
   if (capacity !== undefined) checkCapacity(capacity, 'capacity');
 }
 
-/** The event kinds, in the order of the addon's packed kind numbers (`PackedEvents`). */
+/** The event kinds (their order is the addon's kind numbers: `events.kinds` in the binding's layout.json). */
 export const EVENT_TYPES = [
   'llm_request_completed',
   'llm_request_failed',
@@ -271,27 +448,27 @@ export function checkEventInput(value: unknown, name = 'input'): void {
   if (typeof eventType !== 'string') throw typeError(`${name}.eventType`, expected, eventType);
   switch (eventType) {
     case 'llm_request_completed':
-      checkNonEmptyString(input.provider, `${name}.provider`);
+      checkName(input.provider, `${name}.provider`);
       checkModel(input.model, `${name}.model`);
-      checkOptionalString(input.providerId, `${name}.providerId`);
+      checkOptionalName(input.providerId, `${name}.providerId`);
       checkCount(input.inputTokens, `${name}.inputTokens`);
       checkCount(input.outputTokens, `${name}.outputTokens`);
       checkCount(input.costMicros, `${name}.costMicros`);
-      checkOptionalString(input.agentId, `${name}.agentId`);
+      checkOptionalName(input.agentId, `${name}.agentId`);
       return;
     case 'llm_request_failed':
-      checkNonEmptyString(input.provider, `${name}.provider`);
+      checkName(input.provider, `${name}.provider`);
       checkModel(input.model, `${name}.model`);
-      checkOptionalString(input.providerId, `${name}.providerId`);
-      checkOptionalString(input.errorCode, `${name}.errorCode`);
+      checkOptionalName(input.providerId, `${name}.providerId`);
+      checkOptionalName(input.errorCode, `${name}.errorCode`);
       checkOptionalString(input.errorMessage, `${name}.errorMessage`);
-      checkOptionalString(input.agentId, `${name}.agentId`);
+      checkOptionalName(input.agentId, `${name}.agentId`);
       return;
     case 'budget_threshold_reached':
       checkThresholdPercent(input.thresholdPercent, `${name}.thresholdPercent`);
       checkCount(input.currentSpendMicros, `${name}.currentSpendMicros`);
       checkCount(input.budgetMicros, `${name}.budgetMicros`);
-      checkOptionalString(input.agentId, `${name}.agentId`);
+      checkOptionalName(input.agentId, `${name}.agentId`);
       return;
     case 'router_started':
       checkPort(input.port, `${name}.port`);

@@ -1,39 +1,24 @@
 //! Stats and events as numbers plus a few strings, for the wrapper to build
 //! its objects from: serializing JSON in Rust and parsing it in JS cost ~30×
-//! the reading itself. A name (model, provider, agent, provider id, error
-//! code) crosses once per JS store object, then as an id.
+//! the reading itself. Layouts: `stats` and `events` in `layout.json`.
+//!
+//! Stats name their rows by key index: the wrapper keeps the names it was
+//! sent (bounded by the store's cardinality limit) and says how many of each
+//! breakdown it holds, so a name crosses once per store object. Events carry
+//! their strings once per reading (names past the limit are not kept, so
+//! they cannot be named by index).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use iron_runtime_analytics::{
-    AnalyticsEvent, EventPayload, LatencyHistogram, ModelStats, StatsView, LATENCY_BOUNDS_MICROS,
+    AnalyticsEvent, Breakdown, EventPayload, LatencyHistogram, ModelStats, StatsView,
 };
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
-/// The names a JS store object already holds as strings, by id. Sending an
-/// id instead of the name spares the wrapper creating (and V8
-/// internalizing) a string per row or event on every read.
-///
-/// Keyed by the text's address: the core hands out one `Arc<str>` per
-/// interned name and keeps it for the store's life, so the address names
-/// the text. The copy kept beside it is compared on every hit, so even a
-/// reused address could only cost a second id, never a wrong name. The core
-/// never forgets a name, so neither does this: it grows no further than the
-/// core's interners.
-#[derive(Default)]
-pub(crate) struct SentNames {
-    ids: HashMap<usize, (Box<str>, u32), foldhash::fast::RandomState>,
-    next: u32,
-}
-
-/// The numbers of one reading, and the names it sends for the first time.
-struct Packer<'a> {
-    sent: &'a mut SentNames,
-    new_names: String,
-    new_lengths: Vec<f64>,
-    numbers: Vec<f64>,
-}
+use crate::layout::*;
+use crate::to_js_count;
 
 /// A length in UTF-16 units, the unit of JS string indexes.
 fn utf16_len(s: &str) -> usize {
@@ -42,82 +27,6 @@ fn utf16_len(s: &str) -> usize {
         s.len()
     } else {
         s.encode_utf16().count()
-    }
-}
-
-impl<'a> Packer<'a> {
-    fn new(sent: &'a mut SentNames, numbers: usize) -> Self {
-        Self {
-            sent,
-            new_names: String::new(),
-            new_lengths: Vec::new(),
-            numbers: Vec::with_capacity(numbers),
-        }
-    }
-
-    /// The id of `name` (sending it if new).
-    fn id(&mut self, name: &str) -> f64 {
-        let address = name.as_ptr() as usize;
-        if let Some((text, id)) = self.sent.ids.get(&address) {
-            if **text == *name {
-                return f64::from(*id);
-            }
-        }
-        let id = self.sent.next;
-        self.sent.next += 1;
-        self.sent.ids.insert(address, (name.into(), id));
-        self.new_names.push_str(name);
-        self.new_lengths.push(utf16_len(name) as f64);
-        f64::from(id)
-    }
-
-    /// The id of a name, or -1 without one.
-    fn opt_id(&mut self, name: Option<&str>) -> f64 {
-        name.map_or(-1.0, |n| self.id(n))
-    }
-
-    fn counts(&mut self, values: [u64; 5]) {
-        self.numbers.extend(values.map(|v| v as f64));
-    }
-
-    /// Writes the rows and returns how many there were.
-    fn table<'r>(
-        &mut self,
-        rows: impl Iterator<Item = (&'r std::sync::Arc<str>, ModelStats)>,
-    ) -> f64 {
-        let mut count = 0.0;
-        for (key, s) in rows {
-            count += 1.0;
-            let id = self.id(key);
-            self.numbers.push(id);
-            self.counts([
-                s.request_count,
-                s.failed_count,
-                s.input_tokens,
-                s.output_tokens,
-                s.cost_micros,
-            ]);
-        }
-        count
-    }
-
-    fn histogram(&mut self, h: &LatencyHistogram) {
-        let start = self.numbers.len();
-        let [p50, p95, p99] = h
-            .quantiles([0.5, 0.95, 0.99])
-            .map(|q| q.unwrap_or(f64::NAN));
-        self.numbers
-            .extend([h.count() as f64, h.sum_micros as f64, p50, p95, p99]);
-        self.numbers
-            .extend(h.bucket_counts.iter().map(|&n| n as f64));
-        debug_assert_eq!(self.numbers.len() - start, HISTOGRAM_NUMBERS);
-    }
-
-    /// Ends with the new names' lengths; `numbers[count_at]` gets their count.
-    fn finish(mut self, count_at: usize) -> (String, Vec<f64>) {
-        self.numbers[count_at] = self.new_lengths.len() as f64;
-        self.numbers.extend_from_slice(&self.new_lengths);
-        (self.new_names, self.numbers)
     }
 }
 
@@ -131,59 +40,124 @@ fn to_js<'env>(env: &'env Env, numbers: &[f64]) -> Result<Float64ArraySlice<'env
 // Stats
 // ---------------------------------------------------------------------------
 
-/// Stats as numbers, and the names not sent before.
+/// Stats as numbers, and the names the wrapper does not hold yet.
 #[napi(object)]
 pub struct PackedStats<'env> {
-    /// The names this JS object has not been sent before, concatenated; they
-    /// take the next name ids, in order.
-    pub new_names: String,
-    /// Layout (counts as doubles, exact below 2^53): the five totals
-    /// (requests, failed, input tokens, output tokens, cost µ$); the row
-    /// counts of byModel, byProvider, byAgent and latency; the number of new
-    /// names. Then per table row its key's name id and its five numbers in
-    /// the totals' order; per latency row its key's name id and two
-    /// histograms (duration, TTFT) of `HISTOGRAM_NUMBERS` each. Last, the
-    /// length of each new name in UTF-16 units.
+    /// The new names, joined; their indices and lengths end `numbers`.
+    pub names: String,
+    /// Layout: `stats` in layout.json.
     pub numbers: Float64ArraySlice<'env>,
 }
 
-/// Per histogram: count, sum µs, p50, p95, p99 (seconds, NaN without
-/// observations: quantiles are computed here, once, by the core's
-/// `quantiles`), then the bucket counts.
-const HISTOGRAM_NUMBERS: usize = 5 + LATENCY_BOUNDS_MICROS.len() + 1;
+const BREAKDOWNS: [Breakdown; 3] = [Breakdown::Model, Breakdown::Provider, Breakdown::Agent];
 
+struct StatsPacker {
+    numbers: Vec<f64>,
+    saturated: bool,
+    names: String,
+    /// Per breakdown: the (index, length) of each new name, and the indices sent.
+    new_names: [Vec<(u32, usize)>; 3],
+    sent: [HashSet<u32>; 3],
+    known: [u32; 3],
+}
+
+impl StatsPacker {
+    fn count(&mut self, n: u64) {
+        let v = to_js_count(n, &mut self.saturated);
+        self.numbers.push(v);
+    }
+
+    fn stats(&mut self, s: &ModelStats) {
+        for n in [
+            s.request_count,
+            s.failed_count,
+            s.input_tokens,
+            s.output_tokens,
+            s.cost_micros,
+            s.cache_read_tokens,
+            s.cache_write_tokens,
+            s.reasoning_tokens,
+            s.unpriced_requests,
+        ] {
+            self.count(n);
+        }
+    }
+
+    /// The name slot of a row, sending the name if the wrapper lacks it.
+    fn name(&mut self, b: usize, index: Option<u32>, name: &Arc<str>) -> f64 {
+        let Some(index) = index else {
+            return STATS_OVERFLOW_NAME;
+        };
+        if index >= self.known[b] && self.sent[b].insert(index) {
+            self.names.push_str(name);
+            self.new_names[b].push((index, utf16_len(name)));
+        }
+        f64::from(index)
+    }
+
+    fn histogram(&mut self, h: &LatencyHistogram) {
+        let start = self.numbers.len();
+        let [p50, p95, p99] = h
+            .quantiles([0.5, 0.95, 0.99])
+            .map(|q| q.unwrap_or(f64::NAN));
+        self.count(h.count());
+        self.count(h.sum_micros);
+        self.numbers.extend([p50, p95, p99]);
+        debug_assert_eq!(self.numbers.len() - start, HISTOGRAM_LEN);
+        for &n in &h.bucket_counts {
+            self.count(n);
+        }
+    }
+}
+
+/// Packs a stats view; `known` holds how many names of each breakdown
+/// (model, provider, agent) the wrapper already has, by index from 0.
 pub(crate) fn pack_stats<'env>(
     env: &'env Env,
-    sent: &mut SentNames,
     view: &StatsView<'_>,
+    known: &[u32],
 ) -> Result<PackedStats<'env>> {
-    let mut p = Packer::new(sent, 1024);
-    let t = view.totals();
-    p.counts([
-        t.request_count,
-        t.failed_count,
-        t.input_tokens,
-        t.output_tokens,
-        t.cost_micros,
-    ]);
-    // Row counts and the new-name count, filled in once known.
-    p.numbers.extend([0.0; 5]);
-    p.numbers[5] = p.table(view.by_model());
-    p.numbers[6] = p.table(view.by_provider());
-    p.numbers[7] = p.table(view.by_agent());
+    let mut p = StatsPacker {
+        numbers: Vec::with_capacity(1024),
+        saturated: false,
+        names: String::new(),
+        new_names: Default::default(),
+        sent: Default::default(),
+        known: std::array::from_fn(|i| known.get(i).copied().unwrap_or(0)),
+    };
+    p.numbers.resize(STATS_HEADER_LEN, 0.0);
+    p.numbers.push(-1.0); // the totals' name
+    p.stats(&view.totals());
+    for (b, breakdown) in BREAKDOWNS.into_iter().enumerate() {
+        let mut rows = 0.0;
+        for (index, name, s) in view.indexed_rows(breakdown) {
+            rows += 1.0;
+            let slot = p.name(b, index, name);
+            p.numbers.push(slot);
+            p.stats(&s);
+        }
+        p.numbers[STATS_HEADER_MODEL_ROWS + b] = rows;
+    }
     let mut latency_rows = 0.0;
-    for (model, l) in view.latency_by_model() {
+    for (index, name, l) in view.indexed_latency() {
         latency_rows += 1.0;
-        let id = p.id(model);
-        p.numbers.push(id);
+        let slot = p.name(0, index, name);
+        p.numbers.push(slot);
         p.histogram(&l.duration);
         p.histogram(&l.ttft);
     }
-    p.numbers[8] = latency_rows;
-    let (new_names, numbers) = p.finish(9);
+    p.numbers[STATS_HEADER_LATENCY_ROWS] = latency_rows;
+    for b in 0..BREAKDOWNS.len() {
+        p.numbers[STATS_HEADER_NEW_MODEL_NAMES + b] = p.new_names[b].len() as f64;
+        let pairs = std::mem::take(&mut p.new_names[b]);
+        for (index, len) in pairs {
+            p.numbers.extend([f64::from(index), len as f64]);
+        }
+    }
+    p.numbers[STATS_HEADER_SATURATED] = f64::from(u8::from(p.saturated));
     Ok(PackedStats {
-        new_names,
-        numbers: to_js(env, &numbers)?,
+        names: p.names,
+        numbers: to_js(env, &p.numbers)?,
     })
 }
 
@@ -194,35 +168,100 @@ pub(crate) fn pack_stats<'env>(
 /// Events as numbers and strings, oldest first.
 #[napi(object)]
 pub struct PackedEvents<'env> {
-    /// As in [`PackedStats`].
-    pub new_names: String,
+    /// The reading's strings (names, codes, messages), joined; their
+    /// lengths end `numbers`.
+    pub strings: String,
     /// Every event's id, hyphenated (36 characters each), concatenated.
     pub ids: String,
-    /// The error messages of the failures that have one, concatenated.
-    pub messages: String,
-    /// Layout: the event count and the new-name count; then `EVENT_NUMBERS`
-    /// per event: kind (0 completed, 1 failed, 2 budget threshold, 3 router
-    /// started, 4 router stopped), timestamp ms, then the name ids of agent,
-    /// provider, model, provider id (-1: none), then three numbers by kind
-    /// (input, output tokens and cost µ$; threshold %, spend and budget µ$;
-    /// port; total requests and total cost µ$), the error code's name id and
-    /// the message's length in UTF-16 units (-1: none). Last, the length of
-    /// each new name.
+    /// Layout: `events` in layout.json.
     pub numbers: Float64ArraySlice<'env>,
 }
 
-const EVENT_NUMBERS: usize = 11;
+/// The strings of one reading, each sent once.
+#[derive(Default)]
+struct Strings {
+    joined: String,
+    lengths: Vec<f64>,
+    /// By the text's address and length: a name shared by many events is
+    /// one `Arc<str>` in the core.
+    index: HashMap<(usize, usize), u32, foldhash::fast::RandomState>,
+}
 
+impl Strings {
+    fn slot(&mut self, s: Option<&str>) -> f64 {
+        let Some(s) = s else {
+            return -1.0;
+        };
+        let key = (s.as_ptr() as usize, s.len());
+        let next = self.lengths.len() as u32;
+        let index = *self.index.entry(key).or_insert_with(|| {
+            self.joined.push_str(s);
+            self.lengths.push(utf16_len(s) as f64);
+            next
+        });
+        f64::from(index)
+    }
+}
+
+/// The kind number of an event in a reading (`events.kinds` in layout.json).
+fn kind_of(payload: &EventPayload) -> Result<usize> {
+    Ok(match payload {
+        EventPayload::LlmRequestCompleted(_) => EVENT_KIND_LLM_REQUEST_COMPLETED,
+        EventPayload::LlmRequestFailed(_) => EVENT_KIND_LLM_REQUEST_FAILED,
+        EventPayload::BudgetThresholdReached(_) => EVENT_KIND_BUDGET_THRESHOLD_REACHED,
+        EventPayload::RouterStarted(_) => EVENT_KIND_ROUTER_STARTED,
+        EventPayload::RouterStopped(_) => EVENT_KIND_ROUTER_STOPPED,
+        // `EventPayload` is non-exhaustive: a kind added later fails loudly.
+        _ => {
+            return Err(Error::from_reason(
+                "an event kind the binding does not know: add it to layout.json",
+            ))
+        }
+    })
+}
+
+/// Events packed into a buffer V8 owns.
 pub(crate) fn pack_events<'env>(
     env: &'env Env,
-    sent: &mut SentNames,
     events: &[AnalyticsEvent],
 ) -> Result<PackedEvents<'env>> {
-    let mut p = Packer::new(sent, 2 + events.len() * EVENT_NUMBERS);
+    let (strings, ids, numbers) = events_parts(events)?;
+    Ok(PackedEvents {
+        strings,
+        ids,
+        numbers: to_js(env, &numbers)?,
+    })
+}
+
+/// [`PackedEvents`] for a reading finished off the JS thread (the stream's
+/// waits), whose numbers cannot be copied into V8's heap yet.
+#[napi(object)]
+pub struct PackedEventsOwned {
+    /// As in [`PackedEvents`].
+    pub strings: String,
+    /// As in [`PackedEvents`].
+    pub ids: String,
+    /// As in [`PackedEvents`].
+    pub numbers: Float64Array,
+}
+
+/// Events packed into a buffer handed over to V8.
+pub(crate) fn pack_events_owned(events: &[AnalyticsEvent]) -> Result<PackedEventsOwned> {
+    let (strings, ids, numbers) = events_parts(events)?;
+    Ok(PackedEventsOwned {
+        strings,
+        ids,
+        numbers: Float64Array::new(numbers),
+    })
+}
+
+fn events_parts(events: &[AnalyticsEvent]) -> Result<(String, String, Vec<f64>)> {
+    let mut numbers = Vec::with_capacity(EVENTS_HEADER_LEN + events.len() * EVENT_LEN);
+    numbers.resize(EVENTS_HEADER_LEN, 0.0);
+    let mut strings = Strings::default();
+    let mut saturated = false;
     let mut ids = String::with_capacity(events.len() * uuid::fmt::Hyphenated::LENGTH);
-    let mut messages = String::new();
     let mut id_buffer = uuid::Uuid::encode_buffer();
-    p.numbers.extend([events.len() as f64, 0.0]);
     for e in events {
         ids.push_str(
             e.event_id()
@@ -230,82 +269,41 @@ pub(crate) fn pack_events<'env>(
                 .hyphenated()
                 .encode_lower(&mut id_buffer),
         );
-        let start = p.numbers.len();
-        let agent = p.opt_id(e.agent_id());
-        let (kind, meta, values, code, message) = match e.payload() {
-            EventPayload::LlmRequestCompleted(u) => (
-                0.0,
-                Some(&u.meta),
-                [u.input_tokens, u.output_tokens, u.cost_micros],
-                None,
-                None,
-            ),
-            EventPayload::LlmRequestFailed(f) => (
-                1.0,
-                Some(&f.meta),
-                [0; 3],
-                f.error_code.as_deref(),
-                f.error_message.as_deref(),
-            ),
-            EventPayload::BudgetThresholdReached(b) => (
-                2.0,
-                None,
-                [
-                    u64::from(b.threshold_percent),
-                    b.current_spend_micros,
-                    b.budget_micros,
-                ],
-                None,
-                None,
-            ),
-            EventPayload::RouterStarted(r) => (3.0, None, [u64::from(r.port), 0, 0], None, None),
-            EventPayload::RouterStopped(r) => (
-                4.0,
-                None,
-                [r.total_requests, r.total_cost_micros, 0],
-                None,
-                None,
-            ),
-            // `EventPayload` is non-exhaustive: a kind added later fails loudly.
-            _ => {
-                return Err(Error::from_reason(
-                    "an event kind the binding does not know",
-                ))
+        let mut slots = [-1.0; EVENT_LEN];
+        slots[EVENT_KIND] = kind_of(e.payload())? as f64;
+        slots[EVENT_TIMESTAMP_MS] = to_js_count(e.timestamp_ms(), &mut saturated);
+        slots[EVENT_AGENT] = strings.slot(e.agent_id());
+        if let Some(meta) = e.payload().meta() {
+            slots[EVENT_PROVIDER] = strings.slot(Some(&meta.provider));
+            slots[EVENT_MODEL] = strings.slot(Some(&meta.model));
+            slots[EVENT_PROVIDER_ID] = strings.slot(meta.provider_id.as_deref());
+        }
+        let values = match e.payload() {
+            EventPayload::LlmRequestCompleted(u) => {
+                [u.input_tokens, u.output_tokens, u.cost_micros]
             }
+            EventPayload::LlmRequestFailed(f) => {
+                slots[EVENT_ERROR_CODE] = strings.slot(f.error_code.as_deref());
+                slots[EVENT_MESSAGE] = strings.slot(f.error_message.as_deref());
+                [0; 3]
+            }
+            EventPayload::BudgetThresholdReached(b) => [
+                u64::from(b.threshold_percent),
+                b.current_spend_micros,
+                b.budget_micros,
+            ],
+            EventPayload::RouterStarted(r) => [u64::from(r.port), 0, 0],
+            EventPayload::RouterStopped(r) => [r.total_requests, r.total_cost_micros, 0],
+            _ => [0; 3],
         };
-        let (provider, model, provider_id) = match meta {
-            Some(m) => (
-                p.id(&m.provider),
-                p.id(&m.model),
-                p.opt_id(m.provider_id.as_deref()),
-            ),
-            None => (-1.0, -1.0, -1.0),
-        };
-        let code = p.opt_id(code);
-        let message_len = message.map_or(-1.0, |m| {
-            messages.push_str(m);
-            utf16_len(m) as f64
-        });
-        p.numbers.extend([
-            kind,
-            e.timestamp_ms() as f64,
-            agent,
-            provider,
-            model,
-            provider_id,
-            values[0] as f64,
-            values[1] as f64,
-            values[2] as f64,
-            code,
-            message_len,
-        ]);
-        debug_assert_eq!(p.numbers.len() - start, EVENT_NUMBERS);
+        slots[EVENT_A] = to_js_count(values[0], &mut saturated);
+        slots[EVENT_B] = to_js_count(values[1], &mut saturated);
+        slots[EVENT_C] = to_js_count(values[2], &mut saturated);
+        numbers.extend_from_slice(&slots);
     }
-    let (new_names, numbers) = p.finish(1);
-    Ok(PackedEvents {
-        new_names,
-        ids,
-        messages,
-        numbers: to_js(env, &numbers)?,
-    })
+    numbers[EVENTS_HEADER_EVENTS] = events.len() as f64;
+    numbers[EVENTS_HEADER_STRINGS] = strings.lengths.len() as f64;
+    numbers[EVENTS_HEADER_SATURATED] = f64::from(u8::from(saturated));
+    numbers.extend_from_slice(&strings.lengths);
+    Ok((strings.joined, ids, numbers))
 }

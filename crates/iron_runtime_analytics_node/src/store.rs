@@ -1,23 +1,22 @@
-//! `NativeStore`: the core's `EventStore` as a JS object, with this object's
-//! interned keys.
+//! `NativeStore`: the core's `EventStore` as a JS object.
 
 use std::collections::HashMap;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
-use iron_cost::pricing::PricingManager;
 use iron_runtime_analytics::event::{
     LlmFailureData, LlmModelMeta, LlmUsageData, RouterStoppedData,
 };
 use iron_runtime_analytics::{
-    AnalyticsEvent, EventId, EventPayload, EventStore, ModelKey, NameKey, StreamReceiver,
+    AnalyticsEvent, EventId, EventPayload, EventStore, StoreConfig, StreamReceiver,
 };
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
-use crate::packed::{pack_events, pack_stats, PackedEvents, PackedStats, SentNames};
+use crate::batch::BatchShared;
+use crate::packed::{pack_events, pack_stats, PackedEvents, PackedStats};
 use crate::pricing::NativePricing;
-use crate::{count, js_error};
+use crate::{count, js_error, to_js_count};
 
 /// The buffer's accounting, as returned to JS.
 #[napi(object)]
@@ -29,6 +28,7 @@ pub struct JsAccounting {
     pub rejected: f64,
     pub dropped: f64,
     pub evicted: f64,
+    pub lost: f64,
 }
 
 /// Process-wide stores by name: the addon is loaded once per process, so
@@ -38,71 +38,20 @@ fn shared_stores() -> &'static Mutex<HashMap<String, Arc<EventStore>>> {
     STORES.get_or_init(Mutex::default)
 }
 
-/// `iron_runtime_analytics::EventStore`, with this JS object's interned keys.
+/// `iron_runtime_analytics::EventStore`, with this JS object's record batch.
 #[napi]
 pub struct NativeStore {
     pub(crate) inner: Arc<EventStore>,
     /// Taken by `close_stream`, so that the channel disconnects once pending
     /// `recv_batch` tasks (each holding a clone for at most its timeout) end.
     pub(crate) stream: Mutex<Option<Arc<StreamReceiver>>>,
-    /// Behind a mutex, not `&mut self`: napi-rs keeps a shared borrow of the
-    /// object alive while a `recv_batch` task is pending, and interning a new
-    /// string must still work then.
-    keys: Mutex<Keys>,
+    batch: Arc<BatchShared>,
 }
 
-/// What this JS object interned: the wrapper refers to them by index.
-#[derive(Default)]
-pub(crate) struct Keys {
-    pub(crate) models: Vec<ModelKey>,
-    /// The name of each model key, for price lookups.
-    pub(crate) model_names: Vec<String>,
-    pub(crate) names: Vec<NameKey>,
-    /// Error codes of batched failures.
-    pub(crate) codes: Vec<String>,
-    pub(crate) prices: PriceCache,
-    /// Stats keys already sent to this object (see [`SentNames`]).
-    pub(crate) sent_names: SentNames,
-}
-
-/// The registered price tables, and each one's price of each model key,
-/// looked up once.
-#[derive(Default)]
-pub(crate) struct PriceCache {
-    pricings: Vec<PricingManager>,
-    /// `None` inside: the table does not know the model, so it costs 0.
-    prices: Vec<Vec<Option<Option<iron_cost::pricing::ModelPricing>>>>,
-}
-
-impl PriceCache {
-    /// The cost of a completed request of model key `model` (named
-    /// `model_names[model]`) by table `pricing`.
-    pub(crate) fn cost(
-        &mut self,
-        pricing: usize,
-        model: usize,
-        model_names: &[String],
-        input: u64,
-        output: u64,
-    ) -> Result<u64> {
-        let table = self
-            .pricings
-            .get(pricing)
-            .ok_or_else(|| js_error("unknown pricing index"))?;
-        let name = model_names
-            .get(model)
-            .ok_or_else(|| js_error("unknown model key"))?;
-        if self.prices.len() <= pricing {
-            self.prices.resize_with(pricing + 1, Vec::new);
-        }
-        let row = &mut self.prices[pricing];
-        if row.len() <= model {
-            row.resize_with(model + 1, || None);
-        }
-        let price = row[model].get_or_insert_with(|| table.get(name).cloned());
-        Ok(price
-            .as_ref()
-            .map_or(0, |p| p.calculate_cost_micros(input, output)))
+impl Drop for NativeStore {
+    fn drop(&mut self) {
+        // The JS object is collected: what it wrote but never flushed is recorded now.
+        self.batch.flush();
     }
 }
 
@@ -117,62 +66,73 @@ impl NativeStore {
             })
     }
 
-    fn events_packed<'env>(
-        &self,
-        env: &'env Env,
-        events: &[AnalyticsEvent],
-    ) -> Result<PackedEvents<'env>> {
-        pack_events(env, &mut self.keys().sent_names, events)
+    fn wrap(env: &Env, inner: Arc<EventStore>, stream: Option<StreamReceiver>) -> Result<Self> {
+        crate::sync::install_logger();
+        Ok(Self {
+            batch: BatchShared::new(env, inner.clone())?,
+            inner,
+            stream: Mutex::new(stream.map(Arc::new)),
+        })
     }
+}
 
-    pub(crate) fn keys(&self) -> std::sync::MutexGuard<'_, Keys> {
-        self.keys.lock().unwrap_or_else(PoisonError::into_inner)
-    }
+fn config(capacity: u32, cardinality_limit: u32) -> StoreConfig {
+    StoreConfig::new()
+        .with_capacity(capacity as usize)
+        .with_cardinality_limit(cardinality_limit as usize)
+}
+
+/// A key index for JS: the index, or -1 past the cardinality limit.
+fn key_index(index: Option<u32>) -> i64 {
+    index.map_or(-1, i64::from)
 }
 
 #[napi]
 impl NativeStore {
-    /// A store of `capacity` events; with `channel_size`, a streaming one.
+    /// A store of `capacity` events keeping `cardinality_limit` names per
+    /// breakdown; with `channel_size`, a streaming one.
     #[napi(constructor, catch_unwind)]
-    pub fn new(capacity: u32, channel_size: Option<u32>) -> Result<Self> {
-        let (inner, stream) = match channel_size {
-            None => (
-                EventStore::with_capacity(capacity as usize).map_err(js_error)?,
-                None,
-            ),
-            Some(size) => {
-                let (store, rx) = EventStore::with_streaming(capacity as usize, size as usize)
-                    .map_err(js_error)?;
-                (store, Some(Arc::new(rx)))
+    pub fn new(
+        env: Env,
+        capacity: u32,
+        cardinality_limit: u32,
+        channel_size: Option<u32>,
+    ) -> Result<Self> {
+        let config = config(capacity, cardinality_limit);
+        match channel_size {
+            None => {
+                let store = EventStore::with_config(config).map_err(js_error)?;
+                Self::wrap(&env, Arc::new(store), None)
             }
-        };
-        Ok(Self {
-            inner: Arc::new(inner),
-            stream: Mutex::new(stream),
-            keys: Mutex::default(),
-        })
+            Some(size) => {
+                let (store, rx) =
+                    EventStore::with_config_streaming(config, size as usize).map_err(js_error)?;
+                Self::wrap(&env, Arc::new(store), Some(rx))
+            }
+        }
     }
 
-    /// The process-wide store called `name`, created with `capacity` the first time.
+    /// The process-wide store called `name`, created with this configuration
+    /// the first time.
     #[napi(factory, catch_unwind)]
-    pub fn shared(name: String, capacity: u32) -> Result<Self> {
-        let mut stores = shared_stores()
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        let inner = match stores.get(&name) {
-            Some(store) => store.clone(),
-            None => {
-                let store =
-                    Arc::new(EventStore::with_capacity(capacity as usize).map_err(js_error)?);
-                stores.insert(name, store.clone());
-                store
+    pub fn shared(env: Env, name: String, capacity: u32, cardinality_limit: u32) -> Result<Self> {
+        let inner = {
+            let mut stores = shared_stores()
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            match stores.get(&name) {
+                Some(store) => store.clone(),
+                None => {
+                    let store = Arc::new(
+                        EventStore::with_config(config(capacity, cardinality_limit))
+                            .map_err(js_error)?,
+                    );
+                    stores.insert(name, store.clone());
+                    store
+                }
             }
         };
-        Ok(Self {
-            inner,
-            stream: Mutex::new(None),
-            keys: Mutex::default(),
-        })
+        Self::wrap(&env, inner, None)
     }
 
     #[napi(getter)]
@@ -180,42 +140,78 @@ impl NativeStore {
         u32::try_from(self.inner.capacity()).unwrap_or(u32::MAX)
     }
 
-    /// Interns a model name; returns its index for the `*Keyed` calls.
-    #[napi(catch_unwind)]
-    pub fn model_key(&self, model: String) -> Result<u32> {
-        let key = self.inner.model_key(&model).map_err(js_error)?;
-        let mut keys = self.keys();
-        keys.models.push(key);
-        keys.model_names.push(model);
-        Ok((keys.models.len() - 1) as u32)
+    #[napi(getter)]
+    pub fn cardinality_limit(&self) -> u32 {
+        u32::try_from(self.inner.cardinality_limit()).unwrap_or(u32::MAX)
     }
 
-    /// Interns an agent id (`kind` 0), a provider id (`kind` 1) or an error
-    /// code (`kind` 2, a separate list); returns its index.
+    /// Keeps a model name; its key index for batched records, or -1 past
+    /// the cardinality limit (then records carry the name itself).
     #[napi(catch_unwind)]
-    pub fn name_key(&self, kind: u32, name: String) -> u32 {
-        let mut keys = self.keys();
-        if kind == 2 {
-            keys.codes.push(name);
-            return (keys.codes.len() - 1) as u32;
-        }
+    pub fn model_key(&self, model: String) -> Result<i64> {
+        let key = self.inner.model_key(&model).map_err(js_error)?;
+        Ok(key_index(key.map(|k| k.index())))
+    }
+
+    /// Keeps an agent id (`kind` 0) or a provider id / error code (`kind`
+    /// 1); its key index, or -1 past the cardinality limit.
+    #[napi(catch_unwind)]
+    pub fn name_key(&self, kind: u32, name: String) -> Result<i64> {
         let key = if kind == 0 {
             self.inner.agent_key(&name)
         } else {
-            self.inner.provider_id_key(&name)
+            self.inner.label_key(&name)
         };
-        keys.names.push(key);
-        (keys.names.len() - 1) as u32
+        Ok(key_index(key.map_err(js_error)?.map(|k| k.index())))
     }
 
-    /// Registers a price table for [`NativeStore::record_batch`]; returns its index.
+    /// Registers a price table for batched records; returns its index.
     #[napi(catch_unwind)]
     pub fn register_pricing(&self, pricing: &NativePricing) -> u32 {
-        let mut keys = self.keys();
-        keys.prices.pricings.push(pricing.inner.clone());
-        (keys.prices.pricings.len() - 1) as u32
+        let mut pricings = self
+            .batch
+            .pricings
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        pricings.push(pricing.inner.clone());
+        (pricings.len() - 1) as u32
     }
 
+    /// The record batch this addon owns, as an `ArrayBuffer` (layout:
+    /// `batch` in layout.json). Call once per store object.
+    #[napi(catch_unwind)]
+    pub fn batch_buffer<'env>(&self, env: &'env Env) -> Result<ArrayBuffer<'env>> {
+        self.batch.array_buffer(env)
+    }
+
+    /// Whether the wrapper's writes to the batch buffer reach the addon
+    /// (false where the runtime copies external buffers: then it flushes
+    /// with `flushBatchCopy`).
+    #[napi(catch_unwind)]
+    pub fn batch_is_shared(&self) -> bool {
+        self.batch.is_shared()
+    }
+
+    /// Records the batched records and empties the batch; returns how many
+    /// were lost (counted in `accounting().lost`, with `lostReason()`).
+    #[napi(catch_unwind)]
+    pub fn flush_batch(&self) -> f64 {
+        self.batch.flush() as f64
+    }
+
+    /// `flushBatch` from the wrapper's own copy of the batch.
+    #[napi(catch_unwind)]
+    pub fn flush_batch_copy(&self, slots: Float64Array, bytes: Uint8Array) -> f64 {
+        self.batch.flush_copy(&slots, &bytes) as f64
+    }
+
+    /// Why records were last lost, if ever.
+    #[napi(catch_unwind)]
+    pub fn lost_reason(&self) -> Option<String> {
+        self.inner.lost_reason()
+    }
+
+    /// A completed request with an explicit provider and its usage parts.
     #[napi(catch_unwind)]
     #[allow(clippy::too_many_arguments)]
     pub fn record_completed_with_provider(
@@ -345,17 +341,17 @@ impl NativeStore {
 
     // -- reading ----------------------------------------------------------
 
-    /// Stats as numbers and names (see [`PackedStats`]).
+    /// Stats as numbers and names (see [`PackedStats`]); `known` is how
+    /// many model, provider and agent names the wrapper holds.
     #[napi(catch_unwind)]
-    pub fn stats_packed<'env>(&self, env: &'env Env) -> Result<PackedStats<'env>> {
-        let view = self.inner.stats_view();
-        pack_stats(env, &mut self.keys().sent_names, &view)
+    pub fn stats_packed<'env>(&self, env: &'env Env, known: Vec<u32>) -> Result<PackedStats<'env>> {
+        pack_stats(env, &self.inner.stats_view(), &known)
     }
 
     /// Buffered events, oldest first (see [`PackedEvents`]).
     #[napi(catch_unwind)]
     pub fn snapshot_packed<'env>(&self, env: &'env Env) -> Result<PackedEvents<'env>> {
-        self.events_packed(env, &self.inner.snapshot_events())
+        pack_events(env, &self.inner.snapshot_events())
     }
 
     /// The oldest `limit` (default: all) events not yet delivered.
@@ -368,13 +364,13 @@ impl NativeStore {
         let events = self
             .inner
             .unsynced_events_limit(limit.map_or(usize::MAX, |l| l as usize));
-        self.events_packed(env, &events)
+        pack_events(env, &events)
     }
 
     /// Takes every buffered event out, oldest first.
     #[napi(catch_unwind)]
     pub fn drain_packed<'env>(&self, env: &'env Env) -> Result<PackedEvents<'env>> {
-        self.events_packed(env, &self.inner.drain_all())
+        pack_events(env, &self.inner.drain_all())
     }
 
     #[napi(catch_unwind)]
@@ -385,11 +381,6 @@ impl NativeStore {
     #[napi(catch_unwind)]
     pub fn mark_rejected(&self, ids: Vec<String>) -> u32 {
         self.inner.mark_rejected(&parse_ids(&ids)) as u32
-    }
-
-    #[napi(catch_unwind)]
-    pub fn is_empty(&self) -> bool {
-        self.inner.is_empty()
     }
 
     #[napi(catch_unwind)]
@@ -405,14 +396,17 @@ impl NativeStore {
     #[napi(catch_unwind)]
     pub fn accounting(&self) -> JsAccounting {
         let a = self.inner.accounting();
+        let mut saturated = false;
+        let mut n = |v| to_js_count(v, &mut saturated);
         JsAccounting {
-            recorded: a.recorded as f64,
-            buffered: a.buffered as f64,
-            drained: a.drained as f64,
-            synced: a.synced as f64,
-            rejected: a.rejected as f64,
-            dropped: a.dropped as f64,
-            evicted: a.evicted as f64,
+            recorded: n(a.recorded),
+            buffered: n(a.buffered),
+            drained: n(a.drained),
+            synced: n(a.synced),
+            rejected: n(a.rejected),
+            dropped: n(a.dropped),
+            evicted: n(a.evicted),
+            lost: n(a.lost),
         }
     }
 }

@@ -1,12 +1,14 @@
-//! The stream of a streaming store, read off the event loop.
+//! The stream of a streaming store, read off the event loop, in the same
+//! packed form as snapshots.
 
 use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
-use iron_runtime_analytics::{AnalyticsEvent, StreamReceiver};
+use iron_runtime_analytics::StreamReceiver;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
+use crate::packed::{pack_events, pack_events_owned, PackedEvents, PackedEventsOwned};
 use crate::store::NativeStore;
 
 #[napi]
@@ -28,15 +30,15 @@ impl NativeStore {
 
     /// Streamed events already waiting (at most `max`), without waiting.
     #[napi(catch_unwind)]
-    pub fn try_recv_json(&self, max: u32) -> Result<String> {
+    pub fn try_recv_packed<'env>(&self, env: &'env Env, max: u32) -> Result<PackedEvents<'env>> {
         let rx = self.receiver()?;
         let events: Vec<_> = rx.try_iter().take(max.max(1) as usize).collect();
-        Ok(events_json(&events))
+        pack_events(env, &events)
     }
 
     /// Waits (off the event loop, on the libuv pool) up to `timeout_ms` for
-    /// streamed events; resolves to a JSON array of at most `max` events.
-    #[napi(catch_unwind, ts_return_type = "Promise<string>")]
+    /// streamed events; resolves to at most `max` events, packed.
+    #[napi(catch_unwind, ts_return_type = "Promise<PackedEventsOwned>")]
     pub fn recv_batch(&self, max: u32, timeout_ms: u32) -> Result<AsyncTask<RecvBatch>> {
         let rx = self.receiver()?;
         Ok(AsyncTask::new(RecvBatch {
@@ -55,8 +57,8 @@ pub struct RecvBatch {
 }
 
 impl Task for RecvBatch {
-    type Output = String;
-    type JsValue = String;
+    type Output = PackedEventsOwned;
+    type JsValue = PackedEventsOwned;
 
     fn compute(&mut self) -> Result<Self::Output> {
         let mut events = Vec::new();
@@ -64,14 +66,10 @@ impl Task for RecvBatch {
             events.push(first);
             events.extend(self.rx.try_iter().take(self.max - 1));
         }
-        Ok(events_json(&events))
+        pack_events_owned(&events)
     }
 
     fn resolve(&mut self, _env: Env, output: Self::Output) -> Result<Self::JsValue> {
         Ok(output)
     }
-}
-
-fn events_json(events: &[AnalyticsEvent]) -> String {
-    serde_json::to_string(events).unwrap_or_else(|_| "[]".to_owned())
 }

@@ -110,7 +110,7 @@ fn warnings() -> &'static WarningQueue {
     QUEUE.get_or_init(|| WarningQueue(Mutex::default()))
 }
 
-fn install_logger() {
+pub(crate) fn install_logger() {
     static INSTALLED: OnceLock<()> = OnceLock::new();
     INSTALLED.get_or_init(|| {
         // Another logger may own `log` in this process (an embedding addon): then
