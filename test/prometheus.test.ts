@@ -76,6 +76,7 @@ const FAMILIES: Array<[string, string]> = [
   ['iron_analytics_requests_total', 'COUNTER'],
   ['iron_analytics_request_failures_total', 'COUNTER'],
   ['iron_analytics_cost_usd_total', 'COUNTER'],
+  ['iron_analytics_unpriced_requests_total', 'COUNTER'],
   ['iron_analytics_provider_requests_total', 'COUNTER'],
   ['iron_analytics_events_dropped_total', 'COUNTER'],
   ['iron_analytics_events_evicted_total', 'COUNTER'],
@@ -83,6 +84,7 @@ const FAMILIES: Array<[string, string]> = [
   ['iron_analytics_events_unsynced', 'GAUGE'],
   ['iron_analytics_events_delivered_total', 'COUNTER'],
   ['iron_analytics_events_rejected_total', 'COUNTER'],
+  ['iron_analytics_records_lost_total', 'COUNTER'],
 ];
 
 const pricing = new PricingManager();
@@ -98,7 +100,7 @@ describe('store.prometheus()', () => {
     // No series for models, zero for the outbox.
     expect(all.filter((s) => s.labels['gen_ai_request_model'] !== undefined)).toEqual([]);
     expect(all.filter((s) => s.name === 'iron_analytics_provider_requests_total')).toEqual([]);
-    for (const [name] of FAMILIES.slice(7)) expect(valueOf(all, name), name).toBe(0);
+    for (const [name] of FAMILIES.slice(8)) expect(valueOf(all, name), name).toBe(0);
   });
 
   it('exposes the stats by model and provider, and the outbox, after a known sequence', () => {

@@ -101,7 +101,7 @@ fn upper_snake(name: &str) -> String {
 }
 
 /// FNV-1a over the file's bytes with line ends normalised, as
-/// scripts/gen-layout.mjs computes it.
+/// scripts/gen-shared.mjs computes it.
 fn layout_hash(text: &str) -> u32 {
     let mut h: u32 = 0x811c_9dc5;
     for b in text.replace("\r\n", "\n").bytes() {

@@ -195,7 +195,9 @@ export class EventStore implements EventStoreApi {
     const entry = this.#modelEntry(name);
     if (entry === null) {
       const inferred = inferProviderUnchecked(name);
-      if (details != null) this.#overflowLatencyTally().observe(details.durationMs, details.ttftMs);
+      if (details != null && (details.durationMs != null || details.ttftMs != null)) {
+        this.#overflowLatencyTally().observe(details.durationMs, details.ttftMs);
+      }
       this.#completed(null, this.#overflowModel, this.#byProvider.of(inferred), pricing as PricingManager, name, inferred,
         counts ?? plain(inputTokens, outputTokens), agentId, providerId);
       return;

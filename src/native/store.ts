@@ -36,6 +36,7 @@ import {
 } from '../shared/validate.js';
 import { renderPrometheus } from '../shared/prometheus.js';
 import { recordUsageOn } from '../shared/record-usage.js';
+import { inferProviderUnchecked } from '../shared/provider.js';
 import type { NativeStoreHandle } from './loader.js';
 import { addon } from './addon.js';
 import { flushPending, schedule, unschedule } from './batch.js';
@@ -426,7 +427,7 @@ export class EventStore implements EventStoreApi {
   /** Prometheus text exposition of the stats and the outbox counters. */
   prometheus(): string {
     flushPending();
-    return renderPrometheus(this.stats(), this.accounting(), this.unsyncedCount(), (m) => addon().inferProvider(m));
+    return renderPrometheus(this.stats(), this.accounting(), this.unsyncedCount(), inferProviderUnchecked);
   }
 
   /** @internal The addon handle, for the native sync client. */

@@ -5,9 +5,16 @@
  */
 import { LATENCY_BUCKETS_SECONDS } from './latency.js';
 import type { Accounting, ComputedStats, LatencyHistogram, ModelStats } from './types.js';
+import { CARDINALITY_OVERFLOW_KEY } from './validate.js';
+
+/** The labels of an overflow row (names past the cardinality limit), as the OpenTelemetry SDK marks them. */
+const OVERFLOW_LABEL = 'otel_metric_overflow="true"';
+
+const NEEDS_ESCAPE = /[\\"\n]/;
 
 /** Escapes a label value: backslash, double quote, newline. */
 export function escapeLabel(value: string): string {
+  if (!NEEDS_ESCAPE.test(value)) return value;
   return value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
 }
 
@@ -36,8 +43,21 @@ export function renderPrometheus(
   providerOf: (model: string) => string,
 ): string {
   const lines: string[] = [];
-  const labels = (model: string) =>
-    `gen_ai_request_model="${escapeLabel(model)}",gen_ai_provider_name="${escapeLabel(providerOf(model))}"`;
+  // Each model's labels are written once, whatever the number of families.
+  // The overflow row's own attributes are gone: only the OpenTelemetry SDK's
+  // overflow mark stays.
+  const labelCache = new Map<string, string>();
+  const labels = (model: string): string => {
+    let text = labelCache.get(model);
+    if (text === undefined) {
+      text =
+        model === CARDINALITY_OVERFLOW_KEY
+          ? OVERFLOW_LABEL
+          : `gen_ai_request_model="${escapeLabel(model)}",gen_ai_provider_name="${escapeLabel(providerOf(model))}"`;
+      labelCache.set(model, text);
+    }
+    return text;
+  };
   const latency = byName(stats.latencyByModel);
   family(lines, 'gen_ai_client_operation_duration_seconds', 'histogram', 'Duration of LLM requests, by model.');
   for (const [model, l] of latency) {
@@ -62,6 +82,11 @@ export function renderPrometheus(
     ['iron_analytics_requests_total', 'LLM requests (completed and failed), by model.', (s) => s.requestCount],
     ['iron_analytics_request_failures_total', 'Failed LLM requests, by model.', (s) => s.failedCount],
     ['iron_analytics_cost_usd_total', 'Cost of LLM requests in US dollars, by model.', (s) => s.costUsd],
+    [
+      'iron_analytics_unpriced_requests_total',
+      'Completed LLM requests whose model had no price (they cost 0), by model.',
+      (s) => s.unpricedRequests,
+    ],
   ];
   for (const [name, help, value] of perModel) {
     family(lines, name, 'counter', help);
@@ -69,7 +94,8 @@ export function renderPrometheus(
   }
   family(lines, 'iron_analytics_provider_requests_total', 'counter', 'LLM requests (completed and failed), by recorded provider.');
   for (const [provider, s] of byName(stats.byProvider)) {
-    lines.push(`iron_analytics_provider_requests_total{gen_ai_provider_name="${escapeLabel(provider)}"} ${s.requestCount}`);
+    const providerLabels = provider === CARDINALITY_OVERFLOW_KEY ? OVERFLOW_LABEL : `gen_ai_provider_name="${escapeLabel(provider)}"`;
+    lines.push(`iron_analytics_provider_requests_total{${providerLabels}} ${s.requestCount}`);
   }
   const outbox: [string, string, string, number][] = [
     ['iron_analytics_events_dropped_total', 'counter', 'LLM events dropped because the buffer was full.', accounting.dropped],
@@ -78,6 +104,7 @@ export function renderPrometheus(
     ['iron_analytics_events_unsynced', 'gauge', 'LLM events waiting to be delivered.', unsynced],
     ['iron_analytics_events_delivered_total', 'counter', 'Events delivered to the Control API.', accounting.synced],
     ['iron_analytics_events_rejected_total', 'counter', 'Events the Control API rejected as invalid.', accounting.rejected],
+    ['iron_analytics_records_lost_total', 'counter', 'Records accepted by a binding but never recorded.', accounting.lost],
   ];
   for (const [name, kind, help, value] of outbox) {
     family(lines, name, kind, help);

@@ -2,39 +2,10 @@
 
 import type { ProviderName } from './types.js';
 import { checkModel } from './validate.js';
+import { PREFIXES, PROVIDERS } from './generated/providers.js';
 
-/** The provider names the library knows, by vendor. */
-export const Provider = Object.freeze({
-  OpenAI: 'openai',
-  Anthropic: 'anthropic',
-  Google: 'google',
-  Mistral: 'mistral',
-  DeepSeek: 'deepseek',
-  XAI: 'xai',
-  Unknown: 'unknown',
-} as const satisfies Record<string, ProviderName>);
-
-/** Model-name prefixes (lowercase), tried in order, matched ASCII case-insensitively. */
-const PREFIXES: ReadonlyArray<readonly [string, ProviderName]> = [
-  ['gpt-', 'openai'],
-  ['o1', 'openai'],
-  ['o3', 'openai'],
-  ['o4', 'openai'],
-  ['chatgpt-', 'openai'],
-  ['text-embedding-', 'openai'],
-  ['dall-e', 'openai'],
-  ['whisper', 'openai'],
-  ['tts-', 'openai'],
-  ['claude-', 'anthropic'],
-  ['gemini-', 'google'],
-  ['mistral-', 'mistral'],
-  ['codestral-', 'mistral'],
-  ['ministral-', 'mistral'],
-  ['pixtral-', 'mistral'],
-  ['magistral-', 'mistral'],
-  ['deepseek-', 'deepseek'],
-  ['grok-', 'xai'],
-];
+/** The provider names the library knows, by vendor (from the one list, `data/providers.json` of the core crate). */
+export const Provider = Object.freeze(PROVIDERS satisfies Record<string, ProviderName>);
 
 /**
  * Whether `text` starts with `lowerPrefix` ignoring ASCII case only (like
@@ -54,7 +25,7 @@ function startsWithIgnoreAsciiCase(text: string, lowerPrefix: string): boolean {
 /** The provider name for the model, from the table's prefixes; no validation. */
 export function inferProviderUnchecked(model: string): ProviderName {
   for (const [prefix, provider] of PREFIXES) {
-    if (startsWithIgnoreAsciiCase(model, prefix)) return provider;
+    if (startsWithIgnoreAsciiCase(model, prefix)) return provider as ProviderName;
   }
   return 'unknown';
 }

@@ -4,6 +4,8 @@
  * apart except through `implementation` and speed.
  */
 
+import type { PROVIDERS } from './generated/providers.js';
+
 /** Which implementation serves the API in this process. */
 export type Implementation = 'native' | 'js';
 
@@ -242,15 +244,12 @@ export interface ModelPricing {
   outputMicrosPerMillionTokens: number;
 }
 
-/** The provider names {@link inferProvider} can return (stats may hold other names given explicitly). */
-export type ProviderName =
-  | 'openai'
-  | 'anthropic'
-  | 'google'
-  | 'mistral'
-  | 'deepseek'
-  | 'xai'
-  | 'unknown';
+/**
+ * The provider names {@link inferProvider} can return (stats may hold other
+ * names given explicitly): `openai`, `anthropic`, `google`, `mistral`,
+ * `deepseek`, `xai`, `unknown`, from the one list of providers.
+ */
+export type ProviderName = (typeof PROVIDERS)[keyof typeof PROVIDERS];
 
 /**
  * Details of a completed request, the optional last argument of

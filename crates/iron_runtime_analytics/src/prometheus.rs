@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 
 use crate::event_storage::EventStore;
-use crate::stats::{LatencyHistogram, ModelStats, LATENCY_BOUNDS_MICROS};
+use crate::stats::{LatencyHistogram, ModelStats, CARDINALITY_OVERFLOW_KEY, LATENCY_BOUNDS_MICROS};
 
 /// A per-model counter family: name, help, and how to read its value.
 type PerModel = (&'static str, &'static str, fn(&ModelStats) -> String);
@@ -68,6 +68,11 @@ impl EventStore {
         let mut models: Vec<(&Arc<str>, &ModelStats)> = stats.by_model.iter().collect();
         models.sort_unstable_by(|a, b| a.0.cmp(b.0));
         let model_labels = |model: &str| {
+            // The overflow row's own attributes are gone: only the OpenTelemetry
+            // SDK's overflow mark stays.
+            if model == CARDINALITY_OVERFLOW_KEY {
+                return "otel_metric_overflow=\"true\"".to_owned();
+            }
             let provider = self
                 .inferred_provider_of(model)
                 .unwrap_or_else(|| "unknown".into());
@@ -129,7 +134,7 @@ impl EventStore {
                 s.output_tokens
             );
         }
-        let per_model: [PerModel; 3] = [
+        let per_model: [PerModel; 4] = [
             (
                 "iron_analytics_requests_total",
                 "LLM requests (completed and failed), by model.",
@@ -144,6 +149,11 @@ impl EventStore {
                 "iron_analytics_cost_usd_total",
                 "Cost of LLM requests in US dollars, by model.",
                 |s| s.cost_usd().to_string(),
+            ),
+            (
+                "iron_analytics_unpriced_requests_total",
+                "Completed LLM requests whose model had no price (they cost 0), by model.",
+                |s| s.unpriced_requests.to_string(),
             ),
         ];
         for (name, help, value) in per_model {
@@ -161,14 +171,18 @@ impl EventStore {
         let mut providers: Vec<_> = stats.by_provider.iter().collect();
         providers.sort_unstable_by(|a, b| a.0.cmp(b.0));
         for (provider, s) in providers {
+            let labels = if &**provider == CARDINALITY_OVERFLOW_KEY {
+                "otel_metric_overflow=\"true\"".to_owned()
+            } else {
+                format!("gen_ai_provider_name=\"{}\"", escape(provider))
+            };
             let _ = writeln!(
                 out,
-                "iron_analytics_provider_requests_total{{gen_ai_provider_name=\"{}\"}} {}",
-                escape(provider),
+                "iron_analytics_provider_requests_total{{{labels}}} {}",
                 s.request_count
             );
         }
-        let outbox: [(&str, &str, &str, u64); 6] = [
+        let outbox: [(&str, &str, &str, u64); 7] = [
             (
                 "iron_analytics_events_dropped_total",
                 "counter",
@@ -204,6 +218,12 @@ impl EventStore {
                 "counter",
                 "Events the Control API rejected as invalid.",
                 accounting.rejected,
+            ),
+            (
+                "iron_analytics_records_lost_total",
+                "counter",
+                "Records accepted by a binding but never recorded.",
+                accounting.lost,
             ),
         ];
         for (name, kind, help, value) in outbox {

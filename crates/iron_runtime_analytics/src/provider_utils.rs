@@ -87,27 +87,25 @@ impl fmt::Display for Provider {
     }
 }
 
-/// Model-name prefixes, matched ASCII case-insensitively, in the order they are tried.
-const PREFIXES: &[(&str, Provider)] = &[
-    ("gpt-", Provider::OpenAI),
-    ("o1", Provider::OpenAI),
-    ("o3", Provider::OpenAI),
-    ("o4", Provider::OpenAI),
-    ("chatgpt-", Provider::OpenAI),
-    ("text-embedding-", Provider::OpenAI),
-    ("dall-e", Provider::OpenAI),
-    ("whisper", Provider::OpenAI),
-    ("tts-", Provider::OpenAI),
-    ("claude-", Provider::Anthropic),
-    ("gemini-", Provider::Google),
-    ("mistral-", Provider::Mistral),
-    ("codestral-", Provider::Mistral),
-    ("ministral-", Provider::Mistral),
-    ("pixtral-", Provider::Mistral),
-    ("magistral-", Provider::Mistral),
-    ("deepseek-", Provider::DeepSeek),
-    ("grok-", Provider::XAI),
-];
+// `PREFIXES` and `OTEL_NAMES`, from data/providers.json (shared with the JS fallback).
+include!(concat!(env!("OUT_DIR"), "/providers.rs"));
+
+impl Provider {
+    /// The OpenTelemetry GenAI semantic conventions' well-known value of
+    /// `gen_ai.provider.name` (`gcp.gemini` for Google, `mistral_ai`, `x_ai`, …).
+    ///
+    /// ```
+    /// use iron_runtime_analytics::Provider;
+    /// assert_eq!(Provider::Google.otel_name(), "gcp.gemini");
+    /// assert_eq!(Provider::OpenAI.otel_name(), "openai");
+    /// ```
+    pub fn otel_name(self) -> &'static str {
+        OTEL_NAMES
+            .iter()
+            .find(|(p, _)| *p == self)
+            .map_or("unknown", |(_, name)| name)
+    }
+}
 
 /// Infers the provider from a model name by its prefix (ASCII case-insensitive).
 ///

@@ -281,3 +281,21 @@ fn bad_configurations_are_errors() {
         DEFAULT_CARDINALITY_LIMIT
     );
 }
+
+#[test]
+fn local_events_never_take_a_kept_name_from_counted_requests() {
+    let store = store(10, 1);
+    store.record_budget_threshold(80, 8, 10, Some("budget-only-agent"));
+    store
+        .record_llm_failed("gpt-4o", Some("agent-with-requests"), None, None, None)
+        .unwrap();
+    let stats = store.stats();
+    assert_eq!(stats.by_agent.len(), 1);
+    assert_eq!(stats.by_agent["agent-with-requests"].request_count, 1);
+    assert_eq!(
+        store.snapshot_events()[0].agent_id(),
+        Some("budget-only-agent")
+    );
+    store.drain_all();
+    assert_eq!(store.name_counts().transient, 0);
+}

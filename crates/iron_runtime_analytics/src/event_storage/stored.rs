@@ -461,7 +461,15 @@ impl NewEvent<'_> {
         } else {
             (NONE, NONE)
         };
-        let agent = sym(Kind::Agent, self.agent);
+        // A local event's agent is not a stats key: it must not take a kept
+        // slot from the agents whose requests are counted.
+        let agent = match self.agent {
+            Some(Name::Str(s)) if !llm => names
+                .agents
+                .lookup(s)
+                .unwrap_or_else(|| names.transient.acquire(s)),
+            other => sym(Kind::Agent, other),
+        };
         let provider_id = if llm {
             sym(Kind::Label, self.provider_id)
         } else {
