@@ -522,6 +522,18 @@ fn control_work(seed: usize) -> u64 {
     x
 }
 
+/// Capacity of the full stores of the `threads` group (filled once).
+const THREAD_FULL_CAPACITY: usize = 1_000;
+
+/// Fills `store` with LLM events until it drops.
+fn fill(store: &ours::EventStore, pricing: &ours::PricingManager) {
+    for i in 0..THREAD_FULL_CAPACITY {
+        store
+            .record_llm_completed(pricing, MODELS[i % 4], 1, 1, None, None)
+            .ok();
+    }
+}
+
 fn threads(c: &mut Criterion) {
     let pricing = ours_pricing();
     let upricing = up_pricing();
@@ -549,6 +561,16 @@ fn threads(c: &mut Criterion) {
             });
         });
         assert_eq!(store.dropped_count(), 0);
+
+        // Into a store already full of LLM events: every record is counted
+        // in the stats and dropped from the outbox (the path a router takes
+        // while its Control API is down).
+        let full = ours_store(THREAD_FULL_CAPACITY);
+        fill(&full, &pricing);
+        group.bench_function(BenchmarkId::new("ours_full_store", id), |b| {
+            b.iter_custom(|iters| threaded(iters, threads, &full, record_ours, |_| {}))
+        });
+        assert_eq!(full.len(), THREAD_FULL_CAPACITY);
 
         // The same work into a private store per thread (nothing shared but
         // the price table): what this workload's memory traffic lets two
@@ -589,6 +611,31 @@ fn threads(c: &mut Criterion) {
             });
         });
         assert_eq!(ustore.dropped_count(), 0);
+
+        let ufull = up::EventStore::with_capacity(THREAD_FULL_CAPACITY);
+        for i in 0..THREAD_FULL_CAPACITY {
+            ufull.record_llm_completed(&upricing, MODELS[i % 4], 1, 1, None, None);
+        }
+        group.bench_function(BenchmarkId::new("upstream_full_store", id), |b| {
+            b.iter_custom(|iters| {
+                threaded(
+                    iters,
+                    threads,
+                    &ufull,
+                    |s, t, i| {
+                        s.record_llm_completed(
+                            &upricing,
+                            MODELS[(i + t) % 4],
+                            black_box(INPUT_TOKENS),
+                            black_box(OUTPUT_TOKENS),
+                            Some(AGENTS[i % 3]),
+                            Some(PROVIDER_ID),
+                        );
+                    },
+                    |_| {},
+                )
+            });
+        });
 
         let hand = HandStore::with_capacity(capacity);
         group.bench_function(BenchmarkId::new("hand", id), |b| {

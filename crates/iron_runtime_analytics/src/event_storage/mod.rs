@@ -43,7 +43,7 @@ pub use stored::{MAX_ERROR_MESSAGE_CHARS, TRUNCATION_MARK};
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
@@ -198,6 +198,8 @@ pub struct EventStore {
     overflow: SegQueue<(Admission, Room)>,
     outbox: Mutex<Outbox>,
     credits: CreditPool,
+    /// Per shard, the credits it held when it last took or used up a batch.
+    held: Box<[CachePadded<AtomicUsize>]>,
     credit_batch: usize,
     pub(crate) names: Names,
     stream: Option<Sender<AnalyticsEvent>>,
@@ -317,6 +319,9 @@ impl EventStore {
             overflow: SegQueue::new(),
             outbox: Mutex::new(Outbox::default()),
             credits: CreditPool::new(capacity),
+            held: (0..shard_count)
+                .map(|_| CachePadded::new(AtomicUsize::new(0)))
+                .collect(),
             // Small batches: idle shards hold few credits, and stealing covers the rest.
             credit_batch: (capacity / (shard_count * 8)).clamp(1, 64),
             names: Names::new(config.cardinality_limit()),
@@ -479,21 +484,36 @@ impl EventStore {
     fn take_credits(&self, me: u8) -> usize {
         let got = self.credits.acquire(self.credit_batch);
         if got > 0 {
+            self.publish_held(me, got);
             return got;
         }
+        // Lock only shards that published credits: when the store is full,
+        // every shard has published 0 and a drop touches no other lock (on
+        // a full store, recording threads used to contend here on every event).
         for (i, other) in self.shards.iter().enumerate() {
-            if i == usize::from(me) {
+            // Relaxed: a hint; the shard's lock guards its real count.
+            if i == usize::from(me) || self.held[i].load(Ordering::Relaxed) == 0 {
                 continue;
             }
             if let Some(mut other) = try_lock(other) {
                 if other.credits > 0 {
                     let take = other.credits.div_ceil(2);
                     other.credits -= take;
+                    self.publish_held(other.index, other.credits);
+                    self.publish_held(me, take);
                     return take;
                 }
+                self.publish_held(other.index, 0);
             }
         }
         0
+    }
+
+    /// Publishes how many credits shard `index` holds, as of a batch taken
+    /// or used up (not per event). A shard holding credits never shows 0.
+    pub(super) fn publish_held(&self, index: u8, credits: usize) {
+        // Relaxed: a hint for `take_credits`; the shard's lock guards the count.
+        self.held[usize::from(index)].store(credits, Ordering::Relaxed);
     }
 
     fn send_to_stream(&self, event: AnalyticsEvent) {

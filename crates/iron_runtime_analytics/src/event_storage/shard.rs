@@ -135,6 +135,9 @@ impl Shard {
                     }
                     self.credits > 0 && {
                         self.credits -= 1;
+                        if self.credits == 0 {
+                            store.publish_held(self.index, 0);
+                        }
                         true
                     }
                 }
