@@ -33,7 +33,7 @@ import {
 import { Fifo } from './fifo.js';
 import { SeqQueue } from './seq-queue.js';
 import { IdSource } from './ids.js';
-import { computeCostMicros, isPricingManager, lookupPrice, type PricingManager, type PriceEntry } from './pricing.js';
+import { isPricingManager, lookupPrice, tokensCostMicros, type PricingManager, type PriceEntry } from './pricing.js';
 import { inferProviderUnchecked } from '../shared/provider.js';
 import { createReceiver, offerToReceiver, type Receiver } from './stream.js';
 import { LATENCY_BOUNDS_MICROS, bucketOf, histogram, msToMicros } from '../shared/latency.js';
@@ -493,7 +493,7 @@ export class EventStore implements EventStoreApi {
     }
     const price = entry.price;
     const costMicros =
-      price === null ? 0 : computeCostMicros(inputTokens, outputTokens, price.input, price.output);
+      price === null ? 0 : tokensCostMicros(price, inputTokens, outputTokens);
     this.#countCompleted(entry.tally, providerTally, inputTokens, outputTokens, costMicros, agentId);
     this.#storeCompleted(model, provider, inputTokens, outputTokens, costMicros, agentId, providerId);
   }
