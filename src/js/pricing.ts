@@ -538,7 +538,7 @@ export class PricingManager implements PricingManagerApi {
     return this.#table.entries.length;
   }
 
-  /** The date (`YYYY-MM-DD`) the embedded prices were checked; `null` for a loaded table. */
+  /** The date (`YYYY-MM-DD`) the embedded table was generated from LiteLLM; `null` for a loaded table. */
   get checkedOn(): string | null {
     return this.#table.checkedOn;
   }

@@ -22,7 +22,7 @@ import type { SyncClientApi } from './sync/types.js';
 export interface PricingManagerApi {
   /** Number of models in the table. */
   readonly size: number;
-  /** The date (`YYYY-MM-DD`) the embedded prices were checked; `null` for a loaded table. */
+  /** The date (`YYYY-MM-DD`) the embedded table was generated from LiteLLM; `null` for a loaded table. */
   readonly checkedOn: string | null;
   /** The prices of a model (cache prices and long-context tier included), or `null` if the table does not know it. */
   get(model: string): ModelPricing | null;
