@@ -227,10 +227,28 @@ interface Accounting {
 interface ModelPricing {
     /** Model name as in the table. */
     model: string;
-    /** Micro-dollars per million prompt tokens ($30/M = 30_000_000). */
+    /** Micro-dollars per million prompt tokens not read from or written to a cache ($30/M = 30_000_000). */
     inputMicrosPerMillionTokens: number;
-    /** Micro-dollars per million completion tokens. */
+    /** Micro-dollars per million completion tokens, reasoning included. */
     outputMicrosPerMillionTokens: number;
+    /** Micro-dollars per million prompt tokens read from the cache; `null` if unpublished (charged at the input price). */
+    cacheReadMicrosPerMillionTokens: number | null;
+    /** Micro-dollars per million prompt tokens written to a 5-minute cache; `null` if unpublished (input price). */
+    cacheWriteMicrosPerMillionTokens: number | null;
+    /** Micro-dollars per million prompt tokens written to a 1-hour cache; `null` if unpublished (input price). */
+    cacheWrite1hMicrosPerMillionTokens: number | null;
+    /**
+     * Higher prices for the whole request once its prompt (cached tokens
+     * included) is longer than `thresholdTokens`; `null` if the model has none.
+     */
+    longContext: {
+        thresholdTokens: number;
+        inputMicrosPerMillionTokens: number;
+        outputMicrosPerMillionTokens: number;
+        cacheReadMicrosPerMillionTokens: number | null;
+        cacheWriteMicrosPerMillionTokens: number | null;
+        cacheWrite1hMicrosPerMillionTokens: number | null;
+    } | null;
 }
 /**
  * The provider names {@link inferProvider} can return (stats may hold other
@@ -593,11 +611,15 @@ interface SyncClientApi {
 interface PricingManagerApi {
     /** Number of models in the table. */
     readonly size: number;
-    /** The date (`YYYY-MM-DD`) the embedded prices were checked; `null` for a loaded table. */
+    /** The date (`YYYY-MM-DD`) the embedded table was generated from LiteLLM; `null` for a loaded table. */
     readonly checkedOn: string | null;
-    /** The price of a model, or `null` if the table does not know it. */
+    /** The prices of a model (cache prices and long-context tier included), or `null` if the table does not know it. */
     get(model: string): ModelPricing | null;
-    /** The cost of a request in micro-dollars, or `null` for an unknown model. */
+    /**
+     * The cost in micro-dollars of a request with these totals and no cached
+     * tokens (the long-context tier applies above its threshold), or `null`
+     * for an unknown model.
+     */
     costMicros(model: string, inputTokens: number, outputTokens: number): number | null;
 }
 /** The static side of `PricingManager`. */

@@ -31,16 +31,6 @@ function isPlainObject(value) {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-/** Exactly these keys, all present: the Rust reader uses `deny_unknown_fields` and no defaults. */
-function requireKeys(object, keys, where) {
-  for (const key of Object.keys(object)) {
-    if (!keys.includes(key)) fail(`${where} has an unknown field ${JSON.stringify(key)} (expected ${keys.join(', ')})`);
-  }
-  for (const key of keys) {
-    if (!Object.hasOwn(object, key)) fail(`${where} is missing the field ${JSON.stringify(key)}`);
-  }
-}
-
 function requireMicros(entry, field, where) {
   const value = entry[field];
   // A u64 in the Rust core; the JS fallback needs it exact in a double too.
@@ -50,24 +40,68 @@ function requireMicros(entry, field, where) {
   return value;
 }
 
+/** An optional price: absent or null (unpublished) → null. */
+function optionalMicros(entry, field, where) {
+  return entry[field] == null ? null : requireMicros(entry, field, where);
+}
+
+const RATE_FIELDS = ['input_micros_per_mtok', 'output_micros_per_mtok'];
+const CACHE_FIELDS = ['cache_read_micros_per_mtok', 'cache_write_micros_per_mtok', 'cache_write_1h_micros_per_mtok'];
+
+/** [input, output, cacheRead, cacheWrite, cacheWrite1h] of one tier. */
+function rates(entry, where) {
+  return [
+    ...RATE_FIELDS.map((field) => requireMicros(entry, field, where)),
+    ...CACHE_FIELDS.map((field) => optionalMicros(entry, field, where)),
+  ];
+}
+
+/** Exactly the `required` keys, plus any of `optional`: the Rust reader uses `deny_unknown_fields`. */
+function requireKeys(object, required, optional, where) {
+  const known = [...required, ...optional];
+  for (const key of Object.keys(object)) {
+    if (!known.includes(key)) fail(`${where} has an unknown field ${JSON.stringify(key)} (expected ${known.join(', ')})`);
+  }
+  for (const key of required) {
+    if (!Object.hasOwn(object, key)) fail(`${where} is missing the field ${JSON.stringify(key)}`);
+  }
+}
+
+function requireString(value, where) {
+  if (typeof value !== 'string') fail(`${where} must be a string, got ${describe(value)}`);
+  return value;
+}
+
+/** The only `schema` this script and the Rust reader read. */
+export const SCHEMA = 2;
+
 /**
  * Validates the document with the rules of the Rust reader
  * (`crates/iron_cost/src/price_table.rs`), so that a table one side accepts
- * the other accepts too, and returns `{ checkedOn, rows }`.
+ * the other accepts too, and returns `{ checkedOn, litellmVersion, makers, rows }`.
  */
 export function validatePrices(document) {
   if (!isPlainObject(document)) fail(`the document must be a JSON object, got ${describe(document)}`);
-  if (document.schema !== 1) fail(`schema must be 1 (the only version this script reads), got ${describe(document.schema)}`);
-  requireKeys(document, ['schema', 'checked_on', 'note', 'sources', 'models'], 'the document');
+  if (document.schema !== SCHEMA) fail(`schema must be ${SCHEMA} (the only version this script reads), got ${describe(document.schema)}`);
+  requireKeys(document, ['schema', 'checked_on', 'litellm_version', 'note', 'sources', 'litellm_providers', 'models'], [], 'the document');
   const checkedOn = document.checked_on;
   if (typeof checkedOn !== 'string' || !/^[0-9]{4}-[0-9]{2}-[0-9]{2}$/.test(checkedOn)) {
     fail(`checked_on must be a date written YYYY-MM-DD, got ${describe(checkedOn)}`);
   }
-  if (typeof document.note !== 'string') fail(`note must be a string, got ${describe(document.note)}`);
+  const litellmVersion = requireString(document.litellm_version, 'litellm_version');
+  requireString(document.note, 'note');
   const sources = document.sources;
   if (!isPlainObject(sources)) fail(`sources must be an object (provider -> pricing page URL), got ${describe(sources)}`);
-  for (const [provider, url] of Object.entries(sources)) {
-    if (typeof url !== 'string') fail(`sources.${provider} must be a URL string, got ${describe(url)}`);
+  for (const [provider, url] of Object.entries(sources)) requireString(url, `sources.${provider}`);
+  const unsourced = (provider) =>
+    `provider ${JSON.stringify(provider)} has no pricing page in sources; add one or correct the provider`;
+  const litellmProviders = document.litellm_providers;
+  if (!isPlainObject(litellmProviders)) {
+    fail(`litellm_providers must be an object (LiteLLM litellm_provider -> provider), got ${describe(litellmProviders)}`);
+  }
+  for (const [litellm, provider] of Object.entries(litellmProviders)) {
+    requireString(provider, `litellm_providers.${litellm}`);
+    if (!Object.hasOwn(sources, provider)) fail(unsourced(provider));
   }
   if (!Array.isArray(document.models) || document.models.length === 0) {
     fail(`models must be a non-empty array, got ${describe(document.models)}`);
@@ -77,34 +111,52 @@ export function validatePrices(document) {
   document.models.forEach((entry, index) => {
     const where = `models[${index}]`;
     if (!isPlainObject(entry)) fail(`${where} must be an object, got ${describe(entry)}`);
-    requireKeys(entry, ['model', 'provider', 'input_micros_per_mtok', 'output_micros_per_mtok'], where);
-    const { model, provider } = entry;
-    if (typeof model !== 'string') fail(`${where}.model must be a string, got ${describe(model)}`);
+    requireKeys(entry, ['model', 'provider', 'priced_from', ...RATE_FIELDS], [...CACHE_FIELDS, 'long_context'], where);
+    const model = requireString(entry.model, `${where}.model`);
     const at = `${where} (${model})`;
-    if (typeof provider !== 'string') fail(`${at}.provider must be a string, got ${describe(provider)}`);
-    if (!Object.hasOwn(sources, provider)) {
-      fail(`${at} names provider ${JSON.stringify(provider)}, which has no pricing page in sources; add one or correct the provider`);
+    const provider = requireString(entry.provider, `${at}.provider`);
+    requireString(entry.priced_from, `${at}.priced_from`);
+    if (!Object.hasOwn(sources, provider)) fail(`${at}: ${unsourced(provider)}`);
+    let tier = null;
+    if (entry.long_context != null) {
+      const tierAt = `${at}.long_context`;
+      if (!isPlainObject(entry.long_context)) fail(`${tierAt} must be an object, got ${describe(entry.long_context)}`);
+      requireKeys(entry.long_context, ['threshold_tokens', ...RATE_FIELDS], CACHE_FIELDS, tierAt);
+      const threshold = entry.long_context.threshold_tokens;
+      if (!Number.isSafeInteger(threshold) || threshold < 0) {
+        fail(`${tierAt}.threshold_tokens must be a non-negative safe integer, got ${describe(threshold)}`);
+      }
+      tier = [threshold, ...rates(entry.long_context, tierAt)];
     }
-    const input = requireMicros(entry, 'input_micros_per_mtok', at);
-    const output = requireMicros(entry, 'output_micros_per_mtok', at);
     if (seen.has(model)) fail(`${at} is listed more than once; keep one entry per model`);
     seen.add(model);
-    rows.push([model, input, output]);
+    rows.push([model, ...rates(entry, at), tier]);
   });
-  return { checkedOn, rows };
+  return { checkedOn, litellmVersion, makers: Object.keys(litellmProviders), rows };
 }
 
-export function renderModule({ checkedOn, rows }, sourceLabel) {
+export function renderModule({ checkedOn, litellmVersion, makers, rows }, sourceLabel) {
   const lines = [
     `// Generated by scripts/gen-prices.mjs from ${sourceLabel}. Do not edit: run`,
     '// `node scripts/gen-prices.mjs` after changing the JSON.',
     '',
-    '/** The date (YYYY-MM-DD) the embedded prices were last checked against the providers. */',
+    '/** The date (YYYY-MM-DD) the embedded prices were last generated. */',
     `export const checkedOn: string = ${JSON.stringify(checkedOn)};`,
     '',
-    '/** [model, input micro-dollars per million tokens, output micro-dollars per million tokens] */',
-    'export const prices: ReadonlyArray<readonly [string, number, number]> = [',
-    ...rows.map(([model, input, output]) => `  [${JSON.stringify(model)}, ${input}, ${output}],`),
+    '/** The LiteLLM release the embedded prices were last generated from. */',
+    `export const litellmVersion: string = ${JSON.stringify(litellmVersion)};`,
+    '',
+    "/** LiteLLM `litellm_provider` values that are model makers' own APIs. */",
+    `export const litellmMakers: readonly string[] = ${JSON.stringify(makers)};`,
+    '',
+    '/** Micro-dollars per million tokens: [input, output, cache read, cache write (5 min), cache write (1 h)]; null = unpublished. */',
+    'export type RateRow = readonly [number, number, number | null, number | null, number | null];',
+    '',
+    '/** [model, ...base rates, [threshold tokens, ...long-context rates] | null] */',
+    'export type PriceRow = readonly [string, ...RateRow, readonly [number, ...RateRow] | null];',
+    '',
+    'export const prices: readonly PriceRow[] = [',
+    ...rows.map((row) => `  ${JSON.stringify(row)},`),
     '];',
     '',
   ];
@@ -128,7 +180,7 @@ function main() {
   const label = relative(root, inputPath).split('\\').join('/') || inputPath;
   mkdirSync(dirname(outputPath), { recursive: true });
   writeFileSync(outputPath, renderModule(table, label));
-  console.log(`gen-prices: wrote ${table.rows.length} models (checked ${table.checkedOn}) to ${relative(root, outputPath)}`);
+  console.log(`gen-prices: wrote ${table.rows.length} models (LiteLLM ${table.litellmVersion}, ${table.checkedOn}) to ${relative(root, outputPath)}`);
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

@@ -6,9 +6,41 @@ import { EventStore, PricingManager, PricingTableError } from '../src/index.js';
 
 const PRICES_JSON = resolve(__dirname, '../crates/iron_cost/data/prices.json');
 
+interface RatesFields {
+  input_micros_per_mtok: number;
+  output_micros_per_mtok: number;
+  cache_read_micros_per_mtok?: number;
+  cache_write_micros_per_mtok?: number;
+  cache_write_1h_micros_per_mtok?: number;
+}
+
 interface PricesFile {
   checked_on: string;
-  models: Array<{ model: string; input_micros_per_mtok: number; output_micros_per_mtok: number }>;
+  models: Array<RatesFields & { model: string; long_context?: RatesFields & { threshold_tokens: number } }>;
+}
+
+/** A price with no cache prices and no tier, as `get()` returns it. */
+function plain(model: string, input: number, output: number) {
+  return {
+    model,
+    inputMicrosPerMillionTokens: input,
+    outputMicrosPerMillionTokens: output,
+    cacheReadMicrosPerMillionTokens: null,
+    cacheWriteMicrosPerMillionTokens: null,
+    cacheWrite1hMicrosPerMillionTokens: null,
+    longContext: null,
+  };
+}
+
+/** One tier of prices.json as `get()` returns it. */
+function rates(fields: RatesFields) {
+  return {
+    inputMicrosPerMillionTokens: fields.input_micros_per_mtok,
+    outputMicrosPerMillionTokens: fields.output_micros_per_mtok,
+    cacheReadMicrosPerMillionTokens: fields.cache_read_micros_per_mtok ?? null,
+    cacheWriteMicrosPerMillionTokens: fields.cache_write_micros_per_mtok ?? null,
+    cacheWrite1hMicrosPerMillionTokens: fields.cache_write_1h_micros_per_mtok ?? null,
+  };
 }
 
 const U64_MAX = 2n ** 64n - 1n;
@@ -38,11 +70,11 @@ describe('the embedded table', () => {
   const pricing = new PricingManager();
 
   it('prices gpt-4 and claude-3-opus', () => {
-    expect(pricing.get('gpt-4')).toEqual({
-      model: 'gpt-4', inputMicrosPerMillionTokens: 30_000_000, outputMicrosPerMillionTokens: 60_000_000,
-    });
-    expect(pricing.get('claude-3-opus-20240229')).toEqual({
-      model: 'claude-3-opus-20240229', inputMicrosPerMillionTokens: 15_000_000, outputMicrosPerMillionTokens: 75_000_000,
+    expect(pricing.get('gpt-4')).toEqual(plain('gpt-4', 30_000_000, 60_000_000));
+    // Retired: its hand-checked price, without cache prices (see crates/iron_cost/data/README.md).
+    expect(pricing.get('claude-3-opus-20240229')).toEqual(plain('claude-3-opus-20240229', 15_000_000, 75_000_000));
+    expect(pricing.get('claude-sonnet-4-5')).toMatchObject({
+      cacheReadMicrosPerMillionTokens: 300_000, cacheWriteMicrosPerMillionTokens: 3_750_000, cacheWrite1hMicrosPerMillionTokens: 6_000_000,
     });
     expect(pricing.costMicros('gpt-4', 150, 50)).toBe(7500);
     expect(pricing.costMicros('claude-3-opus-20240229', 200, 100)).toBe(10500);
@@ -78,13 +110,16 @@ describe('the embedded table', () => {
     expect(pricing.checkedOn).toBe(file.checked_on);
     expect(pricing.size).toBe(file.models.length);
     for (const m of file.models) {
+      const tier = m.long_context;
       expect(pricing.get(m.model)).toEqual({
         model: m.model,
-        inputMicrosPerMillionTokens: m.input_micros_per_mtok,
-        outputMicrosPerMillionTokens: m.output_micros_per_mtok,
+        ...rates(m),
+        longContext: tier === undefined ? null : { thresholdTokens: tier.threshold_tokens, ...rates(tier) },
       });
       for (const [i, o] of [[150, 50], [1, 1], [999_999, 1], [123_456_789, 987_654]] as const) {
-        expect(pricing.costMicros(m.model, i, o)).toBe(exactCost(i, o, m.input_micros_per_mtok, m.output_micros_per_mtok));
+        // The tier's prices above its threshold, for the whole request.
+        const r = tier !== undefined && i > tier.threshold_tokens ? tier : m;
+        expect(pricing.costMicros(m.model, i, o)).toBe(exactCost(i, o, r.input_micros_per_mtok, r.output_micros_per_mtok));
       }
     }
   });
@@ -115,7 +150,7 @@ describe('cost arithmetic', () => {
   it('floors once, at the end', () => {
     // 1.5e-7 USD/token = 150,000 micro-dollars per million tokens: each token costs 0.15 micro-dollars.
     const p = PricingManager.fromLitellmJson(litellm([['m', 1.5e-7, 2.5e-7]]));
-    expect(p.get('m')).toEqual({ model: 'm', inputMicrosPerMillionTokens: 150_000, outputMicrosPerMillionTokens: 250_000 });
+    expect(p.get('m')).toEqual(plain('m', 150_000, 250_000));
     expect(p.costMicros('m', 6, 0)).toBe(0); // 0.9
     expect(p.costMicros('m', 7, 0)).toBe(1); // 1.05
     expect(p.costMicros('m', 3, 3)).toBe(1); // 0.45 + 0.75 = 1.2, not 0 + 0
@@ -191,8 +226,8 @@ describe('PricingManager.fromLitellmJson', () => {
     expect(p.get('dall-e-3')).toBeNull();
     expect(p.get('null-priced')).toBeNull();
     expect(p.get('not-an-object')).toBeNull();
-    expect(p.get('gpt-4')).toEqual({ model: 'gpt-4', inputMicrosPerMillionTokens: 30_000_000, outputMicrosPerMillionTokens: 60_000_000 });
-    expect(p.get('free')).toEqual({ model: 'free', inputMicrosPerMillionTokens: 0, outputMicrosPerMillionTokens: 0 });
+    expect(p.get('gpt-4')).toEqual(plain('gpt-4', 30_000_000, 60_000_000));
+    expect(p.get('free')).toEqual(plain('free', 0, 0));
     expect(Object.is(p.get('free')!.outputMicrosPerMillionTokens, 0)).toBe(true);
     expect(p.get('one-missing-one-bad')).toBeNull();
     expect(p.costMicros('gpt-4', 150, 50)).toBe(7500);
@@ -203,11 +238,7 @@ describe('PricingManager.fromLitellmJson', () => {
     const values = [3e-7, 1.1e-6, 2.5e-6, 1.25e-7, 7e-8, 0.000015, 1e-12, 4e-13, 6e-13];
     const p = PricingManager.fromLitellmJson(litellm(values.map((v, i) => [`m${i}`, v, v * 2])));
     values.forEach((v, i) => {
-      expect(p.get(`m${i}`)).toEqual({
-        model: `m${i}`,
-        inputMicrosPerMillionTokens: Math.round(v * 1e12),
-        outputMicrosPerMillionTokens: Math.round(v * 2 * 1e12),
-      });
+      expect(p.get(`m${i}`)).toEqual(plain(`m${i}`, Math.round(v * 1e12), Math.round(v * 2 * 1e12)));
     });
     expect(p.get('m0')!.inputMicrosPerMillionTokens).toBe(300_000);
     expect(p.get('m7')!.inputMicrosPerMillionTokens).toBe(0);
@@ -326,5 +357,84 @@ describe('the pricing argument of the store', () => {
       expect(store.stats()).toEqual(stats);
       expect(store.len()).toBe(1);
     }
+  });
+});
+
+describe('PricingManager.fromLitellmJson: cache prices, tiers and sellers', () => {
+  const FIXTURE = resolve(__dirname, '../crates/iron_cost/tests/fixtures/litellm_sample.json');
+  const p = PricingManager.fromLitellmJson(readFileSync(FIXTURE, 'utf8'));
+
+  it('reads cache prices, 1-hour writes and a long-context tier', () => {
+    expect(p.get('claude-3-7-sonnet-latest')).toEqual({
+      ...plain('claude-3-7-sonnet-latest', 3_000_000, 15_000_000),
+      cacheReadMicrosPerMillionTokens: 300_000,
+      cacheWriteMicrosPerMillionTokens: 3_750_000,
+      cacheWrite1hMicrosPerMillionTokens: 6_000_000,
+    });
+    expect(p.get('gemini-2.5-pro')).toEqual({
+      ...plain('gemini/gemini-2.5-pro', 1_250_000, 10_000_000),
+      cacheReadMicrosPerMillionTokens: 125_000,
+      longContext: {
+        thresholdTokens: 200_000,
+        inputMicrosPerMillionTokens: 2_500_000,
+        outputMicrosPerMillionTokens: 15_000_000,
+        cacheReadMicrosPerMillionTokens: 250_000,
+        cacheWriteMicrosPerMillionTokens: null,
+        cacheWrite1hMicrosPerMillionTokens: null,
+      },
+    });
+    // Above 200k prompt tokens the whole request is at the tier: 250,000 × $2.50 + 1,000 × $15.
+    expect(p.costMicros('gemini-2.5-pro', 250_000, 1_000)).toBe(640_000);
+    expect(p.costMicros('gemini-2.5-pro', 200_000, 1_000)).toBe(260_000);
+  });
+
+  it('prefers the maker over resellers for a bare name; the full name finds the reseller', () => {
+    expect(p.get('gemini-2.0-flash')!.model).toBe('gemini/gemini-2.0-flash');
+    expect(p.get('Google/Gemini-2.0-Flash')!.model).toBe('gemini/gemini-2.0-flash');
+    expect(p.get('vertex_ai/gemini-2.0-flash')!.model).toBe('vertex_ai/gemini-2.0-flash');
+    expect(p.get('claude-3-7-sonnet-latest')!.model).toBe('claude-3-7-sonnet-latest');
+    expect(p.get('deepinfra/anthropic/claude-3-7-sonnet-latest')!.model).toBe('deepinfra/anthropic/claude-3-7-sonnet-latest');
+    expect(p.get('mistral-large-latest')!.model).toBe('mistral/mistral-large-latest');
+    expect(p.get('azure/mistral-large-latest')!.model).toBe('azure/mistral-large-latest');
+    // Only resellers, at different prices: not guessed.
+    expect(p.get('gpt-x')).toBeNull();
+  });
+
+  it('reads DeepSeek cache hits, the lowest threshold, and tier prices missing from the tier as the base', () => {
+    const q = PricingManager.fromLitellmJson(
+      JSON.stringify({
+        d: { input_cost_per_token: 2.8e-7, output_cost_per_token: 4.2e-7, input_cost_per_token_cache_hit: 2.8e-8 },
+        q: {
+          input_cost_per_token: 1e-6,
+          output_cost_per_token: 2e-6,
+          cache_read_input_token_cost: 1e-7,
+          input_cost_per_token_above_256k_tokens: 9e-6,
+          input_cost_per_token_above_32k_tokens: 4e-6,
+          cache_creation_input_token_cost_above_1hr_above_32k_tokens: 5e-6,
+          output_cost_per_token_above_16k_tokens: null,
+          output_cost_per_token_above_8k_tokens_batches: 1,
+        },
+      }),
+    );
+    expect(q.get('d')!.cacheReadMicrosPerMillionTokens).toBe(28_000);
+    expect(q.get('q')!.longContext).toEqual({
+      thresholdTokens: 32_000,
+      inputMicrosPerMillionTokens: 4_000_000,
+      outputMicrosPerMillionTokens: 2_000_000,
+      cacheReadMicrosPerMillionTokens: 100_000,
+      cacheWriteMicrosPerMillionTokens: null,
+      cacheWrite1hMicrosPerMillionTokens: 5_000_000,
+    });
+  });
+
+  it.each([
+    ['cache_read_input_token_cost', '"0.1"', /`m`.*`cache_read_input_token_cost`.*found a string/],
+    ['cache_creation_input_token_cost_above_1hr', '-1e-6', /`cache_creation_input_token_cost_above_1hr`.*negative/],
+    ['output_cost_per_token_above_200k_tokens', '1e9', /`output_cost_per_token_above_200k_tokens`.*too large/],
+    ['input_cost_per_token_above_99999999999999999999k_tokens', '1e-6', /threshold 99999999999999999999k tokens is too large/],
+  ])('throws PricingTableError on a bad %s', (field, value, message) => {
+    const text = `{"m": {"input_cost_per_token": 1e-6, "output_cost_per_token": 1e-6, "${field}": ${value}}}`;
+    expect(() => PricingManager.fromLitellmJson(text)).toThrow(PricingTableError);
+    expect(() => PricingManager.fromLitellmJson(text)).toThrow(message);
   });
 });

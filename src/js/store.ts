@@ -38,7 +38,7 @@ import { recordUsageOn } from '../shared/record-usage.js';
 import { Fifo } from './fifo.js';
 import { SeqQueue } from './seq-queue.js';
 import { IdSource } from './ids.js';
-import { computeCostMicros, isPricingManager, lookupPrice, type PricingManager, type PriceEntry } from './pricing.js';
+import { isPricingManager, lookupPrice, usageCostMicros, type PricingManager, type PriceEntry } from './pricing.js';
 import { createReceiver, offerToReceiver, type Receiver } from './stream.js';
 import { toPublic, type Stored, type StoredLlm, type StoredLocal } from './events.js';
 import { LatencyTally, Saturation, Tally, TallyTable, addOverflowRow, type Counts } from './tally.js';
@@ -48,15 +48,14 @@ const MICROS_PER_USD = 1_000_000;
 const MAX = Number.MAX_SAFE_INTEGER;
 /** Built-in provider names: always kept on top of the cardinality limit, as in the core. */
 const BUILT_IN_PROVIDERS: ReadonlySet<string> = new Set(Object.values(Provider));
-const NO_PARTS: Counts = { inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0, reasoningTokens: 0 };
-
-/**
- * The cost of `counts` at `price`, capped at `Number.MAX_SAFE_INTEGER` (the
- * core computes it in 128 bits and reports the same cap).
- */
-function costOf(price: PriceEntry, counts: Counts): number {
-  return Math.min(computeCostMicros(counts.inputTokens, counts.outputTokens, price.input, price.output), MAX);
-}
+const NO_PARTS: Counts = {
+  inputTokens: 0,
+  outputTokens: 0,
+  cacheReadTokens: 0,
+  cacheWriteTokens: 0,
+  cacheWrite1hTokens: 0,
+  reasoningTokens: 0,
+};
 
 /** What the store remembers per kept model name, so that recording allocates nothing after the first time. */
 interface ModelEntry {
@@ -354,7 +353,8 @@ export class EventStore implements EventStoreApi {
       }
       price = entry.price;
     }
-    const cost = price === null ? 0 : costOf(price, counts);
+    // Exact, priced over the parts, capped at Number.MAX_SAFE_INTEGER as the core reports it.
+    const cost = price === null ? 0 : usageCostMicros(price, counts);
     if (price === null) this.#warnUnpriced(entry, model);
     const agent = agentId == null ? null : wellFormed(agentId);
     this.#countCompleted(modelTally, providerTally, counts, cost, price === null, agent);
@@ -721,7 +721,8 @@ function countsOf(inputTokens: number, outputTokens: number, d: RecordDetails): 
     inputTokens: inputTokens + 0,
     outputTokens: outputTokens + 0,
     cacheReadTokens: (d.cacheReadTokens ?? 0) + 0,
-    cacheWriteTokens: Math.min((d.cacheWriteTokens ?? 0) + (d.cacheWrite1hTokens ?? 0), MAX),
+    cacheWriteTokens: (d.cacheWriteTokens ?? 0) + 0,
+    cacheWrite1hTokens: (d.cacheWrite1hTokens ?? 0) + 0,
     reasoningTokens: (d.reasoningTokens ?? 0) + 0,
   };
 }

@@ -30,8 +30,10 @@ export interface Counts {
   inputTokens: number;
   outputTokens: number;
   cacheReadTokens: number;
-  /** 5-minute and 1-hour writes. */
+  /** 5-minute cache writes. */
   cacheWriteTokens: number;
+  /** 1-hour cache writes. */
+  cacheWrite1hTokens: number;
   reasoningTokens: number;
 }
 
@@ -53,7 +55,9 @@ export class Tally {
     this.outputTokens = s.add(this.outputTokens, c.outputTokens);
     this.costMicros = s.add(this.costMicros, costMicros);
     if (c.cacheReadTokens !== 0) this.cacheReadTokens = s.add(this.cacheReadTokens, c.cacheReadTokens);
+    // The stats count 5-minute and 1-hour writes together.
     if (c.cacheWriteTokens !== 0) this.cacheWriteTokens = s.add(this.cacheWriteTokens, c.cacheWriteTokens);
+    if (c.cacheWrite1hTokens !== 0) this.cacheWriteTokens = s.add(this.cacheWriteTokens, c.cacheWrite1hTokens);
     if (c.reasoningTokens !== 0) this.reasoningTokens = s.add(this.reasoningTokens, c.reasoningTokens);
     if (unpriced) this.unpricedRequests = s.add(this.unpricedRequests, 1);
   }

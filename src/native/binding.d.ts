@@ -9,6 +9,12 @@ export declare class NativePricing {
   static fromLitellmJson(text: string): NativePricing
   get(model: string): JsModelPricing | null
   costMicros(model: string, inputTokens: number, outputTokens: number): number | null
+  /**
+   * The exact cost of a usage (`iron_cost::PricingManager::cost_micros_for`),
+   * saturated at `Number.MAX_SAFE_INTEGER` like the fallback's
+   * `usageCostMicros`; `None` for an unknown model.
+   */
+  costMicrosFor(model: string, usage: JsTokenCounts): number | null
   get size(): number
   get checkedOn(): string
 }
@@ -136,11 +142,28 @@ export interface JsAccounting {
   lost: number
 }
 
-/** A price of one model, as returned to JS. */
+/** A model's long-context tier, as returned to JS. */
+export interface JsLongContext {
+  thresholdTokens: number
+  inputMicrosPerMillionTokens: number
+  outputMicrosPerMillionTokens: number
+  cacheReadMicrosPerMillionTokens?: number
+  cacheWriteMicrosPerMillionTokens?: number
+  cacheWrite1hMicrosPerMillionTokens?: number
+}
+
+/**
+ * A price of one model, as returned to JS (`None` = unpublished / no tier;
+ * the wrapper turns a missing field into `null`).
+ */
 export interface JsModelPricing {
   model: string
   inputMicrosPerMillionTokens: number
   outputMicrosPerMillionTokens: number
+  cacheReadMicrosPerMillionTokens?: number
+  cacheWriteMicrosPerMillionTokens?: number
+  cacheWrite1hMicrosPerMillionTokens?: number
+  longContext?: JsLongContext
 }
 
 /** An event the server refused (400/422). */
@@ -177,6 +200,19 @@ export interface JsSyncSettings {
   stopDeadlineMs: number
   maxBatch: number
   thresholdCheckMs: number
+}
+
+/**
+ * A request's normalized usage, from JS (counts the wrapper has checked to be
+ * safe integers, with every part no larger than its whole).
+ */
+export interface JsTokenCounts {
+  inputTokens: number
+  outputTokens: number
+  cacheReadTokens: number
+  cacheWriteTokens: number
+  cacheWrite1hTokens: number
+  reasoningTokens: number
 }
 
 /**

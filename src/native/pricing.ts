@@ -8,6 +8,23 @@ import { addon } from './addon.js';
 
 const handles = new WeakMap<object, NativePricingHandle>();
 
+/** The addon leaves an unpublished price out; the contract says `null`. */
+function rates(p: {
+  inputMicrosPerMillionTokens: number;
+  outputMicrosPerMillionTokens: number;
+  cacheReadMicrosPerMillionTokens?: number | null;
+  cacheWriteMicrosPerMillionTokens?: number | null;
+  cacheWrite1hMicrosPerMillionTokens?: number | null;
+}) {
+  return {
+    inputMicrosPerMillionTokens: p.inputMicrosPerMillionTokens,
+    outputMicrosPerMillionTokens: p.outputMicrosPerMillionTokens,
+    cacheReadMicrosPerMillionTokens: p.cacheReadMicrosPerMillionTokens ?? null,
+    cacheWriteMicrosPerMillionTokens: p.cacheWriteMicrosPerMillionTokens ?? null,
+    cacheWrite1hMicrosPerMillionTokens: p.cacheWrite1hMicrosPerMillionTokens ?? null,
+  };
+}
+
 export class PricingManager implements PricingManagerApi {
   constructor() {
     handles.set(this, new (addon().NativePricing)());
@@ -37,7 +54,14 @@ export class PricingManager implements PricingManagerApi {
 
   get(model: string): ModelPricing | null {
     checkModel(model);
-    return handle(this).get(model) ?? null;
+    const p = handle(this).get(model);
+    if (p == null) return null;
+    const tier = p.longContext;
+    return {
+      model: p.model,
+      ...rates(p),
+      longContext: tier == null ? null : { thresholdTokens: tier.thresholdTokens, ...rates(tier) },
+    };
   }
 
   costMicros(model: string, inputTokens: number, outputTokens: number): number | null {

@@ -25,11 +25,15 @@ import type { SyncClientApi } from './sync/types.js';
 export interface PricingManagerApi {
   /** Number of models in the table. */
   readonly size: number;
-  /** The date (`YYYY-MM-DD`) the embedded prices were checked; `null` for a loaded table. */
+  /** The date (`YYYY-MM-DD`) the embedded table was generated from LiteLLM; `null` for a loaded table. */
   readonly checkedOn: string | null;
-  /** The price of a model, or `null` if the table does not know it. */
+  /** The prices of a model (cache prices and long-context tier included), or `null` if the table does not know it. */
   get(model: string): ModelPricing | null;
-  /** The cost of a request in micro-dollars, or `null` for an unknown model. */
+  /**
+   * The cost in micro-dollars of a request with these totals and no cached
+   * tokens (the long-context tier applies above its threshold), or `null`
+   * for an unknown model.
+   */
   costMicros(model: string, inputTokens: number, outputTokens: number): number | null;
 }
 

@@ -238,10 +238,28 @@ export interface Accounting {
 export interface ModelPricing {
   /** Model name as in the table. */
   model: string;
-  /** Micro-dollars per million prompt tokens ($30/M = 30_000_000). */
+  /** Micro-dollars per million prompt tokens not read from or written to a cache ($30/M = 30_000_000). */
   inputMicrosPerMillionTokens: number;
-  /** Micro-dollars per million completion tokens. */
+  /** Micro-dollars per million completion tokens, reasoning included. */
   outputMicrosPerMillionTokens: number;
+  /** Micro-dollars per million prompt tokens read from the cache; `null` if unpublished (charged at the input price). */
+  cacheReadMicrosPerMillionTokens: number | null;
+  /** Micro-dollars per million prompt tokens written to a 5-minute cache; `null` if unpublished (input price). */
+  cacheWriteMicrosPerMillionTokens: number | null;
+  /** Micro-dollars per million prompt tokens written to a 1-hour cache; `null` if unpublished (input price). */
+  cacheWrite1hMicrosPerMillionTokens: number | null;
+  /**
+   * Higher prices for the whole request once its prompt (cached tokens
+   * included) is longer than `thresholdTokens`; `null` if the model has none.
+   */
+  longContext: {
+    thresholdTokens: number;
+    inputMicrosPerMillionTokens: number;
+    outputMicrosPerMillionTokens: number;
+    cacheReadMicrosPerMillionTokens: number | null;
+    cacheWriteMicrosPerMillionTokens: number | null;
+    cacheWrite1hMicrosPerMillionTokens: number | null;
+  } | null;
 }
 
 /**

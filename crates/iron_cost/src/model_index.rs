@@ -1,5 +1,5 @@
 //! Finding a model's price by name: exact, without a `provider/` prefix, or
-//! ignoring ASCII case.
+//! ignoring ASCII case, preferring the model maker's own price to a reseller's.
 
 use std::collections::HashMap;
 
@@ -15,14 +15,25 @@ const FOLD_BUFFER_LEN: usize = 128;
 /// keys come from the price table, never from the network).
 type NameMap = HashMap<Box<str>, usize, RandomState>;
 
+/// Who sells a price entry's model: its maker or someone reselling it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Seller {
+    /// The model maker's own API (OpenAI for `gpt-4o`, Google's Gemini API
+    /// for `gemini-2.5-pro`), or a table that does not say.
+    Maker,
+    /// A cloud or router reselling the model (`vertex_ai`, `bedrock`,
+    /// `azure`, `deepinfra`, `openrouter`…).
+    Reseller,
+}
+
 /// The price entries plus two name indexes over them.
 #[derive(Debug)]
 pub(crate) struct ModelIndex {
     /// One entry per distinct model name, in the order first seen.
     entries: Box<[ModelPricing]>,
-    /// Every model name, then for names with a prefix (`mistral/codestral`) the
-    /// bare name after the last `/`, unless that bare name is itself a model or
-    /// is shared by prefixed entries with different prices.
+    /// Model names and bare names (after the last `/`), in priority order:
+    /// the makers' names, then the makers' unambiguous bare names, then the
+    /// resellers' names, then every unambiguous bare name left.
     exact: NameMap,
     /// The keys of `exact`, ASCII-lowercased; the first key to fold to a given
     /// string wins, in the same order as `exact` was filled.
@@ -32,33 +43,39 @@ pub(crate) struct ModelIndex {
 impl ModelIndex {
     /// Indexes `entries`; of two entries with the same name the later one wins
     /// and takes the earlier one's position.
-    pub(crate) fn new(entries: impl IntoIterator<Item = ModelPricing>) -> Self {
+    pub(crate) fn new(entries: impl IntoIterator<Item = (ModelPricing, Seller)>) -> Self {
         let entries = entries.into_iter();
-        let mut exact =
+        let mut positions =
             NameMap::with_capacity_and_hasher(entries.size_hint().0, RandomState::default());
-        let mut unique: Vec<ModelPricing> = Vec::with_capacity(entries.size_hint().0);
+        let mut unique: Vec<(ModelPricing, Seller)> = Vec::with_capacity(entries.size_hint().0);
         for entry in entries {
-            match exact
-                .get(entry.model())
+            match positions
+                .get(entry.0.model())
                 .and_then(|&position| unique.get_mut(position))
             {
                 Some(slot) => *slot = entry,
                 None => {
-                    exact.insert(Box::from(entry.model()), unique.len());
+                    positions.insert(Box::from(entry.0.model()), unique.len());
                     unique.push(entry);
                 }
             }
         }
 
-        // Keys in priority order: real names first, then bare names. Both maps are
-        // filled from this one list so that which entry wins is deterministic.
-        let mut keys: Vec<(&str, usize)> = unique
-            .iter()
-            .enumerate()
-            .map(|(position, entry)| (entry.model(), position))
-            .collect();
-        keys.extend(unambiguous_bare_names(&unique));
+        // Keys in priority order. Both maps are filled from this one list so
+        // that which entry wins is deterministic.
+        let names_of = |seller: Seller| {
+            unique
+                .iter()
+                .enumerate()
+                .filter(move |(_, (_, of))| *of == seller)
+                .map(|(position, (entry, _))| (entry.model(), position))
+        };
+        let mut keys: Vec<(&str, usize)> = names_of(Seller::Maker).collect();
+        keys.extend(unambiguous_bare_names(&unique, Some(Seller::Maker)));
+        keys.extend(names_of(Seller::Reseller));
+        keys.extend(unambiguous_bare_names(&unique, None));
 
+        let mut exact = NameMap::with_capacity_and_hasher(keys.len(), RandomState::default());
         let mut folded = NameMap::with_capacity_and_hasher(keys.len(), RandomState::default());
         for &(key, position) in &keys {
             exact.entry(Box::from(key)).or_insert(position);
@@ -68,7 +85,7 @@ impl ModelIndex {
         }
 
         Self {
-            entries: unique.into_boxed_slice(),
+            entries: unique.into_iter().map(|(entry, _)| entry).collect(),
             exact,
             folded,
         }
@@ -115,13 +132,20 @@ fn find(map: &NameMap, name: &str) -> Option<usize> {
         .find_map(|candidate| map.get(candidate).copied())
 }
 
-/// Bare names of prefixed entries, each with its first entry's position, in
-/// table order. A bare name whose entries disagree on price is left out: with
-/// `azure/m` at $8 and `mistral/m` at $0.50, a lookup of `m` would be a guess.
-fn unambiguous_bare_names(entries: &[ModelPricing]) -> Vec<(&str, usize)> {
+/// Bare names of prefixed entries (of `seller`, or of anyone), each with its
+/// first entry's position, in table order. A bare name whose entries disagree
+/// on price is left out: with `azure/m` at $8 and `mistral/m` at $0.50, a
+/// lookup of `m` would be a guess.
+fn unambiguous_bare_names(
+    entries: &[(ModelPricing, Seller)],
+    seller: Option<Seller>,
+) -> Vec<(&str, usize)> {
     let mut first_of: HashMap<&str, Option<usize>, RandomState> = HashMap::default();
     let mut order = Vec::new();
-    for (position, entry) in entries.iter().enumerate() {
+    for (position, (entry, of)) in entries.iter().enumerate() {
+        if seller.is_some_and(|seller| seller != *of) {
+            continue;
+        }
         let Some(bare) = bare_name(entry.model()) else {
             continue;
         };
@@ -133,7 +157,7 @@ fn unambiguous_bare_names(entries: &[ModelPricing]) -> Vec<(&str, usize)> {
             Some(Some(first)) => {
                 let agrees = entries
                     .get(*first)
-                    .is_some_and(|first| same_prices(first, entry));
+                    .is_some_and(|(first, _)| first.same_prices(entry));
                 if !agrees {
                     first_of.insert(bare, None);
                 }
@@ -153,11 +177,6 @@ fn unambiguous_bare_names(entries: &[ModelPricing]) -> Vec<(&str, usize)> {
         .collect()
 }
 
-fn same_prices(a: &ModelPricing, b: &ModelPricing) -> bool {
-    a.input_micros_per_million_tokens() == b.input_micros_per_million_tokens()
-        && a.output_micros_per_million_tokens() == b.output_micros_per_million_tokens()
-}
-
 /// The part of a prefixed name after its last `/`, if there is a prefix and
 /// something after it.
 fn bare_name(model: &str) -> Option<&str> {
@@ -173,7 +192,15 @@ mod tests {
         ModelIndex::new(
             names
                 .iter()
-                .map(|&(name, price)| ModelPricing::new(name, price, price)),
+                .map(|&(name, price)| (ModelPricing::new(name, price, price), Seller::Maker)),
+        )
+    }
+
+    fn sold(names: &[(&str, u64, Seller)]) -> ModelIndex {
+        ModelIndex::new(
+            names
+                .iter()
+                .map(|&(name, price, seller)| (ModelPricing::new(name, price, price), seller)),
         )
     }
 
@@ -267,5 +294,40 @@ mod tests {
         assert_eq!(price_of(&index, "modèle-É"), Some(4));
         assert_eq!(price_of(&index, "MODèLE-É"), Some(4));
         assert_eq!(price_of(&index, "modèle-é"), None);
+    }
+
+    #[test]
+    fn a_makers_bare_name_beats_a_resellers_real_name() {
+        use Seller::{Maker, Reseller};
+        // LiteLLM: `gemini-2.5-pro` is Vertex AI's entry, `gemini/gemini-2.5-pro` Google's own.
+        let index = sold(&[
+            ("gemini-2.5-pro", 2, Reseller),
+            ("gemini/gemini-2.5-pro", 1, Maker),
+            ("vertex_ai/gemini-2.5-pro", 2, Reseller),
+            ("deepinfra/anthropic/claude-x", 3, Reseller),
+            ("claude-x", 4, Maker),
+            ("openrouter/m", 5, Reseller),
+            ("bedrock/m", 6, Reseller),
+            ("azure/n", 7, Reseller),
+            ("bedrock/n", 7, Reseller),
+        ]);
+        assert_eq!(price_of(&index, "gemini-2.5-pro"), Some(1));
+        assert_eq!(price_of(&index, "Gemini-2.5-Pro"), Some(1));
+        assert_eq!(price_of(&index, "google/gemini-2.5-pro"), Some(1));
+        // The full name still finds the reseller.
+        assert_eq!(price_of(&index, "vertex_ai/gemini-2.5-pro"), Some(2));
+        assert_eq!(price_of(&index, "claude-x"), Some(4));
+        assert_eq!(price_of(&index, "anthropic/claude-x"), Some(4));
+        assert_eq!(price_of(&index, "deepinfra/anthropic/claude-x"), Some(3));
+        // Resellers alone: the old rule (agreeing prices or nothing).
+        assert_eq!(price_of(&index, "m"), None);
+        assert_eq!(price_of(&index, "n"), Some(7));
+    }
+
+    #[test]
+    fn makers_disagreeing_on_a_bare_name_leave_it_to_the_other_rules() {
+        use Seller::{Maker, Reseller};
+        let index = sold(&[("a/m", 1, Maker), ("b/m", 2, Maker), ("m", 3, Reseller)]);
+        assert_eq!(price_of(&index, "m"), Some(3));
     }
 }

@@ -1,139 +1,26 @@
-//! Per-model prices and exact integer cost arithmetic.
+//! Per-model prices, the table that finds them by model name, and exact
+//! integer cost arithmetic.
 //!
 //! Prices are integers: micro-dollars (millionths of a US dollar) per million
-//! tokens, so $30 per million tokens is `30_000_000`. A request's cost is
-//! `floor((input_tokens * input_price + output_tokens * output_price) / 1_000_000)`
-//! micro-dollars, computed in 128-bit integers and saturated to `u64::MAX`.
+//! tokens, so $30 per million tokens is `30_000_000`. A request's cost is one
+//! exact integer sum over the parts of its [`TokenUsage`], floored once (see
+//! [`ModelPricing::cost_micros_for`]), computed in 128-bit integers and
+//! saturated to `u64::MAX`.
 
-pub use crate::usage::{TokenUsage, UsageError};
 use std::fmt;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use crate::error::CostError;
-use crate::model_index::ModelIndex;
+use crate::model_index::{ModelIndex, Seller};
 use crate::{litellm, price_table};
 
-/// Prices are quoted per this many tokens (one million).
-pub const TOKENS_PER_PRICE_UNIT: u64 = 1_000_000;
+pub use crate::model_pricing::{LongContextTier, ModelPricing, Rates, TOKENS_PER_PRICE_UNIT};
+pub use crate::usage::{TokenUsage, UsageError};
 
-/// The price of one model, in micro-dollars per million tokens.
-///
-/// # Examples
-///
-/// ```
-/// use iron_cost::pricing::ModelPricing;
-///
-/// // $30 in / $60 out per million tokens.
-/// let gpt4 = ModelPricing::new("gpt-4", 30_000_000, 60_000_000);
-/// assert_eq!(gpt4.model(), "gpt-4");
-/// assert_eq!(gpt4.calculate_cost_micros(150, 50), 7_500);
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct ModelPricing {
-    model: Box<str>,
-    input_micros_per_million_tokens: u64,
-    output_micros_per_million_tokens: u64,
-}
-
-impl ModelPricing {
-    /// Creates a price entry from micro-dollars per million prompt and
-    /// completion tokens (USD per million tokens × 1,000,000).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use iron_cost::pricing::ModelPricing;
-    ///
-    /// // $0.15 in / $0.60 out per million tokens.
-    /// let mini = ModelPricing::new("gpt-4o-mini", 150_000, 600_000);
-    /// assert_eq!(mini.input_micros_per_million_tokens(), 150_000);
-    /// ```
-    #[must_use]
-    pub fn new(
-        model: impl Into<String>,
-        input_micros_per_million_tokens: u64,
-        output_micros_per_million_tokens: u64,
-    ) -> Self {
-        Self {
-            model: model.into().into_boxed_str(),
-            input_micros_per_million_tokens,
-            output_micros_per_million_tokens,
-        }
-    }
-
-    /// The model name this price belongs to.
-    #[must_use]
-    pub fn model(&self) -> &str {
-        &self.model
-    }
-
-    /// Micro-dollars per million prompt (input) tokens.
-    #[must_use]
-    pub fn input_micros_per_million_tokens(&self) -> u64 {
-        self.input_micros_per_million_tokens
-    }
-
-    /// Micro-dollars per million completion (output) tokens.
-    #[must_use]
-    pub fn output_micros_per_million_tokens(&self) -> u64 {
-        self.output_micros_per_million_tokens
-    }
-
-    /// The cost of a request in micro-dollars, rounded down.
-    ///
-    /// Exact for every pair of `u64` token counts: the products are taken in
-    /// 128 bits and a result above `u64::MAX` saturates to `u64::MAX`.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use iron_cost::pricing::ModelPricing;
-    ///
-    /// let opus = ModelPricing::new("claude-3-opus-20240229", 15_000_000, 75_000_000);
-    /// // 1,000 prompt tokens at $15/M plus 500 completion tokens at $75/M = $0.0525.
-    /// assert_eq!(opus.calculate_cost_micros(1_000, 500), 52_500);
-    /// // Fractions of a micro-dollar are dropped, never rounded up.
-    /// assert_eq!(opus.calculate_cost_micros(1, 0), 15);
-    /// assert_eq!(opus.calculate_cost_micros(u64::MAX, u64::MAX), u64::MAX);
-    /// ```
-    #[must_use]
-    pub fn calculate_cost_micros(&self, input_tokens: u64, output_tokens: u64) -> u64 {
-        floor_cost_micros(
-            input_tokens,
-            self.input_micros_per_million_tokens,
-            output_tokens,
-            self.output_micros_per_million_tokens,
-        )
-    }
-}
-
-/// `floor((input_tokens * input_price + output_tokens * output_price) / 1e6)`,
-/// saturated to `u64::MAX`.
-fn floor_cost_micros(
-    input_tokens: u64,
-    input_price: u64,
-    output_tokens: u64,
-    output_price: u64,
-) -> u64 {
-    // Realistic counts and prices fit in u64, where dividing by the constant
-    // is a multiply and a shift; the u128 path calls a division routine.
-    if let (Some(input), Some(output)) = (
-        input_tokens.checked_mul(input_price),
-        output_tokens.checked_mul(output_price),
-    ) {
-        if let Some(sum) = input.checked_add(output) {
-            return sum / TOKENS_PER_PRICE_UNIT;
-        }
-    }
-    const UNIT: u128 = TOKENS_PER_PRICE_UNIT as u128;
-    // A u64 × u64 product always fits in u128, but the sum of two may not, so
-    // divide each product first and carry the two remainders (each < UNIT).
-    let input = u128::from(input_tokens) * u128::from(input_price);
-    let output = u128::from(output_tokens) * u128::from(output_price);
-    let whole = input / UNIT + output / UNIT + (input % UNIT + output % UNIT) / UNIT;
-    u64::try_from(whole).unwrap_or(u64::MAX)
-}
+/// The id the next loaded table gets; ids start at 1.
+static NEXT_TABLE_ID: AtomicU64 = AtomicU64::new(1);
 
 /// A table of model prices with fast lookup by model name.
 ///
@@ -158,6 +45,7 @@ pub struct PricingManager {
 
 #[derive(Debug)]
 struct PriceTable {
+    id: u64,
     index: ModelIndex,
     checked_on: Box<str>,
 }
@@ -192,7 +80,13 @@ impl PricingManager {
             return Ok(embedded.clone());
         }
         let parsed = price_table::parse(price_table::EMBEDDED_PRICE_TABLE)?;
-        let manager = Self::build(parsed.models, parsed.checked_on);
+        let manager = Self::build(
+            parsed
+                .models
+                .into_iter()
+                .map(|entry| (entry, Seller::Maker)),
+            parsed.checked_on,
+        );
         // Two threads may both parse on first use; either result is the same table.
         Ok(EMBEDDED.get_or_init(|| manager).clone())
     }
@@ -215,43 +109,81 @@ impl PricingManager {
     /// ```
     #[must_use]
     pub fn from_entries(entries: impl IntoIterator<Item = ModelPricing>) -> Self {
-        Self::build(entries, String::new())
+        Self::build(
+            entries.into_iter().map(|entry| (entry, Seller::Maker)),
+            String::new(),
+        )
     }
 
     /// Builds a table from the text of LiteLLM's `model_prices_and_context_window.json`.
     ///
-    /// Each entry's `input_cost_per_token` and `output_cost_per_token` (US
-    /// dollars per token) are converted once to micro-dollars per million
-    /// tokens, rounded to the nearest integer. The `sample_spec` entry, entries
-    /// that are not objects, and entries lacking either price (or with a `null`
-    /// price) are skipped. A model named with a provider prefix, such as
-    /// `mistral/codestral-latest`, can also be found by its bare name, unless
-    /// other prefixed entries share that bare name at a different price (LiteLLM
-    /// lists `azure/…` and `mistral/…` copies of some models): then only the
-    /// prefixed names match.
+    /// Prices in US dollars per token are converted once to micro-dollars per
+    /// million tokens, rounded to the nearest integer. Read per entry:
+    ///
+    /// - `input_cost_per_token`, `output_cost_per_token` (both required: an
+    ///   entry lacking either, or with a `null` one, is skipped, as are
+    ///   `sample_spec` and entries that are not objects);
+    /// - `cache_read_input_token_cost` (else DeepSeek's
+    ///   `input_cost_per_token_cache_hit`), `cache_creation_input_token_cost`
+    ///   (5-minute writes), `cache_creation_input_token_cost_above_1hr`;
+    /// - a long-context tier from the `…_above_<N>k_tokens` variants of those
+    ///   five fields (`input_cost_per_token_above_200k_tokens`,
+    ///   `cache_creation_input_token_cost_above_1hr_above_200k_tokens`…),
+    ///   threshold N × 1,000 tokens; a price the tier lacks is the base price,
+    ///   as LiteLLM charges it. Where an entry lists several thresholds, the
+    ///   lowest is read.
+    ///
+    /// Batch, flex and priority prices, and non-token prices, are ignored.
+    ///
+    /// Lookup: an entry's `litellm_provider` says who sells it. A bare name
+    /// (`gemini-2.5-pro`) prefers the model maker's own entry
+    /// (`gemini/gemini-2.5-pro`, provider `gemini`) over a reseller's, even
+    /// one named exactly so (LiteLLM's `gemini-2.5-pro` is Vertex AI's); the
+    /// full prefixed name (`vertex_ai/gemini-2.5-pro`) still finds the
+    /// reseller's. The makers are the LiteLLM providers of the embedded table
+    /// (`openai`, `anthropic`, `gemini`, `mistral`, `deepseek`, `xai`). When
+    /// no maker's entry answers, a bare name falls back to an exact name, then
+    /// to the prefixed entries sharing it, if they agree on every price.
     ///
     /// # Errors
     ///
     /// - [`CostError::InvalidJson`] if `text` is not JSON;
     /// - [`CostError::InvalidPriceTable`] if it is not a JSON object, or no
     ///   entry has both prices;
-    /// - [`CostError::InvalidPrice`] if a used price is not a number, or is
-    ///   negative or too large, naming the model and field.
+    /// - [`CostError::InvalidPrice`] if a read price is not a number, or is
+    ///   negative or too large, or a tier threshold is too large, naming the
+    ///   model and field.
     ///
     /// # Examples
     ///
     /// ```
-    /// use iron_cost::pricing::PricingManager;
+    /// use iron_cost::pricing::{PricingManager, TokenUsage};
     ///
     /// let text = r#"{
     ///     "sample_spec": { "input_cost_per_token": 0.0, "output_cost_per_token": 0.0 },
-    ///     "gpt-4": { "input_cost_per_token": 3e-05, "output_cost_per_token": 6e-05,
-    ///                "litellm_provider": "openai", "mode": "chat" },
+    ///     "gemini-2.5-pro": { "input_cost_per_token": 1.25e-06, "output_cost_per_token": 1e-05,
+    ///                         "litellm_provider": "vertex_ai-language-models", "mode": "chat" },
+    ///     "vertex_ai/gemini-2.5-pro": { "input_cost_per_token": 1.25e-06, "output_cost_per_token": 1e-05,
+    ///                                   "litellm_provider": "vertex_ai-language-models" },
+    ///     "gemini/gemini-2.5-pro": {
+    ///         "input_cost_per_token": 1.25e-06, "output_cost_per_token": 1e-05,
+    ///         "cache_read_input_token_cost": 1.25e-07,
+    ///         "input_cost_per_token_above_200k_tokens": 2.5e-06,
+    ///         "output_cost_per_token_above_200k_tokens": 1.5e-05,
+    ///         "litellm_provider": "gemini", "mode": "chat" },
     ///     "text-embedding-3-small": { "input_cost_per_token": 2e-08 }
     /// }"#;
     /// let pricing = PricingManager::from_litellm_json(text)?;
-    /// assert_eq!(pricing.len(), 1);
-    /// assert_eq!(pricing.cost_micros("gpt-4", 150, 50), Some(7_500));
+    /// assert_eq!(pricing.len(), 3);
+    /// let pro = pricing.get("gemini-2.5-pro").expect("priced");
+    /// assert_eq!(pro.model(), "gemini/gemini-2.5-pro");
+    /// assert_eq!(pro.cache_read_micros_per_million_tokens(), Some(125_000));
+    /// let tier = pro.long_context().expect("a tier above 200k");
+    /// assert_eq!(tier.threshold_tokens(), 200_000);
+    /// // Above 200k prompt tokens, the whole request is billed at $2.50 / $15.
+    /// assert_eq!(pricing.cost_micros_for("gemini-2.5-pro", &TokenUsage::new(250_000, 1_000)), Some(640_000));
+    /// let vertex = pricing.get("vertex_ai/gemini-2.5-pro").expect("priced");
+    /// assert_eq!(vertex.model(), "vertex_ai/gemini-2.5-pro");
     /// # Ok::<(), iron_cost::CostError>(())
     /// ```
     pub fn from_litellm_json(text: &str) -> Result<Self, CostError> {
@@ -283,9 +215,15 @@ impl PricingManager {
         Self::from_litellm_json(&text)
     }
 
-    fn build(entries: impl IntoIterator<Item = ModelPricing>, checked_on: String) -> Self {
+    fn build(
+        entries: impl IntoIterator<Item = (ModelPricing, Seller)>,
+        checked_on: String,
+    ) -> Self {
         Self {
             table: Arc::new(PriceTable {
+                // Relaxed: the counter only hands out distinct numbers; no
+                // other memory is published through it.
+                id: NEXT_TABLE_ID.fetch_add(1, Ordering::Relaxed),
                 index: ModelIndex::new(entries),
                 checked_on: checked_on.into_boxed_str(),
             }),
@@ -315,13 +253,6 @@ impl PricingManager {
         self.table.index.get(model)
     }
 
-    /// Identifies the loaded table, for callers that cache prices per table:
-    /// clones of one manager share it; two tables alive at once never do.
-    #[must_use]
-    pub fn table_id(&self) -> u64 {
-        Arc::as_ptr(&self.table) as usize as u64
-    }
-
     /// The cost of a request in micro-dollars, or `None` for an unknown model.
     ///
     /// Same lookup as [`get`](Self::get), same arithmetic as
@@ -345,6 +276,56 @@ impl PricingManager {
             .map(|pricing| pricing.calculate_cost_micros(input_tokens, output_tokens))
     }
 
+    /// The exact cost of a request's usage in micro-dollars, or `None` for an
+    /// unknown model.
+    ///
+    /// Same lookup as [`get`](Self::get), same arithmetic as
+    /// [`ModelPricing::cost_micros_for`]: cache parts at their prices, the
+    /// long-context tier above its threshold. Validate the usage first
+    /// ([`TokenUsage::validate`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use iron_cost::{PricingManager, TokenUsage};
+    ///
+    /// let pricing = PricingManager::new()?;
+    /// // gpt-4o: 19,681 prompt tokens of which 3,712 cached, 512 completion tokens.
+    /// let usage = TokenUsage::new(19_681, 512).with_cache_read_tokens(3_712);
+    /// usage.validate()?;
+    /// // 15,969 × $2.50 + 3,712 × $1.25 + 512 × $10 per million tokens.
+    /// assert_eq!(pricing.cost_micros_for("gpt-4o", &usage), Some(49_682));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn cost_micros_for(&self, model: &str, usage: &TokenUsage) -> Option<u64> {
+        self.get(model)
+            .map(|pricing| pricing.cost_micros_for(usage))
+    }
+
+    /// A number that identifies this loaded table within the process: every
+    /// load ([`new`](Self::new) once per process, each
+    /// [`from_litellm_json`](Self::from_litellm_json), each
+    /// [`from_entries`](Self::from_entries)) gets a new one, and clones share
+    /// it. Callers that cache prices per table key their cache with it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use iron_cost::{ModelPricing, PricingManager};
+    ///
+    /// let embedded = PricingManager::new()?;
+    /// assert_eq!(embedded.table_id(), PricingManager::new()?.table_id());
+    /// assert_eq!(embedded.table_id(), embedded.clone().table_id());
+    /// let custom = PricingManager::from_entries([ModelPricing::new("m", 1, 1)]);
+    /// assert_ne!(custom.table_id(), embedded.table_id());
+    /// # Ok::<(), iron_cost::CostError>(())
+    /// ```
+    #[must_use]
+    pub fn table_id(&self) -> u64 {
+        self.table.id
+    }
+
     /// How many models the table prices.
     #[must_use]
     pub fn len(&self) -> usize {
@@ -365,19 +346,17 @@ impl PricingManager {
     /// use iron_cost::pricing::PricingManager;
     ///
     /// let pricing = PricingManager::new()?;
-    /// let cheapest = pricing
-    ///     .iter()
-    ///     .min_by_key(|p| p.input_micros_per_million_tokens())
-    ///     .expect("the embedded table is not empty");
-    /// assert!(cheapest.input_micros_per_million_tokens() > 0);
+    /// let tiered = pricing.iter().filter(|p| p.long_context().is_some()).count();
+    /// assert!(tiered > 0 && tiered < pricing.len());
     /// # Ok::<(), iron_cost::CostError>(())
     /// ```
     pub fn iter(&self) -> std::slice::Iter<'_, ModelPricing> {
         self.table.index.entries().iter()
     }
 
-    /// The date (`YYYY-MM-DD`) at which the embedded prices were the providers'
-    /// published prices; empty for tables built from LiteLLM or your own entries.
+    /// The date (`YYYY-MM-DD`) the embedded table was last generated from
+    /// LiteLLM's price file (`litellm_version` in `data/prices.json` says which
+    /// release); empty for tables built from LiteLLM or your own entries.
     ///
     /// # Examples
     ///
@@ -418,67 +397,21 @@ impl fmt::Debug for PricingManager {
 mod tests {
     use super::*;
 
-    /// The formula as the data file states it, with one u128 sum.
-    fn reference(
-        input_tokens: u64,
-        input_price: u64,
-        output_tokens: u64,
-        output_price: u64,
-    ) -> u64 {
-        let input = u128::from(input_tokens) * u128::from(input_price);
-        let output = u128::from(output_tokens) * u128::from(output_price);
-        input.checked_add(output).map_or(u64::MAX, |sum| {
-            u64::try_from(sum / 1_000_000).unwrap_or(u64::MAX)
-        })
-    }
-
-    #[test]
-    fn cost_matches_the_reference_at_the_edges() {
-        let values = [
-            0,
-            1,
-            999_999,
-            1_000_000,
-            1_000_001,
-            u64::MAX / 2,
-            u64::MAX - 1,
-            u64::MAX,
-        ];
-        for &a in &values {
-            for &b in &values {
-                for &c in &values {
-                    for &d in &values {
-                        assert_eq!(
-                            floor_cost_micros(a, b, c, d),
-                            reference(a, b, c, d),
-                            "{a} {b} {c} {d}"
-                        );
-                    }
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn remainders_from_both_sides_carry_into_the_result() {
-        // 0.6 + 0.6 micro-dollars = 1.2, so the floor is 1, not 0 + 0.
-        assert_eq!(floor_cost_micros(1, 600_000, 1, 600_000), 1);
-        assert_eq!(floor_cost_micros(1, 400_000, 1, 500_000), 0);
-    }
-
-    #[test]
-    fn anchor_costs() {
-        let gpt4 = ModelPricing::new("gpt-4", 30_000_000, 60_000_000);
-        assert_eq!(gpt4.calculate_cost_micros(150, 50), 7_500);
-        assert_eq!(gpt4.calculate_cost_micros(0, 0), 0);
-        assert_eq!(gpt4.calculate_cost_micros(1_000_000, 1_000_000), 90_000_000);
-    }
-
     #[test]
     fn embedded_table_is_parsed_once_and_shared() {
         let first = PricingManager::new().expect("embedded table parses");
         let second = PricingManager::new().expect("embedded table parses");
         assert!(Arc::ptr_eq(&first.table, &second.table));
+    }
+
+    #[test]
+    fn every_load_gets_its_own_table_id() {
+        let text = r#"{"m": {"input_cost_per_token": 1e-06, "output_cost_per_token": 1e-06}}"#;
+        let a = PricingManager::from_litellm_json(text).expect("valid");
+        let b = PricingManager::from_litellm_json(text).expect("valid");
+        assert_ne!(a.table_id(), b.table_id());
+        assert_eq!(a.table_id(), a.clone().table_id());
+        assert_ne!(a.table_id(), 0);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use iron_cost::pricing::PricingManager;
+use iron_cost::pricing::{ModelPricing, PricingManager, Rates, TokenUsage};
 use iron_cost::CostError;
 
 fn fixture() -> PathBuf {
@@ -21,15 +21,23 @@ fn loads_the_sample_file() {
     assert_eq!(
         names,
         [
+            "azure/gpt-x",
             "azure/mistral-large-latest",
+            "bedrock/gpt-x",
+            "claude-3-7-sonnet-latest",
             "claude-3-opus-20240229",
+            "deepinfra/anthropic/claude-3-7-sonnet-latest",
             "free-tier-model",
+            "gemini-2.0-flash",
             "gemini/gemini-1.5-flash-8b",
+            "gemini/gemini-2.0-flash",
+            "gemini/gemini-2.5-pro",
             "gpt-4",
             "gpt-4o-mini",
             "mistral/codestral-latest",
             "mistral/mistral-large-latest",
             "text-embedding-3-small",
+            "vertex_ai/gemini-2.0-flash",
         ]
     );
     assert_eq!(pricing.prices_checked_on(), "");
@@ -71,16 +79,82 @@ fn prefixed_litellm_names_answer_to_their_bare_name() {
 }
 
 #[test]
-fn a_bare_name_priced_differently_by_two_prefixes_is_not_guessed() {
+fn a_bare_name_prefers_the_makers_own_entry_over_resellers() {
     let pricing = PricingManager::from_litellm_file(fixture()).expect("fixture is valid");
-    assert_eq!(pricing.get("mistral-large-latest"), None);
+    let model = |name: &str| pricing.get(name).map(ModelPricing::model);
+    // `gemini-2.0-flash` itself is Vertex AI's entry in LiteLLM's file.
+    assert_eq!(model("gemini-2.0-flash"), Some("gemini/gemini-2.0-flash"));
+    assert_eq!(model("Gemini-2.0-Flash"), Some("gemini/gemini-2.0-flash"));
     assert_eq!(
-        pricing.cost_micros("mistral/mistral-large-latest", 1_000_000, 0),
-        Some(2_000_000)
+        model("google/gemini-2.0-flash"),
+        Some("gemini/gemini-2.0-flash")
+    );
+    assert_eq!(
+        model("claude-3-7-sonnet-latest"),
+        Some("claude-3-7-sonnet-latest")
+    );
+    assert_eq!(
+        model("anthropic/claude-3-7-sonnet-latest"),
+        Some("claude-3-7-sonnet-latest")
+    );
+    assert_eq!(
+        model("mistral-large-latest"),
+        Some("mistral/mistral-large-latest")
+    );
+    // The full prefixed name still finds the reseller's entry.
+    assert_eq!(
+        model("vertex_ai/gemini-2.0-flash"),
+        Some("vertex_ai/gemini-2.0-flash")
+    );
+    assert_eq!(
+        model("deepinfra/anthropic/claude-3-7-sonnet-latest"),
+        Some("deepinfra/anthropic/claude-3-7-sonnet-latest")
+    );
+    assert_eq!(
+        model("azure/mistral-large-latest"),
+        Some("azure/mistral-large-latest")
     );
     assert_eq!(
         pricing.cost_micros("azure/mistral-large-latest", 1_000_000, 0),
         Some(8_000_000)
+    );
+}
+
+#[test]
+fn a_bare_name_only_resellers_price_differently_is_not_guessed() {
+    let pricing = PricingManager::from_litellm_file(fixture()).expect("fixture is valid");
+    assert_eq!(pricing.get("gpt-x"), None);
+    assert_eq!(
+        pricing.cost_micros("bedrock/gpt-x", 1_000_000, 0),
+        Some(2_200_000)
+    );
+}
+
+#[test]
+fn cache_prices_and_the_long_context_tier_are_read() {
+    let pricing = PricingManager::from_litellm_file(fixture()).expect("fixture is valid");
+    let sonnet = pricing.get("claude-3-7-sonnet-latest").expect("priced");
+    assert_eq!(
+        *sonnet.rates(),
+        Rates::new(3_000_000, 15_000_000)
+            .with_cache_read(300_000)
+            .with_cache_write(3_750_000)
+            .with_cache_write_1h(6_000_000)
+    );
+    assert!(sonnet.long_context().is_none());
+    let pro = pricing.get("gemini-2.5-pro").expect("priced");
+    assert_eq!(pro.cache_read_micros_per_million_tokens(), Some(125_000));
+    let tier = pro.long_context().expect("a tier");
+    assert_eq!(tier.threshold_tokens(), 200_000);
+    assert_eq!(
+        *tier.rates(),
+        Rates::new(2_500_000, 15_000_000).with_cache_read(250_000)
+    );
+    let usage = TokenUsage::new(250_000, 1_000).with_cache_read_tokens(50_000);
+    // 200,000 × $2.50 + 50,000 × $0.25 + 1,000 × $15 per million tokens.
+    assert_eq!(
+        pricing.cost_micros_for("gemini-2.5-pro", &usage),
+        Some(500_000 + 12_500 + 15_000)
     );
 }
 

@@ -427,9 +427,9 @@ pub(crate) fn bounded_message(message: &str) -> Arc<str> {
     }
 }
 
-/// The cost of `usage` at `price`.
+/// The cost of `usage` at `price`: cache parts at their rates, long-context tiers.
 fn cost_at(price: &ModelPricing, usage: &TokenUsage) -> u64 {
-    price.calculate_cost_micros(usage.input_tokens, usage.output_tokens)
+    price.cost_micros_for(usage)
 }
 
 impl NewEvent<'_> {
