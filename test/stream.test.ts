@@ -125,6 +125,25 @@ describe('EventStore.withStreaming', () => {
     await expect(receiver.recv()).resolves.toBeNull();
   });
 
+  it('close() while a recv() waits never loses the event that wait was taking', async () => {
+    // Recorded, handed over, then closed at once: the addon's waiting thread
+    // may already have taken the event off the channel; close() must let it
+    // reach the pending recv() rather than answer null.
+    for (let i = 0; i < 200; i++) {
+      const [store, receiver] = EventStore.withStreaming(10, 4);
+      const pending = receiver.recv();
+      await new Promise((resolve) => setImmediate(resolve));
+      store.recordRouterStarted(i);
+      expect(store.len()).toBe(1); // hands the record over
+      if (i % 2) await new Promise((resolve) => setImmediate(resolve));
+      receiver.close();
+      const event = await within(pending, `recv() of round ${i}`);
+      expect(event, `round ${i}`).not.toBeNull();
+      expect(event!.eventId).toBe(bufferedIds(store)[0]);
+      await expect(receiver.recv()).resolves.toBeNull();
+    }
+  });
+
   it('a pending recv() resolves when an event arrives', async () => {
     const [store, receiver] = EventStore.withStreaming(10, 2);
     const first = receiver.recv();

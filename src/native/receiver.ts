@@ -17,10 +17,14 @@ export class NativeReceiver implements EventReceiver {
     this.#channelSize = channelSize;
   }
 
-  /** Hands queued events to waiters in call order; after close, `null` to the rest. */
+  /**
+   * Hands queued events to waiters in call order; after close, `null` to the
+   * rest, but only once no wait is in flight: a wait that took events off
+   * the channel before close() must still hand them over.
+   */
   #serve(): void {
     while (this.#waiters.length > 0 && this.#queue.length > 0) this.#waiters.shift()!(this.#queue.shift()!);
-    if (this.#closed) while (this.#waiters.length > 0) this.#waiters.shift()!(null);
+    if (this.#closed && !this.#pumping) while (this.#waiters.length > 0) this.#waiters.shift()!(null);
   }
 
   /** One wait at a time on the libuv pool (never the event loop), while anyone waits. */
@@ -36,6 +40,7 @@ export class NativeReceiver implements EventReceiver {
       }
     } finally {
       this.#pumping = false;
+      this.#serve();
     }
   }
 

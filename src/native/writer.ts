@@ -15,6 +15,7 @@ import {
   BATCH_HEADER_CHECK,
   BATCH_HEADER_LEN,
   BATCH_HEADER_PENDING,
+  BATCH_HEADER_RECORDED_AT_MS,
   BATCH_HEADER_STRING_BYTES_USED,
   BATCH_RECORDS,
   BATCH_STRING_BYTES,
@@ -109,6 +110,8 @@ export class RecordWriter {
 
   /** Counts the record written at `next()`; true when the batch is full. */
   commit(): boolean {
+    // The batch's events are stamped when its first record was accepted.
+    if (this.pending === 0) this.slots[BATCH_HEADER_RECORDED_AT_MS] = Date.now();
     this.slots[BATCH_HEADER_PENDING] = ++this.pending;
     return this.pending === BATCH_RECORDS;
   }

@@ -642,6 +642,14 @@ impl EventStore {
     /// assert_eq!(stats.by_agent["agent_1"].request_count, 1);
     /// ```
     pub fn record_llm_batch(&self, records: &[LlmRecord<'_>]) -> BatchOutcome {
+        self.record_llm_batch_at(records, crate::current_time_ms())
+    }
+
+    /// [`EventStore::record_llm_batch`] with every event stamped `unix_ms`
+    /// instead of now: for a binding that accepted the batch's records
+    /// earlier than it hands them over (events keep their ids in order
+    /// whatever the stamp).
+    pub fn record_llm_batch_at(&self, records: &[LlmRecord<'_>], unix_ms: u64) -> BatchOutcome {
         let mut refused = Vec::new();
         for (i, r) in records.iter().enumerate() {
             if let Err(e) = self.check_record(r) {
@@ -649,7 +657,7 @@ impl EventStore {
             }
         }
         let buffered = if refused.is_empty() {
-            self.push_batch(records.iter().map(LlmRecord::new_event))
+            self.push_batch(records.iter().map(LlmRecord::new_event), unix_ms)
         } else {
             let mut skip = refused.iter().map(|(i, _)| *i).peekable();
             let valid = records.iter().enumerate().filter_map(move |(i, r)| {
@@ -660,7 +668,7 @@ impl EventStore {
                     Some(r.new_event())
                 }
             });
-            self.push_batch(valid)
+            self.push_batch(valid, unix_ms)
         };
         BatchOutcome { buffered, refused }
     }

@@ -57,7 +57,6 @@ use crate::event::{
     RouterStoppedData, GLOBAL_SOURCE, MAX_SHARDS,
 };
 use crate::intern::TransientReader;
-use crate::provider_utils::current_time_ms;
 use crate::stats::{ComputedStats, Counters, ModelLatency, ModelStats};
 use crate::stats_view::{Rows, StatsView};
 
@@ -434,8 +433,11 @@ impl EventStore {
     /// Records `events` in order under one clock reading (the hot path of a
     /// binding handing over a batch), one shard lock per run of
     /// [`BATCH_RUN`] events; returns how many were buffered.
-    pub(crate) fn push_batch<'a>(&self, events: impl Iterator<Item = NewEvent<'a>>) -> usize {
-        let now_ms = current_time_ms();
+    pub(crate) fn push_batch<'a>(
+        &self,
+        events: impl Iterator<Item = NewEvent<'a>>,
+        now_ms: u64,
+    ) -> usize {
         let mut events = events.peekable();
         let mut buffered = 0;
         while events.peek().is_some() {
