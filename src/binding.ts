@@ -11,6 +11,9 @@ import { createRequire } from 'node:module';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { currentHost, fileSystemIo, loadFailureError, platformName, type LoadAttempt } from './native/platform.js';
+
+export { platformName };
 
 /** The addon's pricing class (see crates/iron_runtime_analytics_node/binding.d.ts). */
 export interface NativePricingHandle {
@@ -134,17 +137,6 @@ export interface NativeBinding {
   ) => NativeSyncClientHandle;
 }
 
-/** The napi-rs platform name of this process, e.g. `linux-x64-gnu`. */
-export function platformName(): string {
-  const { platform, arch } = process;
-  if (platform === 'linux') {
-    const report = process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined;
-    return `linux-${arch}-${report?.header?.glibcVersionRuntime ? 'gnu' : 'musl'}`;
-  }
-  if (platform === 'win32') return `win32-${arch}-msvc`;
-  return `${platform}-${arch}`;
-}
-
 function packageRoot(): string {
   // src/binding.ts in development, dist/index.{mjs,cjs} once built: the root is one level up.
   const here = typeof __dirname === 'string' ? __dirname : dirname(fileURLToPath(import.meta.url));
@@ -171,22 +163,17 @@ export function findNative(): LoadResult {
   const platform = platformName();
   const root = packageRoot();
   const req = createRequire(join(root, 'package.json'));
-  const reasons: string[] = [];
+  const attempts: LoadAttempt[] = [];
   const local = join(root, `iron-runtime-analytics.${platform}.node`);
   const candidates = existsSync(local) ? [local, `iron-runtime-analytics-${platform}`] : [`iron-runtime-analytics-${platform}`];
   for (const candidate of candidates) {
     try {
       return { binding: req(candidate) as NativeBinding, error: null };
     } catch (e) {
-      reasons.push(`${candidate}: ${(e as Error).message.split('\n')[0]}`);
+      attempts.push({ candidate, error: e });
     }
   }
-  return {
-    binding: null,
-    error: new Error(
-      `iron-runtime-analytics: no native addon for ${platform} (${process.platform}/${process.arch}, node ${process.version}): ${reasons.join('; ')}`,
-    ),
-  };
+  return { binding: null, error: loadFailureError(platform, attempts, currentHost(), fileSystemIo((id) => req.resolve(id))) };
 }
 
 /** Loads the addon as `IRON_ANALYTICS_IMPL` asks: `js` skips it, `native` makes a failure throw. */
