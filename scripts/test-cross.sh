@@ -32,6 +32,7 @@ done
 [ -f dist/index.cjs ] || { echo "dist/ is missing: run npm run build" >&2; exit 1; }
 ensure_host_tools
 
+failed=()
 for platform in "${platforms[@]}"; do
   start=$SECONDS
   ensure_sysroot "$platform"
@@ -47,8 +48,11 @@ for platform in "${platforms[@]}"; do
   case "$platform" in linux-x64-*) suites+=(test/platform.test.ts) ;; esac
   esbuild=$(host_esbuild_for "$STAGE")
   echo "== $platform: vitest ${suites[*]}"
-  (cd "$STAGE" && IRON_ANALYTICS_IMPL=native ESBUILD_BINARY_PATH="$esbuild" \
-    "${NODE_CMD[@]}" node_modules/vitest/vitest.mjs run --pool=threads --poolOptions.threads.maxThreads=2 "${suites[@]}")
+  # A failing suite does not stop the wrong-platform check; the script fails at the end.
+  if ! (cd "$STAGE" && IRON_ANALYTICS_IMPL=native ESBUILD_BINARY_PATH="$esbuild" \
+    "${NODE_CMD[@]}" node_modules/vitest/vitest.mjs run --pool=threads --poolOptions.threads.maxThreads=2 "${suites[@]}"); then
+    failed+=("$platform: vitest")
+  fi
 
   # A binary of another platform named as this one's local build.
   case "$platform" in
@@ -73,3 +77,7 @@ for platform in "${platforms[@]}"; do
   echo "== $platform: a $other binary is refused: $reason"
   echo "== $platform: done in $((SECONDS - start)) s"
 done
+if [ ${#failed[@]} -gt 0 ]; then
+  printf 'test-cross: failed: %s\n' "${failed[@]}" >&2
+  exit 1
+fi
