@@ -9,7 +9,7 @@
 # Usage: scripts/check-binary.sh <platform> <file.node>
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-# shellcheck source=cross-env.sh
+# shellcheck source=scripts/cross-env.sh
 . "$here/cross-env.sh"
 platform=$1
 file=$2
@@ -30,7 +30,7 @@ echo "$needed" | sed "s/^/$platform: NEEDED /"
 case "$platform" in
   *-musl)
     # musl is one library (libc.so, also the loader); anything else is glibc or a stray dependency.
-    [ "$needed" = "libc.so" ] || fail "a musl build must need libc.so only, needs: $(echo $needed)"
+    [ "$needed" = "libc.so" ] || fail "a musl build must need libc.so only, needs: ${needed//$'\n'/ }"
     ;;
   *-gnu)
     for lib in $needed; do

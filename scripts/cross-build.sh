@@ -12,7 +12,7 @@
 # runs this same script.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# shellcheck source=cross-env.sh
+# shellcheck source=scripts/cross-env.sh
 . scripts/cross-env.sh
 
 platforms=("$@")

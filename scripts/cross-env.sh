@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by the cross-build scripts here and in .github/workflows/release.yml:
 # installs the pinned cross toolchain if it is missing (idempotent) and puts
 # it on PATH. Everything comes from registries: the Rust standard libraries

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by the scripts that run a cross-built addon: builds, once, a small
 # root file system per platform holding a Node of that platform, and stages a
 # copy of the sources with node_modules installed for that platform.
@@ -37,7 +38,7 @@ debian_mirror() {
 
 # Debian packages the emulation needs on the host (qemu-user, mmdebstrap, patchelf).
 ensure_host_tools() {
-  local missing=() tool package
+  local missing=() tool
   for tool in qemu-aarch64-static:qemu-user-static mmdebstrap:mmdebstrap patchelf:patchelf unzip:unzip; do
     command -v "${tool%%:*}" >/dev/null || missing+=("${tool##*:}")
   done

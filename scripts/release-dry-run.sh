@@ -18,7 +18,7 @@
 # Usage: scripts/release-dry-run.sh   (builds whatever is missing)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# shellcheck source=emulation-env.sh
+# shellcheck source=scripts/emulation-env.sh
 . scripts/emulation-env.sh
 
 LINUX=(linux-x64-gnu linux-arm64-gnu linux-x64-musl linux-arm64-musl)

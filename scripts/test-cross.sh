@@ -14,7 +14,7 @@
 # Needs the addons from scripts/cross-build.sh and dist/ from `npm run build`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# shellcheck source=emulation-env.sh
+# shellcheck source=scripts/emulation-env.sh
 . scripts/emulation-env.sh
 
 platforms=("$@")
@@ -71,9 +71,10 @@ for platform in "${platforms[@]}"; do
   if message=$(cd "$app" && IRON_ANALYTICS_IMPL=native "${NODE_CMD[@]}" -e "require('./dist/index.cjs')" 2>&1); then
     echo "$platform: a $other binary loaded" >&2; exit 1
   fi
-  echo "$message" | grep -F "no native addon loads on $platform" >/dev/null &&
-    echo "$message" | grep -F "$reason (it belongs in iron-runtime-analytics-$other)" >/dev/null ||
-    { echo "$platform: unexpected error for a $other binary:" >&2; echo "$message" >&2; exit 1; }
+  if ! grep -qF "no native addon loads on $platform" <<<"$message" ||
+    ! grep -qF "$reason (it belongs in iron-runtime-analytics-$other)" <<<"$message"; then
+    echo "$platform: unexpected error for a $other binary:" >&2; echo "$message" >&2; exit 1
+  fi
   echo "== $platform: a $other binary is refused: $reason"
   echo "== $platform: done in $((SECONDS - start)) s"
 done
