@@ -23,11 +23,12 @@ for platform in "${platforms[@]}"; do
   target=$(zigbuild_target "$platform")
   echo "== $platform: napi build --target $target -x (cargo-zigbuild, zig $ZIGLANG_VERSION)"
   start=$SECONDS
-  # --strip drops the symbol table (-C link-arg=-s); for musl targets napi adds
-  # -C target-feature=-crt-static, since a .node must link libc dynamically.
-  nice -n 10 npx napi build --platform --release --strip -x --target "$target" \
-    --manifest-path crates/iron_runtime_analytics_node/Cargo.toml --package-json-path package.json \
-    --output-dir . --no-js --dts crates/iron_runtime_analytics_node/binding.d.ts
+  # The development build's command (npm run build:native: release profile,
+  # output at the root, the same type declarations) plus: --strip drops the
+  # symbol table (-C link-arg=-s), -x builds with cargo-zigbuild. For musl
+  # targets napi adds -C target-feature=-crt-static: a .node links libc
+  # dynamically.
+  nice -n 10 npm run --silent build:native -- --strip -x --target "$target"
   echo "== $platform: built in $((SECONDS - start)) s"
   scripts/check-binary.sh "$platform" "iron-runtime-analytics.$platform.node"
 done

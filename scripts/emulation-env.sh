@@ -127,16 +127,18 @@ npm_platform_flags() {
   esac
 }
 
-# A copy of the sources the suites need, with node_modules for the platform
+# A copy of the sources the suites need (after `npm run build` here), with node_modules for the platform
 # (rollup and esbuild ship per-platform binaries), and the addon at its root
 # under the name a local build has.
 stage_sources() {
   local platform=$1 stage stamp want
   stage="$CROSS_DIR/stage-$platform"
-  mkdir -p "$stage/crates/iron_cost"
-  rm -rf "$stage/src" "$stage/test" "$stage/npm" "$stage/scripts"
-  cp -r src test npm scripts package.json package-lock.json tsconfig.json vitest.config.ts "$stage/"
-  cp -r crates/iron_cost/data "$stage/crates/iron_cost/"
+  mkdir -p "$stage"
+  rm -rf "$stage/src" "$stage/test" "$stage/npm" "$stage/scripts" "$stage/crates"
+  # src/ with what `npm run build` generated into it (tsup's own binary is
+  # this machine's: the generators are not run in the stage), and crates/ for
+  # the data files the tests read.
+  cp -r src test npm scripts crates package.json package-lock.json tsconfig.json vitest.config.ts "$stage/"
   want="$(sha256sum package-lock.json | cut -d' ' -f1) $(npm_platform_flags "$platform")"
   stamp="$stage/node_modules/.iron-stage"
   if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
@@ -145,7 +147,6 @@ stage_sources() {
     (cd "$stage" && npm ci --ignore-scripts --no-audit --no-fund $(npm_platform_flags "$platform") >/dev/null)
     echo "$want" >"$stamp"
   fi
-  (cd "$stage" && node scripts/gen-prices.mjs >/dev/null)
   cp "iron-runtime-analytics.$platform.node" "$stage/"
   STAGE=$stage
 }
