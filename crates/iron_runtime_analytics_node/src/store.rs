@@ -42,9 +42,9 @@ fn shared_stores() -> &'static Mutex<HashMap<String, Arc<EventStore>>> {
 #[napi]
 pub struct NativeStore {
     pub(crate) inner: Arc<EventStore>,
-    /// Taken by `close_stream`, so that the channel disconnects once pending
-    /// `recv_batch` tasks (each holding a clone for at most its timeout) end.
-    pub(crate) stream: Mutex<Option<Arc<StreamReceiver>>>,
+    /// The open stream, taken by `close_stream`: its receiver, and the sender
+    /// of the signal that wakes pending `recv_batch` waits when dropped.
+    pub(crate) stream: Mutex<Option<OpenStream>>,
     batch: Arc<BatchShared>,
 }
 
@@ -56,11 +56,14 @@ impl Drop for NativeStore {
 }
 
 impl NativeStore {
-    pub(crate) fn receiver(&self) -> Result<Arc<StreamReceiver>> {
+    pub(crate) fn receiver(
+        &self,
+    ) -> Result<(Arc<StreamReceiver>, crossbeam_channel::Receiver<()>)> {
         self.stream
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+            .as_ref()
+            .map(|s| (s.events.clone(), s.closed.clone()))
             .ok_or_else(|| {
                 js_error("this store has no open stream (not created with streaming, or closed)")
             })
@@ -71,8 +74,27 @@ impl NativeStore {
         Ok(Self {
             batch: BatchShared::new(env, inner.clone())?,
             inner,
-            stream: Mutex::new(stream.map(Arc::new)),
+            stream: Mutex::new(stream.map(OpenStream::new)),
         })
+    }
+}
+
+/// A stream the wrapper reads: the events, and a signal that disconnects
+/// (its sender dropped) when the stream is closed, so that waits end at once.
+pub(crate) struct OpenStream {
+    pub(crate) events: Arc<StreamReceiver>,
+    pub(crate) closed: crossbeam_channel::Receiver<()>,
+    _close: crossbeam_channel::Sender<()>,
+}
+
+impl OpenStream {
+    fn new(events: StreamReceiver) -> Self {
+        let (close, closed) = crossbeam_channel::bounded(0);
+        Self {
+            events: Arc::new(events),
+            closed,
+            _close: close,
+        }
     }
 }
 

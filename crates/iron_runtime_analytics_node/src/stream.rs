@@ -31,7 +31,7 @@ impl NativeStore {
     /// Streamed events already waiting (at most `max`), without waiting.
     #[napi(catch_unwind)]
     pub fn try_recv_packed<'env>(&self, env: &'env Env, max: u32) -> Result<PackedEvents<'env>> {
-        let rx = self.receiver()?;
+        let (rx, _) = self.receiver()?;
         let events: Vec<_> = rx.try_iter().take(max.max(1) as usize).collect();
         pack_events(env, &events)
     }
@@ -40,9 +40,10 @@ impl NativeStore {
     /// streamed events; resolves to at most `max` events, packed.
     #[napi(catch_unwind, ts_return_type = "Promise<PackedEventsOwned>")]
     pub fn recv_batch(&self, max: u32, timeout_ms: u32) -> Result<AsyncTask<RecvBatch>> {
-        let rx = self.receiver()?;
+        let (rx, closed) = self.receiver()?;
         Ok(AsyncTask::new(RecvBatch {
             rx,
+            closed,
             max: max.max(1) as usize,
             timeout: Duration::from_millis(timeout_ms.into()),
         }))
@@ -52,6 +53,8 @@ impl NativeStore {
 /// The blocking part of [`NativeStore::recv_batch`].
 pub struct RecvBatch {
     rx: Arc<StreamReceiver>,
+    /// Disconnects when the stream is closed: the wait ends at once.
+    closed: crossbeam_channel::Receiver<()>,
     max: usize,
     timeout: Duration,
 }
@@ -62,10 +65,13 @@ impl Task for RecvBatch {
 
     fn compute(&mut self) -> Result<Self::Output> {
         let mut events = Vec::new();
-        if let Ok(first) = self.rx.recv_timeout(self.timeout) {
-            events.push(first);
-            events.extend(self.rx.try_iter().take(self.max - 1));
+        crossbeam_channel::select! {
+            recv(self.rx) -> first => events.extend(first.ok()),
+            // Closed: whatever the channel still holds, then done.
+            recv(self.closed) -> _ => {}
+            default(self.timeout) => {}
         }
+        events.extend(self.rx.try_iter().take(self.max - events.len()));
         pack_events_owned(&events)
     }
 
