@@ -768,9 +768,9 @@ declare function usageFromResponse(body: unknown): Usage | null;
 interface SseUsageAccumulatorOptions {
     /**
      * Largest single line, and largest single event's data, the accumulator
-     * will buffer, in UTF-16 code units (≈ bytes for the ASCII JSON providers
-     * send). Anything longer marks the stream malformed. Default `1048576`
-     * (1 MiB). Non-positive or non-integer values fall back to the default.
+     * will buffer, in bytes of the UTF-8 stream. Anything longer marks the
+     * stream malformed. Default `1048576` (1 MiB). Non-positive or non-integer
+     * values fall back to the default.
      */
     maxEventSize?: number;
 }
@@ -809,21 +809,25 @@ interface SseUsageAccumulatorOptions {
  * (OpenAI Chat Completions). The first error is kept; later input is ignored.
  *
  * SSE is parsed per the WHATWG essentials: `\n`, `\r\n` or `\r` line ends; a
- * leading BOM is ignored; `:` comment lines are ignored; `data:` lines (one
+ * leading UTF-8 BOM is ignored; `:` comment lines are ignored; `data:` lines (one
  * optional space after the colon) are joined with `\n` and dispatched on a
  * blank line; `event:` sets the event name; other fields are ignored; an event
  * not yet terminated by a blank line has not been dispatched. Byte chunks go
- * through a streaming UTF-8 `TextDecoder` (invalid sequences become U+FFFD).
+ * are scanned as they are, one character per byte (SSE's syntax is ASCII, and
+ * UTF-8 never puts an ASCII byte inside a multi-byte character, so a chunk
+ * may end anywhere); only the data of an event that is parsed is decoded as
+ * UTF-8 (invalid sequences become U+FFFD). Text chunks are encoded as UTF-8
+ * first.
  * Memory is bounded: only the current partial line, the current event's data
  * and the usage counters are kept.
  *
- * Speed: an event is `JSON.parse`d only when it can carry usage or an error.
- * Typed events (an `event:` name, or data starting `{"type":"…"`) other than
- * `message_start`, `message_delta`, `response.completed`,
- * `response.incomplete`, `response.failed`, `response.error` and `error`
- * are skipped unless their data holds `"error"`; untyped chunks (Chat
- * Completions, Gemini) are parsed only until the model is known and when
- * they hold a non-null `"usage"`, a `"usageMetadata"` or an `"error"`.
+ * Speed: bytes are not decoded, and an event is `JSON.parse`d only when it
+ * can carry usage or an error. Typed events (an `event:` name, or data
+ * starting `{"type":"…"`) are parsed only when the type is `message_start`,
+ * `message_delta`, `response.completed`, `response.incomplete`,
+ * `response.failed`, `response.error` or `error`; untyped chunks (Chat
+ * Completions, Gemini) are parsed until the model is known and then only
+ * when they hold a non-null `"usage"`, a `"usageMetadata"` or an `"error"`.
  *
  * {@link SseUsageAccumulator.usage} returns `null` when:
  * - no usage has arrived yet (e.g. truncated before the usage chunk, or an
@@ -835,8 +839,10 @@ interface SseUsageAccumulatorOptions {
  *   `response.incomplete`) that is not a JSON object, `message_start` without
  *   a `message.usage` object, `message_delta` without a `usage` object or
  *   before any `message_start`, a line or an event's data longer than
- *   `maxEventSize`, or a chunk that is not a string / `Uint8Array` /
- *   `ArrayBuffer` / `ArrayBufferView`. Malformation is sticky.
+ *   `maxEventSize`, a chunk that is not a string / `Uint8Array` /
+ *   `ArrayBuffer` / `ArrayBufferView`, or an `event:` line that comes after
+ *   the data lines of its event and names one of the types above or `error`
+ *   (the data of an event named otherwise is not kept). Malformation is sticky.
  *
  * Tolerated: data that is not JSON, or JSON that is not an object (e.g.
  * `null`), in any other event is ignored, so a garbage line in the middle of a

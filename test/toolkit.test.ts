@@ -834,8 +834,8 @@ describe('SseUsageAccumulator: malformed streams', () => {
     expect(run([`event: ${'e'.repeat(300)}\n` + chatChunk(CHAT_USAGE)], { maxEventSize: 200 })).toBeNull();
   });
 
-  it('a line just under the cap is fine', () => {
-    const content = 'é'.repeat((1 << 20) - 400);
+  it('a line just under the cap (in UTF-8 bytes) is fine', () => {
+    const content = 'é'.repeat(((1 << 20) - 400) / 2);
     expect(run([chatDelta(content), chatChunk(CHAT_USAGE)])).toEqual(CHAT_EXPECTED);
   });
 

@@ -83,7 +83,7 @@ function checkOptions(store: unknown, pricing: unknown, options: unknown): Meter
   const startedAt = options.startedAt;
   if (startedAt !== undefined && startedAt !== null) {
     if (typeof startedAt !== 'number') throw new TypeError(`options.startedAt must be a number (performance.now() or Date.now()), got ${describeValue(startedAt)}`);
-    if (!Number.isFinite(startedAt) || startedAt < 0) throw new RangeError(`options.startedAt must be a finite, non-negative time, got ${startedAt}`);
+    if (!Number.isFinite(startedAt)) throw new RangeError(`options.startedAt must be a finite time, got ${startedAt}`);
   }
   if (options.onRecord !== undefined && options.onRecord !== null && typeof options.onRecord !== 'function') {
     throw new TypeError(`options.onRecord must be a function, got ${describeValue(options.onRecord)}`);

@@ -6,6 +6,7 @@
  * Pure TypeScript, no dependencies, never throws.
  */
 
+import { Buffer } from 'node:buffer';
 import {
   addParts,
   anthropicCounts,
@@ -27,9 +28,9 @@ import {
 export interface SseUsageAccumulatorOptions {
   /**
    * Largest single line, and largest single event's data, the accumulator
-   * will buffer, in UTF-16 code units (≈ bytes for the ASCII JSON providers
-   * send). Anything longer marks the stream malformed. Default `1048576`
-   * (1 MiB). Non-positive or non-integer values fall back to the default.
+   * will buffer, in bytes of the UTF-8 stream. Anything longer marks the
+   * stream malformed. Default `1048576` (1 MiB). Non-positive or non-integer
+   * values fall back to the default.
    */
   maxEventSize?: number;
 }
@@ -68,10 +69,19 @@ const CR = 13;
 const COLON = 58;
 const SPACE = 32;
 const QUOTE = 34;
-const BOM = 0xfeff;
+/** The UTF-8 byte order mark, as the bytes-as-characters text the accumulator scans. */
+const BOM = '\xef\xbb\xbf';
 /** Data starting with this names its type right away (`{"type":"message_delta",…`). */
 const TYPE_PREFIX = '{"type":"';
-const STREAM = { stream: true };
+/** A character that is not ASCII: text holding one is re-decoded as UTF-8 before `JSON.parse`. */
+const NON_ASCII = /[^\x00-\x7f]/;
+/** Copies bytes into a one-byte string, one character per byte (no decoding state, no U+FFFD). */
+const bytesAsText: (this: Uint8Array, start: number, end: number) => string = Buffer.prototype.latin1Slice;
+
+/** The real text of bytes held one per character. */
+function utf8Of(text: string): string {
+  return NON_ASCII.test(text) ? Buffer.from(text, 'latin1').toString('utf8') : text;
+}
 
 /**
  * The `type` of a JSON event read from its first bytes when it starts
@@ -85,26 +95,29 @@ function sniffType(data: string): string | null {
 }
 
 /**
- * Whether untyped JSON (a Chat Completions or Gemini chunk) may carry usage:
- * it has a `"usage"` key whose value is not `null`, or a `"usageMetadata"`
- * key. Raw `"usage"` can only be a key or a string value (quotes inside
- * strings are escaped), so a false positive only costs a parse.
+ * Whether compact JSON is a Chat Completions text chunk of a stream that asked
+ * for usage: it ends with `"usage":null}` (OpenAI's last key) and is not an
+ * error object. Two constant-time checks for the bulk of such a stream.
  */
-function mayCarryUsage(data: string): boolean {
-  let at = data.indexOf('"usage');
-  while (at !== -1) {
-    let i = at + 6;
-    if (data.startsWith('Metadata"', i)) return true;
-    if (data.charCodeAt(i) === QUOTE) {
-      i++;
-      while (data.charCodeAt(i) === SPACE) i++;
-      if (data.charCodeAt(i) === COLON) {
-        i++;
-        while (data.charCodeAt(i) === SPACE || data.charCodeAt(i) === LF) i++;
-        if (data.charCodeAt(i) !== 110 /* n(ull) */) return true;
-      }
-    }
-    at = data.indexOf('"usage', at + 6);
+function isTextChunk(data: string): boolean {
+  return data.endsWith('"usage":null}') && !data.startsWith('{"error"');
+}
+
+/** A `"usage"`, `"usageMetadata"` or `"error"` key, and whether its value is `null`. */
+const USAGE_OR_ERROR_KEY = /"(usage|usageMetadata|error)"\s*:\s*(null)?/g;
+
+/**
+ * Whether untyped JSON (a Chat Completions or Gemini chunk) may carry usage
+ * or an error: it has a `"usage"` key whose value is not `null`, a
+ * `"usageMetadata"` key or an `"error"` one. Raw `"usage"` can only be a key
+ * or a string value (quotes inside strings are escaped), so a false positive
+ * only costs a parse. One regular-expression pass (a string search for a
+ * pattern starting with `"` is several times slower in V8).
+ */
+function mayCarryUsageOrError(data: string): boolean {
+  USAGE_OR_ERROR_KEY.lastIndex = 0;
+  for (let m = USAGE_OR_ERROR_KEY.exec(data); m !== null; m = USAGE_OR_ERROR_KEY.exec(data)) {
+    if (m[1] !== 'usage' || m[2] === undefined) return true;
   }
   return false;
 }
@@ -144,21 +157,25 @@ function mayCarryUsage(data: string): boolean {
  * (OpenAI Chat Completions). The first error is kept; later input is ignored.
  *
  * SSE is parsed per the WHATWG essentials: `\n`, `\r\n` or `\r` line ends; a
- * leading BOM is ignored; `:` comment lines are ignored; `data:` lines (one
+ * leading UTF-8 BOM is ignored; `:` comment lines are ignored; `data:` lines (one
  * optional space after the colon) are joined with `\n` and dispatched on a
  * blank line; `event:` sets the event name; other fields are ignored; an event
  * not yet terminated by a blank line has not been dispatched. Byte chunks go
- * through a streaming UTF-8 `TextDecoder` (invalid sequences become U+FFFD).
+ * are scanned as they are, one character per byte (SSE's syntax is ASCII, and
+ * UTF-8 never puts an ASCII byte inside a multi-byte character, so a chunk
+ * may end anywhere); only the data of an event that is parsed is decoded as
+ * UTF-8 (invalid sequences become U+FFFD). Text chunks are encoded as UTF-8
+ * first.
  * Memory is bounded: only the current partial line, the current event's data
  * and the usage counters are kept.
  *
- * Speed: an event is `JSON.parse`d only when it can carry usage or an error.
- * Typed events (an `event:` name, or data starting `{"type":"…"`) other than
- * `message_start`, `message_delta`, `response.completed`,
- * `response.incomplete`, `response.failed`, `response.error` and `error`
- * are skipped unless their data holds `"error"`; untyped chunks (Chat
- * Completions, Gemini) are parsed only until the model is known and when
- * they hold a non-null `"usage"`, a `"usageMetadata"` or an `"error"`.
+ * Speed: bytes are not decoded, and an event is `JSON.parse`d only when it
+ * can carry usage or an error. Typed events (an `event:` name, or data
+ * starting `{"type":"…"`) are parsed only when the type is `message_start`,
+ * `message_delta`, `response.completed`, `response.incomplete`,
+ * `response.failed`, `response.error` or `error`; untyped chunks (Chat
+ * Completions, Gemini) are parsed until the model is known and then only
+ * when they hold a non-null `"usage"`, a `"usageMetadata"` or an `"error"`.
  *
  * {@link SseUsageAccumulator.usage} returns `null` when:
  * - no usage has arrived yet (e.g. truncated before the usage chunk, or an
@@ -170,8 +187,10 @@ function mayCarryUsage(data: string): boolean {
  *   `response.incomplete`) that is not a JSON object, `message_start` without
  *   a `message.usage` object, `message_delta` without a `usage` object or
  *   before any `message_start`, a line or an event's data longer than
- *   `maxEventSize`, or a chunk that is not a string / `Uint8Array` /
- *   `ArrayBuffer` / `ArrayBufferView`. Malformation is sticky.
+ *   `maxEventSize`, a chunk that is not a string / `Uint8Array` /
+ *   `ArrayBuffer` / `ArrayBufferView`, or an `event:` line that comes after
+ *   the data lines of its event and names one of the types above or `error`
+ *   (the data of an event named otherwise is not kept). Malformation is sticky.
  *
  * Tolerated: data that is not JSON, or JSON that is not an object (e.g.
  * `null`), in any other event is ignored, so a garbage line in the middle of a
@@ -184,17 +203,18 @@ function mayCarryUsage(data: string): boolean {
  */
 export class SseUsageAccumulator {
   readonly #max: number;
-  readonly #decoder = new TextDecoder('utf-8', { ignoreBOM: true });
-  /** True when the decoder may hold the first bytes of a split character. */
-  #decoderDirty = false;
-  /** True once any text has been seen (for BOM stripping). */
+  /** True once the first bytes were checked for a BOM. */
   #started = false;
+  /** The first bytes of the stream while they may still be a BOM. */
+  #head = '';
   /** The current, not yet terminated line. */
   #line = '';
   /** The previous chunk ended with `\r`: a leading `\n` in the next one belongs to it. */
   #skipLF = false;
-  /** The current event's data buffer (each data line + `\n`). */
-  #data = '';
+  /** The current event's data lines joined with `\n`; `null` before its first data line. */
+  #data: string | null = null;
+  /** Data lines of the current event were skipped (its name said it carries neither usage nor an error). */
+  #dropped = false;
   /** The current event's `event:` name ('' = default `message`). */
   #event = '';
   /** The stream is malformed. */
@@ -237,7 +257,12 @@ export class SseUsageAccumulator {
     try {
       let text: string;
       if (typeof chunk === 'string') {
-        text = this.#flushDecoder() + chunk;
+        if (NON_ASCII.test(chunk)) {
+          const bytes = Buffer.from(chunk, 'utf8');
+          text = bytesAsText.call(bytes, 0, bytes.byteLength);
+        } else {
+          text = chunk;
+        }
       } else {
         const input: unknown = chunk;
         let bytes: Uint8Array;
@@ -248,8 +273,7 @@ export class SseUsageAccumulator {
           this.#fail();
           return;
         }
-        text = this.#decoder.decode(bytes, STREAM);
-        this.#decoderDirty = true;
+        text = bytesAsText.call(bytes, 0, bytes.byteLength);
       }
       this.#feed(text);
     } catch {
@@ -288,7 +312,7 @@ export class SseUsageAccumulator {
   #fail(): void {
     this.#failed = true;
     this.#line = '';
-    this.#data = '';
+    this.#data = null;
     this.#event = '';
   }
 
@@ -296,15 +320,8 @@ export class SseUsageAccumulator {
   #setError(error: UsageError): void {
     this.#error = error;
     this.#line = '';
-    this.#data = '';
+    this.#data = null;
     this.#event = '';
-  }
-
-  /** Flushes a pending partial character out of the decoder (as U+FFFD) before text input. */
-  #flushDecoder(): string {
-    if (!this.#decoderDirty) return '';
-    this.#decoderDirty = false;
-    return this.#decoder.decode();
   }
 
   /** Splits decoded text into lines, keeping the unterminated tail. */
@@ -312,8 +329,15 @@ export class SseUsageAccumulator {
     let text = input;
     if (text.length === 0) return;
     if (!this.#started) {
+      // A BOM may arrive split over several chunks: hold the head until it is decided.
+      text = this.#head + text;
+      if (text.length < BOM.length && BOM.startsWith(text)) {
+        this.#head = text;
+        return;
+      }
       this.#started = true;
-      if (text.charCodeAt(0) === BOM) text = text.slice(1);
+      this.#head = '';
+      if (text.startsWith(BOM)) text = text.slice(BOM.length);
     }
     const n = text.length;
     let pos = 0;
@@ -350,41 +374,57 @@ export class SseUsageAccumulator {
         this.#line += pos === 0 ? text : text.slice(pos);
         return;
       }
-      let line = text.slice(pos, end);
       if (this.#line.length > 0) {
-        line = this.#line + line;
+        const line = this.#line + text.slice(pos, end);
         this.#line = '';
-      }
-      if (line.length > this.#max) {
-        this.#fail();
-        return;
+        if (line.length > this.#max) {
+          this.#fail();
+          return;
+        }
+        this.#processLine(line, 0, line.length);
+      } else {
+        if (end - pos > this.#max) {
+          this.#fail();
+          return;
+        }
+        this.#processLine(text, pos, end);
       }
       pos = next;
-      this.#processLine(line);
       if (this.#failed || this.#done || this.#error !== null) return;
     }
   }
 
-  /** Interprets one complete SSE line. */
-  #processLine(line: string): void {
-    if (line.length === 0) {
+  /** Interprets one complete SSE line, `text` from `start` to `end` (sliced only for the fields used). */
+  #processLine(text: string, start: number, end: number): void {
+    if (start === end) {
       this.#dispatch();
       return;
     }
-    const first = line.charCodeAt(0);
+    const first = text.charCodeAt(start);
     if (first === COLON) return; // comment
-    if (first === 100 /* d */ && line.startsWith('data')) {
+    if (first === 100 /* d */ && text.startsWith('data', start)) {
       let value: string;
-      if (line.length === 4) value = '';
-      else if (line.charCodeAt(4) !== COLON) return; // a field such as `dataX`: unknown, ignored
-      else value = line.charCodeAt(5) === SPACE ? line.slice(6) : line.slice(5);
-      if (this.#data.length + value.length > this.#max) {
+      if (end - start === 4) value = '';
+      else if (text.charCodeAt(start + 4) !== COLON) return; // a field such as `dataX`: unknown, ignored
+      else if (this.#event !== '' && !PARSED_TYPES.has(this.#event)) {
+        // The bulk of a typed stream (text deltas): its data is never parsed, so it is not kept.
+        this.#dropped = true;
+        return;
+      } else value = text.slice(text.charCodeAt(start + 5) === SPACE ? start + 6 : start + 5, end);
+      const data = this.#data;
+      if ((data === null ? 0 : data.length + 1) + value.length > this.#max) {
         this.#fail();
         return;
       }
-      this.#data = this.#data.length === 0 ? value + '\n' : this.#data + value + '\n';
+      // Data lines are joined with \n.
+      this.#data = data === null ? value : `${data}\n${value}`;
       return;
     }
+    if (first === 101 /* e */ && text.startsWith('event: ', start)) {
+      this.#event = text.slice(start + 7, end);
+      return;
+    }
+    const line = text.slice(start, end);
     const colon = line.indexOf(':');
     const name = colon === -1 ? line : line.slice(0, colon);
     if (name === 'event') {
@@ -398,17 +438,24 @@ export class SseUsageAccumulator {
   #dispatch(): void {
     const data = this.#data;
     const event = this.#event === '' ? 'message' : this.#event;
-    this.#data = '';
+    const dropped = this.#dropped;
+    this.#data = null;
     this.#event = '';
-    if (data === '') return;
-    this.#handle(event, data.slice(0, -1));
+    this.#dropped = false;
+    if (dropped && PARSED_TYPES.has(event)) {
+      // An `event:` line after data lines turned a skipped event into one that must be read.
+      this.#fail();
+      return;
+    }
+    if (data === null) return;
+    this.#handle(event, data);
   }
 
   /** Updates the usage state from one event. */
   #handle(event: string, data: string): void {
     if (event === 'error') {
       const json = parseObject(data);
-      this.#setError(json === null ? usageError(undefined, 'stream_error', data) : (errorOf(json) ?? usageError(json, 'error')));
+      this.#setError(json === null ? usageError(undefined, 'stream_error', utf8Of(data)) : (errorOf(json) ?? usageError(json, 'error')));
       return;
     }
     if (data.length <= 16 && data.trim() === '[DONE]') {
@@ -420,8 +467,8 @@ export class SseUsageAccumulator {
     // carry usage or an error without parsing it.
     const type = event === 'message' ? sniffType(data) : event;
     if (type !== null) {
-      if (!PARSED_TYPES.has(type) && !data.includes('"error"')) return;
-    } else if (this.#model !== null && !mayCarryUsage(data) && !data.includes('"error"')) {
+      if (!PARSED_TYPES.has(type)) return;
+    } else if (this.#model !== null && (isTextChunk(data) || !mayCarryUsageOrError(data))) {
       return;
     }
     const json = parseObject(data);
@@ -490,7 +537,7 @@ export class SseUsageAccumulator {
 /** `data` parsed as JSON when it is an object, else `null`. */
 function parseObject(data: string): Record<string, unknown> | null {
   try {
-    const json: unknown = JSON.parse(data);
+    const json: unknown = JSON.parse(utf8Of(data));
     return isRecord(json) ? json : null;
   } catch {
     return null;
