@@ -7,8 +7,10 @@
 //
 // 1. Measures the router's throughput with analytics OFF and ON (a fast
 //    upstream without latency or faults, the same load, alternating phases).
-// 2. Runs the load: 3 agents, 4 models, streamed and non-streamed, Chat
-//    Completions and Responses API, a few 429s, 500s and dropped connections.
+// 2. Runs the load: 3 agents, 5 models, streamed and non-streamed, Chat
+//    Completions, Responses API and Anthropic Messages, prompt caching, a
+//    fine-tuned model the price table does not know, a few 429s, 500s,
+//    dropped connections and errors inside 200 streams.
 // 3. Stops the load, flushes the sync, prints per-model stats from the store,
 //    and checks that the books balance: every request recorded once, every
 //    event delivered, rejected or still buffered, the collector's count equal
@@ -25,12 +27,14 @@ import { createCollector } from './collector.mjs';
 import { createFakeUpstream, mulberry32 } from './fake-upstream.mjs';
 import { createRouter } from './router.mjs';
 
-const MODELS = ['gpt-4o', 'gpt-4o-mini', 'o3-mini', 'claude-3-5-sonnet-20241022'];
+/** A self-hosted fine-tune behind the same API: no price table knows it, so its requests are counted as unpriced. */
+const FINE_TUNED = 'acme-support-ft-v2';
+const MODELS = ['gpt-4o', 'gpt-4o-mini', 'o3-mini', 'claude-3-5-sonnet-20241022', FINE_TUNED];
 const IC_TOKEN = 'ic_demo_token';
 
 /** Who sends what: model mix, share of streamed requests and of Responses API calls, prompt sizes (chars). */
 const AGENTS = [
-  { id: 'agent_support', weight: 0.45, models: [['gpt-4o-mini', 0.7], ['gpt-4o', 0.3]], stream: 0.8, responses: 0.1, system: 600, user: [40, 800] },
+  { id: 'agent_support', weight: 0.45, models: [['gpt-4o-mini', 0.6], ['gpt-4o', 0.3], [FINE_TUNED, 0.1]], stream: 0.8, responses: 0.1, system: 600, user: [40, 800] },
   { id: 'agent_research', weight: 0.3, models: [['o3-mini', 0.45], ['claude-3-5-sonnet-20241022', 0.35], ['gpt-4o', 0.2]], stream: 0.6, responses: 0.3, system: 5200, user: [200, 4000] },
   { id: 'agent_batch', weight: 0.25, models: [['gpt-4o-mini', 0.5], ['claude-3-5-sonnet-20241022', 0.3], ['o3-mini', 0.2]], stream: 0.1, responses: 0.4, system: 1200, user: [1500, 9000] },
 ];
@@ -116,20 +120,24 @@ function requestFactory(seed) {
     const agent = pick(rng, agents);
     const model = pick(rng, agent.models);
     const stream = rng() < agent.stream;
-    const responsesApi = !model.startsWith('claude') && rng() < agent.responses;
+    const anthropic = model.startsWith('claude');
+    const responsesApi = !anthropic && rng() < agent.responses;
     const system = corpus.slice(0, agent.system); // the same per agent, as in real apps (cacheable)
     const len = between(rng, agent.user);
     const at = Math.floor(rng() * (corpus.length - len));
     const user = corpus.slice(at, at + len);
-    const body = responsesApi
-      ? { model, instructions: system, input: user, stream }
-      : {
-          model,
-          messages: [{ role: model.startsWith('o') ? 'developer' : 'system', content: system }, { role: 'user', content: user }],
-          stream,
-          ...(stream ? { stream_options: { include_usage: true } } : {}),
-        };
-    return { path: responsesApi ? '/v1/responses' : '/v1/chat/completions', agentId: agent.id, model, stream, payload: JSON.stringify(body) };
+    const body = anthropic
+      ? { model, max_tokens: 1024, system: [{ type: 'text', text: system, cache_control: { type: 'ephemeral' } }], messages: [{ role: 'user', content: user }], stream }
+      : responsesApi
+        ? { model, instructions: system, input: user, stream }
+        : {
+            model,
+            messages: [{ role: model.startsWith('o') ? 'developer' : 'system', content: system }, { role: 'user', content: user }],
+            stream,
+            ...(stream ? { stream_options: { include_usage: true } } : {}),
+          };
+    const path = anthropic ? '/v1/messages' : responsesApi ? '/v1/responses' : '/v1/chat/completions';
+    return { path, agentId: agent.id, model, stream, payload: JSON.stringify(body) };
   };
 }
 
@@ -140,7 +148,11 @@ function classify(status, stream, bytes) {
   if (status === 502) return 'network_error';
   if (status !== 200) return `unexpected HTTP ${status}`;
   const text = bytes.toString('utf8');
-  if (stream) return text.includes('data: [DONE]') || text.includes('event: response.completed') ? 'ok' : 'unexpected: truncated stream';
+  if (stream) {
+    // The provider gave up inside the 200 stream (OpenAI error chunk / response.failed, Anthropic event: error).
+    if (text.includes('event: error') || text.includes('event: response.failed') || text.includes('data: {"error"')) return 'stream_error';
+    return text.includes('data: [DONE]') || text.includes('event: response.completed') || text.includes('event: message_stop') ? 'ok' : 'unexpected: truncated stream';
+  }
   try {
     return JSON.parse(text).usage ? 'ok' : 'unexpected: no usage in the answer';
   } catch {
@@ -218,7 +230,7 @@ const percentile = (sorted, p) => (sorted.length === 0 ? null : sorted[Math.min(
 // ---------------------------------------------------------------------------
 
 /** A store that records nothing: isolates the cost of reading usage from the cost of recording it. */
-const noopStore = { recordLlmCompleted() {}, recordLlmFailed() {} };
+const noopStore = { recordUsage() {}, recordLlmCompleted() {}, recordLlmFailed() {} };
 
 async function measureOverhead({ pricing, concurrency, secondsPerSide, seed }) {
   const fast = createFakeUpstream({ seed, latencyScale: 0, faults: null });
@@ -270,7 +282,7 @@ function table(rows, aligns) {
 }
 
 function modelTable(stats) {
-  const rows = [['model', 'requests', 'success', 'cost ($)', 'input tok', 'output tok', 'p50 ms', 'p95 ms', 'p99 ms', 'TTFT p50 ms']];
+  const rows = [['model', 'requests', 'success', 'cost ($)', 'input tok', 'cached', 'cache write', 'output tok', 'reasoning', 'unpriced', 'p50 ms', 'p95 ms', 'p99 ms', 'TTFT p50 ms']];
   const models = [...new Set([...MODELS, ...Object.keys(stats.byModel)])].filter((m) => stats.byModel[m]);
   for (const m of models) {
     const s = stats.byModel[m];
@@ -281,15 +293,34 @@ function modelTable(stats) {
       pct(s.requestCount === 0 ? 1 : (s.requestCount - s.failedCount) / s.requestCount),
       s.costUsd.toFixed(6),
       int(s.inputTokens),
+      int(s.cacheReadTokens),
+      int(s.cacheWriteTokens),
       int(s.outputTokens),
+      int(s.reasoningTokens),
+      int(s.unpricedRequests),
       ms(lat?.duration.p50),
       ms(lat?.duration.p95),
       ms(lat?.duration.p99),
       ms(lat?.ttft.p50),
     ]);
   }
-  rows.push(['TOTAL', int(stats.totalRequests), pct(stats.successRate), stats.totalCostUsd.toFixed(6), int(stats.totalInputTokens), int(stats.totalOutputTokens), '', '', '', '']);
-  return table(rows, ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r']);
+  rows.push([
+    'TOTAL',
+    int(stats.totalRequests),
+    pct(stats.successRate),
+    stats.totalCostUsd.toFixed(6),
+    int(stats.totalInputTokens),
+    int(stats.totalCacheReadTokens),
+    int(stats.totalCacheWriteTokens),
+    int(stats.totalOutputTokens),
+    int(stats.totalReasoningTokens),
+    int(stats.unpricedRequests),
+    '',
+    '',
+    '',
+    '',
+  ]);
+  return table(rows, ['l', ...rows[0].slice(1).map(() => 'r')]);
 }
 
 // ---------------------------------------------------------------------------
@@ -330,8 +361,8 @@ async function main() {
   store.recordRouterStarted(router.address().port);
   const syncConfig = new SyncConfig(collectorUrl, IC_TOKEN).withInterval(1000).withBatchThreshold(50);
   const sync = new SyncClient(store, syncConfig).start();
-  console.log(`  upstream   ${upstreamUrl}  fake OpenAI-compatible (${MODELS.join(', ')})`);
-  console.log(`  router     ${routerUrl}  POST /v1/chat/completions, /v1/responses · GET /stats, /metrics`);
+  console.log(`  upstream   ${upstreamUrl}  fake OpenAI/Anthropic-compatible (${MODELS.join(', ')})`);
+  console.log(`  router     ${routerUrl}  POST /v1/chat/completions, /v1/responses, /v1/messages · GET /stats, /metrics`);
   console.log(`  collector  ${collectorUrl}/api/v1/analytics/events  (Protocol 012)`);
   console.log('  sync       SyncClient → collector, every 1 s or 50 events');
   console.log(`\nLoad: ${opt.duration} s, concurrency ${opt.concurrency}, agents ${AGENTS.map((a) => a.id).join(', ')}\n`);
@@ -383,7 +414,7 @@ async function main() {
   const check = (ok, text) => checks.push({ ok, text });
   check(stats.totalRequests === results.done, `every request recorded once: ${stats.totalRequests} events for ${results.done} requests`);
   const u = upstream.counters;
-  const injected = u.rateLimited + u.serverErrors + u.resets + u.midStreamResets;
+  const injected = u.rateLimited + u.serverErrors + u.resets + u.midStreamResets + u.streamErrors;
   check(
     stats.failedRequests === results.failed && results.failed === injected,
     `every failure recorded as failed: ${stats.failedRequests} recorded = ${results.failed} seen by the clients = ${injected} injected by the upstream`,
@@ -400,6 +431,9 @@ async function main() {
     const same = c.costMicros === stats.totalCostMicros && c.inputTokens === stats.totalInputTokens && c.outputTokens === stats.totalOutputTokens;
     check(same, `collector totals = store totals (cost ${c.costMicros} / ${stats.totalCostMicros} µ$, tokens ${c.inputTokens + c.outputTokens} / ${stats.totalTokens})`);
   }
+  const ft = stats.byModel[FINE_TUNED];
+  const ftCompleted = ft ? ft.requestCount - ft.failedCount : 0;
+  check(stats.unpricedRequests === ftCompleted, `unpriced requests (${stats.unpricedRequests}) = completed requests of the model without a price, ${FINE_TUNED} (${ftCompleted})`);
   const failed = checks.filter((x) => !x.ok);
   console.log('');
   for (const x of checks) console.log(`${x.ok ? 'ok  ' : 'FAIL'}  ${x.text}`);

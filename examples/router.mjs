@@ -1,4 +1,4 @@
-// A small OpenAI-compatible LLM router with in-process analytics.
+// A small LLM router (OpenAI- and Anthropic-compatible) with in-process analytics.
 // Copy it, then change what you need: it uses `node:http` only.
 //
 //   node examples/router.mjs --upstream https://api.openai.com --port 8080
@@ -9,32 +9,34 @@
 //   curl -s localhost:8080/metrics      # Prometheus text
 //
 // What it does, per request:
-//   1. reads the JSON body (for `model` and `stream`) and forwards it unchanged,
+//   1. reads the JSON body (for `model`) and forwards it unchanged,
 //   2. streams the upstream's answer back unchanged, byte for byte, as it arrives,
-//      while reading the token usage out of it (SSE: SseUsageAccumulator;
-//      JSON: usageFromResponse),
-//   3. after the last byte went to the client, records one event in the store:
-//      completed (tokens, cost, duration, time to first token) or failed
-//      (429 → rate_limit_exceeded, 5xx → upstream_error, no answer → network_error…).
-// Recording is a synchronous, non-blocking call; it never throws into the request
-// path (failures are counted in `server.counters.recordErrors`). Delivery to the
-// Control API is the SyncClient's job, in the background (see `main()` below).
+//      through `meterNodeResponse`, which reads the usage, the latency and any
+//      error inside the answer on the side and records exactly one event:
+//      completed (tokens with their cached and reasoning parts, cost, duration,
+//      time to first token) or failed (429 → rate_limit_exceeded, 5xx →
+//      upstream_error, an error event inside a 200 stream → its code, the
+//      upstream cut short → network_error, the client gone → client_disconnected),
+//   3. records the failures that happen before there is an answer to meter
+//      (no answer → network_error or timeout).
+// Recording never throws into the request path (failures are counted in
+// `server.counters.recordErrors`). Delivery to the Control API is the
+// SyncClient's job, in the background (see `main()` below).
 
 import http from 'node:http';
 import https from 'node:https';
+import { pipeline } from 'node:stream';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { EventStore, PricingManager, SseUsageAccumulator, SyncClient, SyncConfig, implementation, usageFromResponse } from 'iron-runtime-analytics';
+import { EventStore, PricingManager, SyncClient, SyncConfig, implementation, meterNodeResponse } from 'iron-runtime-analytics';
 
-/** The endpoints that cost tokens; everything else is answered locally or 404. */
-const LLM_PATHS = new Set(['/v1/chat/completions', '/v1/responses']);
+/** The endpoints that cost tokens (OpenAI Chat Completions and Responses, Anthropic Messages). */
+const LLM_PATHS = new Set(['/v1/chat/completions', '/v1/responses', '/v1/messages']);
 /** Request headers not forwarded: hop-by-hop ones, and those Node sets itself. */
 const DROP_REQUEST = new Set(['host', 'connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'content-length', 'accept-encoding']);
 /** Response headers not passed back (hop-by-hop). */
 const DROP_RESPONSE = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade']);
 const MAX_REQUEST_BYTES = 16 << 20;
-/** Largest non-streamed answer kept in memory to read its usage (it is forwarded whatever its size). */
-const MAX_CAPTURE_BYTES = 16 << 20;
 
 /**
  * Creates the router: an `http.Server` (not listening yet).
@@ -64,13 +66,15 @@ export function createRouter({ upstreamUrl, store, pricing, agentHeader = 'x-age
   /** What the router itself did; served in /stats. */
   const counters = { requests: 0, completed: 0, failed: 0, missingUsage: 0, recordErrors: 0, lastRecordError: null, internalErrors: 0 };
 
-  /** Runs a recording call; a bug or bad value there must never break the request. */
-  function safely(recordFn) {
-    try {
-      recordFn();
-    } catch (err) {
+  /** Counts what a meter (or the router itself) recorded. */
+  function counted({ outcome, usage, recordError }) {
+    if (outcome === 'completed') counters.completed++;
+    else counters.failed++;
+    // No usage (e.g. a stream without stream_options.include_usage): counted as 0 tokens.
+    if (outcome === 'completed' && usage === null) counters.missingUsage++;
+    if (recordError) {
       counters.recordErrors++;
-      counters.lastRecordError = String(err?.message ?? err);
+      counters.lastRecordError = recordError.message;
     }
   }
 
@@ -108,7 +112,7 @@ export function createRouter({ upstreamUrl, store, pricing, agentHeader = 'x-age
 
   async function proxy(req, res) {
     counters.requests++;
-    // 1. Read the request: we need `model` (to attribute the event) and `stream`.
+    // 1. Read the request: we need `model` to attribute the event.
     const body = await readBody(req, MAX_REQUEST_BYTES);
     if (body === null) return sendJson(res, 413, { error: { message: 'request body too large', type: 'invalid_request_error' } });
     let parsed = null;
@@ -123,33 +127,30 @@ export function createRouter({ upstreamUrl, store, pricing, agentHeader = 'x-age
     const agentId = (Array.isArray(agentValue) ? agentValue[0] : agentValue) || null;
     const keyId = typeof providerId === 'function' ? providerId(requestModel) : providerId;
 
-    // Exactly one event per request: the first outcome wins.
+    // Failures before there is an answer to meter are recorded here, once.
+    let answered = false;
     let settled = false;
     const failed = (errorCode, message) => {
-      if (settled) return;
+      if (answered || settled) return;
       settled = true;
-      counters.failed++;
-      if (record) safely(() => store.recordLlmFailed(requestModel, agentId, keyId, errorCode, message));
-    };
-    const completed = (usage, durationMs, ttftMs) => {
-      if (settled) return;
-      settled = true;
-      counters.completed++;
-      if (!record) return;
-      // No usage (e.g. a stream without stream_options.include_usage): counted as 0 tokens.
-      if (usage === null) counters.missingUsage++;
-      safely(() =>
-        store.recordLlmCompleted(pricing, usage?.model ?? requestModel, usage?.inputTokens ?? 0, usage?.outputTokens ?? 0, agentId, keyId, { durationMs, ttftMs }),
-      );
+      let recordError = null;
+      if (record) {
+        try {
+          store.recordLlmFailed(requestModel, agentId, keyId, errorCode, message);
+        } catch (err) {
+          recordError = err;
+        }
+      }
+      counted({ outcome: 'failed', usage: null, recordError });
     };
 
     // 2. Forward. The client's headers go along (its API key included), minus
-    // hop-by-hop ones and our agent header; identity encoding, so we can read usage.
+    // hop-by-hop ones and our agent header; identity encoding, so usage can be read.
     const headers = { 'accept-encoding': 'identity', 'content-length': String(body.length) };
     for (const [name, value] of Object.entries(req.headers)) {
       if (!DROP_REQUEST.has(name) && name !== header) headers[name] = value;
     }
-    const start = performance.now();
+    const startedAt = performance.now();
     const upReq = transport.request({
       protocol: upstream.protocol,
       hostname: upstream.hostname,
@@ -167,89 +168,48 @@ export function createRouter({ upstreamUrl, store, pricing, agentHeader = 'x-age
       upReq.destroy(new Error(`no answer from the upstream for ${timeoutMs} ms`));
     });
     upReq.on('error', (err) => {
-      if (res.headersSent || res.destroyed) return; // after the answer started, the 'close' handlers take over
+      if (answered) return; // the meter records what happens after the answer started
       failed(timedOut ? 'timeout' : 'network_error', err.message);
-      sendJson(res, timedOut ? 504 : 502, { error: { message: `upstream unreachable: ${err.message}`, type: 'upstream_error' } });
+      if (!res.headersSent && !res.destroyed) sendJson(res, timedOut ? 504 : 502, { error: { message: `upstream unreachable: ${err.message}`, type: 'upstream_error' } });
     });
-    // The client went away before the end: stop the upstream call, record it as failed.
+    // The client went away before the answer started: stop the upstream call.
     res.on('close', () => {
-      if (!res.writableFinished) {
+      if (!answered && !res.writableFinished) {
         upReq.destroy();
-        failed('client_disconnected', 'the client closed the connection before the end of the answer');
+        failed('client_disconnected', 'the client closed the connection before the answer');
       }
     });
 
     upReq.on('response', (upRes) => {
-      const status = upRes.statusCode ?? 502;
-      const ok = status >= 200 && status < 300;
-      const isSse = /^text\/event-stream/i.test(upRes.headers['content-type'] ?? '');
+      answered = !settled;
+      if (!answered) return upRes.destroy();
       const outHeaders = {};
       for (const [name, value] of Object.entries(upRes.headers)) {
         if (!DROP_RESPONSE.has(name)) outHeaders[name] = value;
       }
-      res.writeHead(status, outHeaders);
-      if (isSse) res.flushHeaders(); // let the client see the 200 before the first token
+      res.writeHead(upRes.statusCode ?? 502, outHeaders);
+      if (/^text\/event-stream/i.test(upRes.headers['content-type'] ?? '')) res.flushHeaders(); // the 200 before the first token
 
-      // 3. Pass bytes through as they arrive; read usage on the side.
-      const sse = record && ok && isSse ? new SseUsageAccumulator() : null;
-      const keep = record && !sse; // JSON answers (and error bodies) are kept to parse at the end
-      const kept = [];
-      let keptBytes = 0;
-      let ttftMs = null;
-      upRes.on('data', (chunk) => {
-        if (ttftMs === null) ttftMs = performance.now() - start;
-        if (sse) sse.push(chunk);
-        else if (keep && keptBytes < MAX_CAPTURE_BYTES) {
-          kept.push(chunk);
-          keptBytes += chunk.length;
+      // 3. Pass the bytes through as they arrive; the meter reads usage on the side and records once.
+      let bodyOut = upRes;
+      if (record) {
+        try {
+          bodyOut = meterNodeResponse(store, pricing, upRes, { requestModel, agentId, providerId: keyId, startedAt, onRecord: counted });
+        } catch (err) {
+          counted({ outcome: 'failed', usage: null, recordError: err }); // a bad argument: the answer still goes through
         }
-        // Back-pressure: a slow client pauses the upstream instead of filling memory.
-        if (!res.write(chunk)) {
-          upRes.pause();
-          res.once('drain', () => upRes.resume());
-        }
-      });
-      upRes.on('end', () => {
-        res.end();
-        const durationMs = performance.now() - start;
-        if (!ok) return failed(errorCodeFor(status), errorMessageFrom(kept, status));
-        if (!record) return completed(null, durationMs, null);
-        const usage = sse ? sse.usage() : usageFromResponse(parseJson(kept));
-        completed(usage, durationMs, isSse ? ttftMs : null);
-      });
-      upRes.on('error', () => {}); // reported through 'close' below
-      upRes.on('close', () => {
-        if (!upRes.complete) {
-          failed('network_error', 'the upstream closed the connection in the middle of the answer');
-          res.destroy(); // the client must see a broken answer, not a short one
-        }
+      }
+      // pipeline keeps back-pressure, breaks the client's answer when the upstream
+      // breaks off, and destroys the upstream when the client goes away.
+      pipeline(bodyOut, res, (err) => {
+        if (record) return; // counted by the meter's onRecord
+        const ok = !err && upRes.statusCode >= 200 && upRes.statusCode < 300;
+        if (ok) counters.completed++;
+        else counters.failed++;
       });
     });
 
     upReq.end(body);
-  }
-}
-
-/** The event's error code for an upstream HTTP status. */
-function errorCodeFor(status) {
-  if (status === 429) return 'rate_limit_exceeded';
-  if (status >= 500) return 'upstream_error';
-  if (status === 401 || status === 403) return 'authentication_error';
-  return 'invalid_request';
-}
-
-/** The provider's error message (`{"error": {"message": …}}`, OpenAI and Anthropic alike). */
-function errorMessageFrom(chunks, status) {
-  const json = parseJson(chunks);
-  const message = json?.error?.message ?? json?.message;
-  return (typeof message === 'string' ? message : `upstream answered HTTP ${status}`).slice(0, 500);
-}
-
-function parseJson(chunks) {
-  try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
-  } catch {
-    return null;
   }
 }
 

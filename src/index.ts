@@ -30,8 +30,15 @@ export type {
 } from './shared/api.js';
 export { Provider } from './shared/provider.js';
 export { PricingTableError } from './shared/errors.js';
-export { usageFromResponse, SseUsageAccumulator } from './toolkit/index.js';
-export type { Usage } from './toolkit/index.js';
+export {
+  usageFromResponse,
+  SseUsageAccumulator,
+  meterFetchResponse,
+  meterNodeResponse,
+  errorCodeForStatus,
+  MAX_METERED_BODY_BYTES,
+} from './toolkit/index.js';
+export type { UsageError, SseUsageAccumulatorOptions, MeterOptions, MeterRecord } from './toolkit/index.js';
 export {
   SyncConfig,
   DEFAULT_SYNC_INTERVAL_MS,

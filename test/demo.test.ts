@@ -2,10 +2,10 @@
 // against the built package (dist/): run `npm run build` first.
 import { spawn } from 'node:child_process';
 import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { EventStore, PricingManager } from 'iron-runtime-analytics';
+import { close, costOf, examples, listen } from './helpers/examples.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const MODELS = ['gpt-4o', 'gpt-4o-mini', 'o3-mini', 'claude-3-5-sonnet-20241022'];
@@ -32,19 +32,6 @@ interface RouterModule {
     providerId?: string | null | ((model: string) => string | null);
   }): Router;
 }
-const examples = (file: string): string => new URL(`../examples/${file}`, import.meta.url).href;
-
-async function listen(server: Server): Promise<string> {
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-}
-
-async function close(server: Server): Promise<void> {
-  const closed = new Promise((resolve) => server.close(resolve));
-  server.closeAllConnections();
-  await closed;
-}
-
 /** Runs `node examples/demo.mjs args` from the repository root. */
 function runDemo(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
@@ -105,16 +92,18 @@ describe('examples/router.mjs in front of the fake upstream', () => {
     expect(JSON.parse(bytes.toString()).usage.prompt_tokens_details.cached_tokens).toBe(64);
 
     const stats = store.stats();
-    // gpt-4o: $2.50 / $10.00 per million → floor((123 × 2.5 + 45 × 10)) = floor(757.5) = 757 µ$
+    // 64 of the 123 prompt tokens were read from the cache: priced at the cache-read rate
+    // (the input rate when the table has none), the other 59 at the input rate.
+    const cost = costOf('gpt-4o', { input: 123, output: 45, cacheRead: 64 });
     expect(stats.byModel['gpt-4o']).toEqual({
-      requestCount: 1, failedCount: 0, inputTokens: 123, outputTokens: 45, costMicros: 757, costUsd: 0.000757,
-      cacheReadTokens: 0, cacheWriteTokens: 0, reasoningTokens: 0, unpricedRequests: 0,
+      requestCount: 1, failedCount: 0, inputTokens: 123, outputTokens: 45, costMicros: cost, costUsd: cost / 1e6,
+      cacheReadTokens: 64, cacheWriteTokens: 0, reasoningTokens: 0, unpricedRequests: 0,
     });
-    expect(stats.totalCostMicros).toBe(757);
+    expect(stats.totalCostMicros).toBe(cost);
     expect(stats.byAgent['agent_t']?.requestCount).toBe(1);
     expect(stats.byProvider['openai']?.requestCount).toBe(1);
     const [event] = store.snapshotEvents().filter((e) => e.eventType === 'llm_request_completed');
-    expect(event).toMatchObject({ model: 'gpt-4o', agentId: 'agent_t', providerId: 'ip_test-001', inputTokens: 123, outputTokens: 45, costMicros: 757 });
+    expect(event).toMatchObject({ model: 'gpt-4o', agentId: 'agent_t', providerId: 'ip_test-001', inputTokens: 123, outputTokens: 45, costMicros: cost });
     expect(router!.counters.recordErrors).toBe(0);
   });
 

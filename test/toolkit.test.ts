@@ -10,6 +10,7 @@ const jsonOf = (name: string): unknown => JSON.parse(readFileSync(resolve(FIXTUR
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
 const dec = (b: Uint8Array): string => new TextDecoder().decode(b);
 
+/** A normalized usage: input counts every prompt token (cached or not), output every completion token. */
 function u(
   model: string | null,
   inputTokens: number,
@@ -17,9 +18,14 @@ function u(
   cacheReadTokens = 0,
   cacheWriteTokens = 0,
   reasoningTokens = 0,
+  cacheWrite1hTokens = 0,
+  error: Usage['error'] = null,
 ): Usage {
-  return { model, inputTokens, outputTokens, cacheReadTokens, cacheWriteTokens, reasoningTokens };
+  return { model, inputTokens, outputTokens, cacheReadTokens, cacheWriteTokens, cacheWrite1hTokens, reasoningTokens, error };
 }
+
+/** `usage` with an error. */
+const withError = (usage: Usage, code: string, message: string): Usage => ({ ...usage, error: { code, message } });
 
 /** Feeds chunks to a fresh accumulator and returns its usage. */
 function run(chunks: Iterable<string | Uint8Array>, options?: { maxEventSize?: number }): Usage | null {
@@ -52,13 +58,18 @@ function randomChunks(bytes: Uint8Array, rnd: () => number, maxLen: number): Uin
   return out;
 }
 
+/** A usage `store.recordUsage` accepts: valid counts, parts within their totals, a well-formed error. */
 function isValidUsage(x: Usage | null): boolean {
   if (x === null) return true;
-  const counts = [x.inputTokens, x.outputTokens, x.cacheReadTokens, x.cacheWriteTokens, x.reasoningTokens];
+  const counts = [x.inputTokens, x.outputTokens, x.cacheReadTokens, x.cacheWriteTokens, x.cacheWrite1hTokens, x.reasoningTokens];
+  const e = x.error;
   return (
     (x.model === null || typeof x.model === 'string') &&
-    Object.keys(x).length === 6 &&
-    counts.every((n) => Number.isSafeInteger(n) && n >= 0 && !Object.is(n, -0))
+    Object.keys(x).length === 8 &&
+    counts.every((n) => Number.isSafeInteger(n) && n >= 0 && !Object.is(n, -0)) &&
+    x.cacheReadTokens + x.cacheWriteTokens + x.cacheWrite1hTokens <= x.inputTokens &&
+    x.reasoningTokens <= x.outputTokens &&
+    (e === null || (typeof e.code === 'string' && e.code.length > 0 && e.code.length <= 256 && typeof e.message === 'string'))
   );
 }
 
@@ -86,8 +97,9 @@ interface StreamFixture {
 
 const CHAT = u('o4-mini-2025-04-16', 2306, 214, 2048, 0, 192);
 const RESPONSES = u('o3-2025-04-16', 5210, 781, 4096, 0, 704);
-const ANTHROPIC = u('claude-sonnet-4-20250514', 21, 87, 14336, 1536, 0);
-const ANTHROPIC_TOOLS = u('claude-opus-4-1-20250805', 6842, 312, 3072, 0, 0);
+// Anthropic's input_tokens excludes the cache: normalized input = 21 + 14,336 read + 1,536 written.
+const ANTHROPIC = u('claude-sonnet-4-20250514', 15893, 87, 14336, 1536, 0);
+const ANTHROPIC_TOOLS = u('claude-opus-4-1-20250805', 9914, 312, 3072, 0, 0);
 
 const STREAMS: StreamFixture[] = [
   {
@@ -118,7 +130,7 @@ const STREAMS: StreamFixture[] = [
     expected: ANTHROPIC_TOOLS,
     checkpoints: [
       // The first message_delta carries only output_tokens (others null): input stays from message_start.
-      { marker: '"output_tokens":41', expected: u('claude-opus-4-1-20250805', 412, 41, 3072, 0, 0) },
+      { marker: '"output_tokens":41', expected: u('claude-opus-4-1-20250805', 3484, 41, 3072, 0, 0) },
       { marker: '"output_tokens":312', expected: ANTHROPIC_TOOLS },
     ],
   },
@@ -189,7 +201,7 @@ describe('usageFromResponse', () => {
     expect(usageFromResponse(jsonOf('openai-responses.json'))).toEqual(RESPONSES);
   });
 
-  it('reads an Anthropic message with cache read and write (input_tokens excludes cache)', () => {
+  it('reads an Anthropic message with cache read and write (input counts them too)', () => {
     expect(usageFromResponse(jsonOf('anthropic.json'))).toEqual(ANTHROPIC);
     expect(usageFromResponse(jsonOf('anthropic-server-tools.json'))).toEqual(ANTHROPIC_TOOLS);
   });
@@ -228,24 +240,24 @@ describe('usageFromResponse', () => {
         model: 'claude-3-5-haiku-20241022',
         usage: { input_tokens: 10, output_tokens: 20, cache_read_input_tokens: 7, cache_creation_input_tokens: 2 },
       }),
-    ).toEqual(u('claude-3-5-haiku-20241022', 10, 20, 7, 2));
+    ).toEqual(u('claude-3-5-haiku-20241022', 19, 20, 7, 2));
     // Bare input/output: the same for both providers.
     expect(usageFromResponse({ model: 'x', usage: { input_tokens: 10, output_tokens: 20 } })).toEqual(u('x', 10, 20));
     // Anthropic-only cache fields alone (null counts are absent).
-    expect(usageFromResponse({ usage: { cache_read_input_tokens: 4, input_tokens: null } })).toEqual(u(null, 0, 0, 4));
+    expect(usageFromResponse({ usage: { cache_read_input_tokens: 4, input_tokens: null } })).toEqual(u(null, 4, 0, 4));
   });
 
   it('lets body-level hints win over usage-level ones', () => {
     const usage = {
-      input_tokens: 1,
-      output_tokens: 2,
+      input_tokens: 10,
+      output_tokens: 20,
       input_tokens_details: { cached_tokens: 3 },
       output_tokens_details: { reasoning_tokens: 4 },
       cache_read_input_tokens: 5,
       cache_creation_input_tokens: 6,
     };
-    expect(usageFromResponse({ object: 'response', usage })).toEqual(u(null, 1, 2, 3, 0, 4));
-    expect(usageFromResponse({ type: 'message', usage })).toEqual(u(null, 1, 2, 5, 6, 0));
+    expect(usageFromResponse({ object: 'response', usage })).toEqual(u(null, 10, 20, 3, 0, 4));
+    expect(usageFromResponse({ type: 'message', usage })).toEqual(u(null, 21, 20, 5, 6, 0));
     // Chat fields win over everything.
     expect(usageFromResponse({ type: 'message', usage: { ...usage, prompt_tokens: 7 } })).toEqual(u(null, 7, 0));
   });
@@ -623,7 +635,9 @@ describe('SseUsageAccumulator: OpenAI rules', () => {
       prompt_tokens_details: { cached_tokens: '7' },
       completion_tokens_details: { reasoning_tokens: 4 },
     };
-    expect(run([chatChunk(bad)])).toEqual(u('gpt-4o-mini-2024-07-18', 0, 0, 0, 0, 4));
+    // Reasoning is a part of the output: with the output read as 0, so is its part.
+    expect(run([chatChunk(bad)])).toEqual(u('gpt-4o-mini-2024-07-18', 0, 0, 0, 0, 0));
+    expect(run([chatChunk({ ...bad, completion_tokens: 9 })])).toEqual(u('gpt-4o-mini-2024-07-18', 0, 9, 0, 0, 4));
   });
 
   it('reads response.incomplete (truncated by max_output_tokens) like response.completed', () => {
@@ -640,7 +654,7 @@ describe('SseUsageAccumulator: OpenAI rules', () => {
     expect(run([s])).toEqual(u('gpt-4.1', 50, 16));
   });
 
-  it('returns null for a Responses stream that ends in response.failed', () => {
+  it('reports the error of a Responses stream that ends in response.failed, with its usage', () => {
     const s = `event: response.failed\ndata: ${JSON.stringify({
       type: 'response.failed',
       response: {
@@ -651,11 +665,12 @@ describe('SseUsageAccumulator: OpenAI rules', () => {
         usage: { input_tokens: 50, output_tokens: 0 },
       },
     })}\n\n`;
-    expect(run([s])).toBeNull();
+    const failed = withError(u('gpt-4.1', 50, 0), 'server_error', 'The model failed.');
+    expect(run([s])).toEqual(failed);
     // The failure is sticky: a (bogus) later response.completed does not revive the stream.
     const completed = `event: response.completed\ndata: {"type":"response.completed","response":{"object":"response","model":"gpt-4.1","usage":{"input_tokens":50,"output_tokens":3}}}\n\n`;
     expect(run([completed])).toEqual(u('gpt-4.1', 50, 3));
-    expect(run([s, completed])).toBeNull();
+    expect(run([s, completed])).toEqual(failed);
   });
 
   it('returns null when response.created (usage: null) is the last event', () => {
@@ -663,10 +678,10 @@ describe('SseUsageAccumulator: OpenAI rules', () => {
     expect(run([text.slice(0, text.indexOf('event: response.in_progress'))])).toBeNull();
   });
 
-  it('returns null for a chat error chunk, even after a usage chunk', () => {
+  it('reports a chat error chunk, even after a usage chunk', () => {
     const err = 'data: {"error":{"message":"The server had an error","type":"server_error","param":null,"code":null}}\n\n';
-    expect(run([chatDelta('a'), err])).toBeNull();
-    expect(run([chatChunk(CHAT_USAGE), err])).toBeNull();
+    expect(run([chatDelta('a'), err])).toEqual(withError(u('gpt-4o-mini-2024-07-18', 0, 0), 'server_error', 'The server had an error'));
+    expect(run([chatChunk(CHAT_USAGE), err])).toEqual(withError(CHAT_EXPECTED, 'server_error', 'The server had an error'));
   });
 });
 
@@ -685,9 +700,9 @@ describe('SseUsageAccumulator: Anthropic rules', () => {
     const start = anthStart({ input_tokens: 30, cache_read_input_tokens: 100, cache_creation_input_tokens: 5, output_tokens: 1 });
     expect(
       run([start, anthDelta({ input_tokens: 900, cache_read_input_tokens: null, cache_creation_input_tokens: 6, output_tokens: 40 })]),
-    ).toEqual(u('claude-3-7-sonnet-20250219', 900, 40, 100, 6));
+    ).toEqual(u('claude-3-7-sonnet-20250219', 1006, 40, 100, 6));
     expect(run([start, anthDelta({ input_tokens: -1, cache_creation_input_tokens: 2.5, output_tokens: 40 })])).toEqual(
-      u('claude-3-7-sonnet-20250219', 30, 40, 100, 5),
+      u('claude-3-7-sonnet-20250219', 135, 40, 100, 5),
     );
   });
 
@@ -716,17 +731,20 @@ describe('SseUsageAccumulator: Anthropic rules', () => {
     expect(run([anthStart(), anthDelta({ output_tokens: 5 }), deltaNoUsage])).toBeNull();
   });
 
-  it('event: error mid-stream ⇒ null, and it is sticky', () => {
+  it('event: error mid-stream ⇒ the error (with the counts so far), and it is sticky', () => {
     const err =
       'event: error\ndata: {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}\n\n';
-    expect(run([anthStart(), ANTH_TEXT, err])).toBeNull();
-    expect(run([anthStart(), ANTH_TEXT, err, anthDelta({ output_tokens: 9 })])).toBeNull();
-    expect(run([anthStart(), anthDelta({ output_tokens: 9 }), err])).toBeNull();
+    const overloaded = withError(u('claude-3-7-sonnet-20250219', 30, 0), 'overloaded_error', 'Overloaded');
+    expect(run([anthStart(), ANTH_TEXT, err])).toEqual(overloaded);
+    expect(run([anthStart(), ANTH_TEXT, err, anthDelta({ output_tokens: 9 })])).toEqual(overloaded);
+    expect(run([anthStart(), anthDelta({ output_tokens: 9 }), err])).toEqual({ ...overloaded, outputTokens: 9 });
   });
 
-  it('an error by data type alone (no event: line) ⇒ null; an event: error name alone ⇒ null', () => {
-    expect(run([anthStart(), anthDelta({ output_tokens: 9 }), 'data: {"type":"error","error":{"type":"api_error"}}\n\n'])).toBeNull();
-    expect(run([chatChunk(CHAT_USAGE), 'event: error\ndata: not json at all\n\n'])).toBeNull();
+  it('an error by data type alone (no event: line); an event: error name alone (stream_error)', () => {
+    expect(run([anthStart(), anthDelta({ output_tokens: 9 }), 'data: {"type":"error","error":{"type":"api_error"}}\n\n'])).toEqual(
+      withError(u('claude-3-7-sonnet-20250219', 30, 9), 'api_error', ''),
+    );
+    expect(run([chatChunk(CHAT_USAGE), 'event: error\ndata: not json at all\n\n'])).toEqual(withError(CHAT_EXPECTED, 'stream_error', 'not json at all'));
   });
 
   it('an event: error without any data line is never dispatched (WHATWG) and changes nothing', () => {
@@ -816,8 +834,8 @@ describe('SseUsageAccumulator: malformed streams', () => {
     expect(run([`event: ${'e'.repeat(300)}\n` + chatChunk(CHAT_USAGE)], { maxEventSize: 200 })).toBeNull();
   });
 
-  it('a line just under the cap is fine', () => {
-    const content = 'é'.repeat((1 << 20) - 400);
+  it('a line just under the cap (in UTF-8 bytes) is fine', () => {
+    const content = 'é'.repeat(((1 << 20) - 400) / 2);
     expect(run([chatDelta(content), chatChunk(CHAT_USAGE)])).toEqual(CHAT_EXPECTED);
   });
 

@@ -13,6 +13,7 @@ import { Worker } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Bench } from 'tinybench';
+import { caseMeter } from './meter.mjs';
 import {
   AGENTS,
   ARGS_MASK,
@@ -516,6 +517,7 @@ async function caseSync() {
 // ---------------------------------------------------------------------------
 
 const CASES = {
+  meter: () => caseMeter({ lib, metric, check, info }),
   record_completed: caseRecordCompleted,
   record_failed: caseRecordFailed,
   stats: caseStats,

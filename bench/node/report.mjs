@@ -46,6 +46,16 @@ export const NODE_CASES = [
       'maxBatch 5,000, 8 in flight. `loop_p99`: `monitorEventLoopDelay({ resolution: 1 })` meanwhile — it includes the ' +
       '1 ms sampling period (see `idle_loop_p99`).',
   },
+  {
+    id: 'meter',
+    title: '8. `meterFetchResponse` on a 200-chunk stream',
+    impls: ['native', 'js'],
+    what:
+      'A 200-chunk Chat Completions stream with usage at the end, read to its end through `meterFetchResponse` and, ' +
+      'side by side in the same process (alternating rounds), passed through untouched (`new Response(upstream.body, upstream)`). ' +
+      '`fetch_*`: the answer comes from `fetch()` to an SSE upstream in another process on 127.0.0.1. `in_memory_*`: the ' +
+      'body is an in-memory ReadableStream of the 201 events, one per chunk (no network: the worst case).',
+  },
 ];
 
 // ---------------------------------------------------------------------------
@@ -137,6 +147,10 @@ export function evaluateTargets(node, rust) {
     range('workers', 'ratio_2_over_1'),
     nodeControl !== null ? `private-store control scaled ${fmtRatio(nodeControl)} (median) in the same runs` : null,
   );
+  const meterRatio = (impl) => nodeMedian(node, 'meter', 'fetch_ratio', impl);
+  for (const impl of ['native', 'js']) {
+    add('Node', `\`meterFetchResponse\` / untouched, fetch, 200 chunks (${impl})`, meterRatio(impl), '≥', 0.95, '×', range('meter', 'fetch_ratio', impl));
+  }
   add('Node', 'native sync throughput', nodeMedian(node, 'sync', 'events_per_sec', 'native'), '≥', 5000, 'events/s', range('sync', 'events_per_sec'));
   add('Node', 'native event-loop p99 during sync', nodeMedian(node, 'sync', 'loop_p99', 'native'), '<', 5, 'ms', range('sync', 'loop_p99'));
 

@@ -1,19 +1,36 @@
 /**
  * Incremental token-usage extraction from streamed (Server-Sent Events)
- * LLM responses: OpenAI Chat Completions, OpenAI Responses, Anthropic Messages.
+ * LLM responses: OpenAI Chat Completions, OpenAI Responses, Anthropic
+ * Messages, Google Gemini (`alt=sse`).
  *
  * Pure TypeScript, no dependencies, never throws.
  */
 
-import { isRecord, modelOf, usageFromResponse, validCount, type Usage } from './usage.js';
+import { Buffer } from 'node:buffer';
+import {
+  addParts,
+  anthropicCounts,
+  anthropicParts,
+  emptyParts,
+  errorOf,
+  isRecord,
+  modelOf,
+  toUsage,
+  usageError,
+  usageFromResponse,
+  type AnthropicCounts,
+  type Usage,
+  type UsageError,
+  type UsageParts,
+} from './usage.js';
 
 /** Options for {@link SseUsageAccumulator}. */
 export interface SseUsageAccumulatorOptions {
   /**
    * Largest single line, and largest single event's data, the accumulator
-   * will buffer, in UTF-16 code units (≈ bytes for the ASCII JSON providers
-   * send). Anything longer marks the stream malformed. Default `1048576`
-   * (1 MiB). Non-positive or non-integer values fall back to the default.
+   * will buffer, in bytes of the UTF-8 stream. Anything longer marks the
+   * stream malformed. Default `1048576` (1 MiB). Non-positive or non-integer
+   * values fall back to the default.
    */
   maxEventSize?: number;
 }
@@ -33,21 +50,77 @@ const USAGE_EVENTS: ReadonlySet<string> = new Set([
   'response.incomplete',
 ]);
 
-/** Usage state of an Anthropic Messages stream. */
-interface AnthropicState {
-  model: string | null;
-  inputTokens: number;
-  cacheReadTokens: number;
-  cacheWriteTokens: number;
-  /** Cumulative output count from the latest valid `message_delta`; `undefined` until one arrives. */
-  outputTokens: number | undefined;
+/** Event types that carry usage or an error: the only typed events worth parsing. */
+const PARSED_TYPES: ReadonlySet<string> = new Set([
+  ...USAGE_EVENTS,
+  'error',
+  'response.failed',
+  'response.error',
+]);
+
+/** One Anthropic message of the stream (a stream may hold several, one after the other). */
+interface AnthropicMessage {
+  /** The counts so far; `output` stays `undefined` until a `message_delta` gives a valid one. */
+  counts: AnthropicCounts;
 }
 
 const LF = 10;
 const CR = 13;
 const COLON = 58;
 const SPACE = 32;
-const BOM = 0xfeff;
+const QUOTE = 34;
+/** The UTF-8 byte order mark, as the bytes-as-characters text the accumulator scans. */
+const BOM = '\xef\xbb\xbf';
+/** Data starting with this names its type right away (`{"type":"message_delta",…`). */
+const TYPE_PREFIX = '{"type":"';
+/** A character that is not ASCII: text holding one is re-decoded as UTF-8 before `JSON.parse`. */
+const NON_ASCII = /[^\x00-\x7f]/;
+/** Copies bytes into a one-byte string, one character per byte (no decoding state, no U+FFFD). */
+const bytesAsText: (this: Uint8Array, start: number, end: number) => string = Buffer.prototype.latin1Slice;
+
+/** The real text of bytes held one per character. */
+function utf8Of(text: string): string {
+  return NON_ASCII.test(text) ? Buffer.from(text, 'latin1').toString('utf8') : text;
+}
+
+/**
+ * The `type` of a JSON event read from its first bytes when it starts
+ * `{"type":"…"`, else `null`. Lets the bulk of a stream (text deltas) be
+ * skipped without parsing it.
+ */
+function sniffType(data: string): string | null {
+  if (!data.startsWith(TYPE_PREFIX)) return null;
+  const end = data.indexOf('"', TYPE_PREFIX.length);
+  return end === -1 ? null : data.slice(TYPE_PREFIX.length, end);
+}
+
+/**
+ * Whether compact JSON is a Chat Completions text chunk of a stream that asked
+ * for usage: it ends with `"usage":null}` (OpenAI's last key) and is not an
+ * error object. Two constant-time checks for the bulk of such a stream.
+ */
+function isTextChunk(data: string): boolean {
+  return data.endsWith('"usage":null}') && !data.startsWith('{"error"');
+}
+
+/** A `"usage"`, `"usageMetadata"` or `"error"` key, and whether its value is `null`. */
+const USAGE_OR_ERROR_KEY = /"(usage|usageMetadata|error)"\s*:\s*(null)?/g;
+
+/**
+ * Whether untyped JSON (a Chat Completions or Gemini chunk) may carry usage
+ * or an error: it has a `"usage"` key whose value is not `null`, a
+ * `"usageMetadata"` key or an `"error"` one. Raw `"usage"` can only be a key
+ * or a string value (quotes inside strings are escaped), so a false positive
+ * only costs a parse. One regular-expression pass (a string search for a
+ * pattern starting with `"` is several times slower in V8).
+ */
+function mayCarryUsageOrError(data: string): boolean {
+  USAGE_OR_ERROR_KEY.lastIndex = 0;
+  for (let m = USAGE_OR_ERROR_KEY.exec(data); m !== null; m = USAGE_OR_ERROR_KEY.exec(data)) {
+    if (m[1] !== 'usage' || m[2] === undefined) return true;
+  }
+  return false;
+}
 
 /**
  * Accumulates token usage from the raw bytes (or text) of a streamed LLM
@@ -57,7 +130,8 @@ const BOM = 0xfeff;
  * call {@link SseUsageAccumulator.usage} at any time. For a well-formed stream
  * the result equals {@link usageFromResponse} of the equivalent non-streamed
  * response, however the bytes were split (inside a multi-byte UTF-8 character,
- * inside a line, between `\r` and `\n`).
+ * inside a line, between `\r` and `\n`), and is normalized the same way
+ * (see {@link Usage}).
  *
  * Supported streams:
  * - OpenAI Chat Completions with `stream_options: {include_usage: true}`: the
@@ -68,36 +142,55 @@ const BOM = 0xfeff;
  *   `response.incomplete`) `.response`.
  * - Anthropic Messages: model, input and cache counts from `message_start`,
  *   the cumulative output count from the latest `message_delta` (whose
- *   non-null input/cache counts, sent by newer API versions, override those of
- *   `message_start`).
+ *   non-null input/cache/thinking counts, sent by newer API versions,
+ *   override those of `message_start`). A stream holding several messages
+ *   (`message_start` … `message_delta`, then the next `message_start` …)
+ *   reports their sum.
+ * - Google Gemini (`streamGenerateContent?alt=sse`): the latest
+ *   `usageMetadata` (cumulative in every chunk).
+ *
+ * Errors reported inside the stream give a `Usage` whose `error` is set
+ * (`{ code, message }`, the counts known so far alongside): an
+ * `event: error` (Anthropic; non-JSON data gives the code `stream_error`),
+ * data whose JSON `type` is `error`, `response.failed` or `response.error`
+ * (OpenAI Responses), or a JSON object with a non-null top-level `error`
+ * (OpenAI Chat Completions). The first error is kept; later input is ignored.
  *
  * SSE is parsed per the WHATWG essentials: `\n`, `\r\n` or `\r` line ends; a
- * leading BOM is ignored; `:` comment lines are ignored; `data:` lines (one
+ * leading UTF-8 BOM is ignored; `:` comment lines are ignored; `data:` lines (one
  * optional space after the colon) are joined with `\n` and dispatched on a
  * blank line; `event:` sets the event name; other fields are ignored; an event
  * not yet terminated by a blank line has not been dispatched. Byte chunks go
- * through a streaming UTF-8 `TextDecoder` (invalid sequences become U+FFFD).
+ * are scanned as they are, one character per byte (SSE's syntax is ASCII, and
+ * UTF-8 never puts an ASCII byte inside a multi-byte character, so a chunk
+ * may end anywhere); only the data of an event that is parsed is decoded as
+ * UTF-8 (invalid sequences become U+FFFD). Text chunks are encoded as UTF-8
+ * first.
  * Memory is bounded: only the current partial line, the current event's data
  * and the usage counters are kept.
  *
- * Rules for malformed or incomplete streams ({@link SseUsageAccumulator.usage}
- * returns `null`):
+ * Speed: bytes are not decoded, and an event is `JSON.parse`d only when it
+ * can carry usage or an error. Typed events (an `event:` name, or data
+ * starting `{"type":"…"`) are parsed only when the type is `message_start`,
+ * `message_delta`, `response.completed`, `response.incomplete`,
+ * `response.failed`, `response.error` or `error`; untyped chunks (Chat
+ * Completions, Gemini) are parsed until the model is known and then only
+ * when they hold a non-null `"usage"`, a `"usageMetadata"` or an `"error"`.
+ *
+ * {@link SseUsageAccumulator.usage} returns `null` when:
  * - no usage has arrived yet (e.g. truncated before the usage chunk, or an
- *   OpenAI Chat stream without `include_usage`);
- * - an Anthropic stream with `message_start` but no `message_delta` carrying
- *   a valid `output_tokens` yet (the output count is unknown);
- * - an error: an `event: error` (once dispatched, i.e. with at least one
- *   `data:` line, as WHATWG requires), data whose JSON `type` is `"error"` or
- *   `"response.failed"`, or a JSON object with a non-null top-level `error`;
- * - malformed: data under an `event:` name that must carry usage
- *   (`message_start`, `message_delta`, `response.completed`,
+ *   OpenAI Chat stream without `include_usage`), and no error either;
+ * - an Anthropic message has begun (`message_start`) but no `message_delta`
+ *   carrying a valid `output_tokens` has arrived for it yet;
+ * - the stream is malformed: data under an `event:` name that must carry
+ *   usage (`message_start`, `message_delta`, `response.completed`,
  *   `response.incomplete`) that is not a JSON object, `message_start` without
  *   a `message.usage` object, `message_delta` without a `usage` object or
  *   before any `message_start`, a line or an event's data longer than
- *   `maxEventSize`, or a chunk that is not a string / `Uint8Array` /
- *   `ArrayBuffer` / `ArrayBufferView`.
- * Errors and malformation are sticky: once seen, `usage()` stays `null` and
- * further input is discarded.
+ *   `maxEventSize`, a chunk that is not a string / `Uint8Array` /
+ *   `ArrayBuffer` / `ArrayBufferView`, or an `event:` line that comes after
+ *   the data lines of its event and names one of the types above or `error`
+ *   (the data of an event named otherwise is not kept). Malformation is sticky.
  *
  * Tolerated: data that is not JSON, or JSON that is not an object (e.g.
  * `null`), in any other event is ignored, so a garbage line in the middle of a
@@ -110,29 +203,34 @@ const BOM = 0xfeff;
  */
 export class SseUsageAccumulator {
   readonly #max: number;
-  readonly #decoder = new TextDecoder('utf-8', { ignoreBOM: true });
-  /** True when the decoder may hold the first bytes of a split character. */
-  #decoderDirty = false;
-  /** True once any text has been seen (for BOM stripping). */
+  /** True once the first bytes were checked for a BOM. */
   #started = false;
+  /** The first bytes of the stream while they may still be a BOM. */
+  #head = '';
   /** The current, not yet terminated line. */
   #line = '';
   /** The previous chunk ended with `\r`: a leading `\n` in the next one belongs to it. */
   #skipLF = false;
-  /** The current event's data buffer (each data line + `\n`). */
-  #data = '';
+  /** The current event's data lines joined with `\n`; `null` before its first data line. */
+  #data: string | null = null;
+  /** Data lines of the current event were skipped (its name said it carries neither usage nor an error). */
+  #dropped = false;
   /** The current event's `event:` name ('' = default `message`). */
   #event = '';
-  /** An error or malformation was seen. */
+  /** The stream is malformed. */
   #failed = false;
+  /** The first error the stream reported. */
+  #error: UsageError | null = null;
   /** `data: [DONE]` was seen. */
   #done = false;
-  /** Latest usage from an OpenAI Chat / Responses stream. */
-  #openai: Usage | null = null;
-  /** Latest model seen in any OpenAI Chat chunk (fallback for a usage chunk without one). */
-  #lastModel: string | null = null;
-  /** Anthropic stream state, set by `message_start`. */
-  #anthropic: AnthropicState | null = null;
+  /** Latest usage from an OpenAI Chat / Responses or Gemini stream. */
+  #latest: Usage | null = null;
+  /** Latest model seen in any event. */
+  #model: string | null = null;
+  /** The Anthropic message being streamed, set by `message_start`. */
+  #message: AnthropicMessage | null = null;
+  /** The sum of the Anthropic messages before {@link #message}. */
+  #finished: UsageParts | null = null;
 
   /**
    * Creates an empty accumulator for one response stream.
@@ -155,11 +253,16 @@ export class SseUsageAccumulator {
    * @param chunk The next piece of the stream.
    */
   push(chunk: string | Uint8Array): void {
-    if (this.#failed || this.#done) return;
+    if (this.#failed || this.#done || this.#error !== null) return;
     try {
       let text: string;
       if (typeof chunk === 'string') {
-        text = this.#flushDecoder() + chunk;
+        if (NON_ASCII.test(chunk)) {
+          const bytes = Buffer.from(chunk, 'utf8');
+          text = bytesAsText.call(bytes, 0, bytes.byteLength);
+        } else {
+          text = chunk;
+        }
       } else {
         const input: unknown = chunk;
         let bytes: Uint8Array;
@@ -170,8 +273,7 @@ export class SseUsageAccumulator {
           this.#fail();
           return;
         }
-        text = this.#decoder.decode(bytes, { stream: true });
-        this.#decoderDirty = true;
+        text = bytesAsText.call(bytes, 0, bytes.byteLength);
       }
       this.#feed(text);
     } catch {
@@ -183,51 +285,59 @@ export class SseUsageAccumulator {
    * Returns the usage known so far, or `null`.
    *
    * May be called at any time and any number of times; each call returns a
-   * fresh object. See the class documentation for when the result is `null`.
+   * fresh object. See the class documentation for when the result is `null`
+   * and when its `error` is set.
    *
-   * @returns The usage reported by the stream so far, or `null` if none is
-   * known yet or the stream is malformed or reported an error.
+   * @returns The usage reported by the stream so far (with `error` set if the
+   * stream reported one), or `null` if none is known yet or the stream is
+   * malformed.
    */
   usage(): Usage | null {
     if (this.#failed) return null;
-    const a = this.#anthropic;
-    if (a !== null) {
-      if (a.outputTokens === undefined) return null;
-      return {
-        model: a.model,
-        inputTokens: a.inputTokens,
-        outputTokens: a.outputTokens,
-        cacheReadTokens: a.cacheReadTokens,
-        cacheWriteTokens: a.cacheWriteTokens,
-        reasoningTokens: 0,
-      };
+    const error = this.#error;
+    const current = this.#message;
+    if (current !== null || this.#finished !== null) {
+      if (current !== null && current.counts.output === undefined && error === null) return null;
+      const parts = emptyParts();
+      if (this.#finished !== null) addParts(parts, this.#finished);
+      if (current !== null) addParts(parts, anthropicParts(current.counts));
+      return toUsage(this.#model, parts, error);
     }
-    return this.#openai === null ? null : { ...this.#openai };
+    const latest = this.#latest;
+    if (latest !== null) return { ...latest, model: latest.model ?? this.#model, error };
+    return error === null ? null : toUsage(this.#model, emptyParts(), error);
   }
 
   /** Marks the stream malformed and drops buffered input. */
   #fail(): void {
     this.#failed = true;
     this.#line = '';
-    this.#data = '';
+    this.#data = null;
     this.#event = '';
   }
 
-  /** Flushes a pending partial character out of the decoder (as U+FFFD) before text input. */
-  #flushDecoder(): string {
-    if (!this.#decoderDirty) return '';
-    this.#decoderDirty = false;
-    return this.#decoder.decode();
+  /** Keeps the first error the stream reports; later input is ignored. */
+  #setError(error: UsageError): void {
+    this.#error = error;
+    this.#line = '';
+    this.#data = null;
+    this.#event = '';
   }
 
   /** Splits decoded text into lines, keeping the unterminated tail. */
   #feed(input: string): void {
     let text = input;
-    const n0 = text.length;
-    if (n0 === 0) return;
+    if (text.length === 0) return;
     if (!this.#started) {
+      // A BOM may arrive split over several chunks: hold the head until it is decided.
+      text = this.#head + text;
+      if (text.length < BOM.length && BOM.startsWith(text)) {
+        this.#head = text;
+        return;
+      }
       this.#started = true;
-      if (text.charCodeAt(0) === BOM) text = text.slice(1);
+      this.#head = '';
+      if (text.startsWith(BOM)) text = text.slice(BOM.length);
     }
     const n = text.length;
     let pos = 0;
@@ -235,73 +345,91 @@ export class SseUsageAccumulator {
       this.#skipLF = false;
       if (text.charCodeAt(0) === LF) pos = 1;
     }
+    // Line ends are found with indexOf (native scans); `\r` is rare, so its
+    // position is looked up again only once passed.
+    let cr = text.indexOf('\r', pos);
+    let lf = text.indexOf('\n', pos);
     while (pos < n) {
-      let i = pos;
-      let c = 0;
-      while (i < n) {
-        c = text.charCodeAt(i);
-        if (c === LF || c === CR) break;
-        i++;
-      }
-      if (i === n) {
+      if (cr !== -1 && cr < pos) cr = text.indexOf('\r', pos);
+      if (lf !== -1 && lf < pos) lf = text.indexOf('\n', pos);
+      let end: number;
+      let next: number;
+      if (cr !== -1 && (lf === -1 || cr < lf)) {
+        end = cr;
+        if (cr + 1 < n) {
+          next = text.charCodeAt(cr + 1) === LF ? cr + 2 : cr + 1;
+        } else {
+          this.#skipLF = true;
+          next = n;
+        }
+      } else if (lf !== -1) {
+        end = lf;
+        next = lf + 1;
+      } else {
         // Unterminated tail: keep it for the next chunk.
         if (this.#line.length + (n - pos) > this.#max) {
           this.#fail();
           return;
         }
-        this.#line += text.slice(pos);
+        this.#line += pos === 0 ? text : text.slice(pos);
         return;
       }
-      let line = text.slice(pos, i);
       if (this.#line.length > 0) {
-        line = this.#line + line;
+        const line = this.#line + text.slice(pos, end);
         this.#line = '';
-      }
-      if (line.length > this.#max) {
-        this.#fail();
-        return;
-      }
-      if (c === CR) {
-        if (i + 1 < n) {
-          pos = text.charCodeAt(i + 1) === LF ? i + 2 : i + 1;
-        } else {
-          this.#skipLF = true;
-          pos = n;
+        if (line.length > this.#max) {
+          this.#fail();
+          return;
         }
+        this.#processLine(line, 0, line.length);
       } else {
-        pos = i + 1;
+        if (end - pos > this.#max) {
+          this.#fail();
+          return;
+        }
+        this.#processLine(text, pos, end);
       }
-      this.#processLine(line);
-      if (this.#failed || this.#done) return;
+      pos = next;
+      if (this.#failed || this.#done || this.#error !== null) return;
     }
   }
 
-  /** Interprets one complete SSE line. */
-  #processLine(line: string): void {
-    if (line.length === 0) {
+  /** Interprets one complete SSE line, `text` from `start` to `end` (sliced only for the fields used). */
+  #processLine(text: string, start: number, end: number): void {
+    if (start === end) {
       this.#dispatch();
       return;
     }
-    if (line.charCodeAt(0) === COLON) return; // comment
-    const colon = line.indexOf(':');
-    let name: string;
-    let value: string;
-    if (colon === -1) {
-      name = line;
-      value = '';
-    } else {
-      name = line.slice(0, colon);
-      value = line.slice(colon + 1);
-      if (value.charCodeAt(0) === SPACE) value = value.slice(1);
-    }
-    if (name === 'data') {
-      if (this.#data.length + value.length > this.#max) {
+    const first = text.charCodeAt(start);
+    if (first === COLON) return; // comment
+    if (first === 100 /* d */ && text.startsWith('data', start)) {
+      let value: string;
+      if (end - start === 4) value = '';
+      else if (text.charCodeAt(start + 4) !== COLON) return; // a field such as `dataX`: unknown, ignored
+      else if (this.#event !== '' && !PARSED_TYPES.has(this.#event)) {
+        // The bulk of a typed stream (text deltas): its data is never parsed, so it is not kept.
+        this.#dropped = true;
+        return;
+      } else value = text.slice(text.charCodeAt(start + 5) === SPACE ? start + 6 : start + 5, end);
+      const data = this.#data;
+      if ((data === null ? 0 : data.length + 1) + value.length > this.#max) {
         this.#fail();
         return;
       }
-      this.#data += value + '\n';
-    } else if (name === 'event') {
-      this.#event = value;
+      // Data lines are joined with \n.
+      this.#data = data === null ? value : `${data}\n${value}`;
+      return;
+    }
+    if (first === 101 /* e */ && text.startsWith('event: ', start)) {
+      this.#event = text.slice(start + 7, end);
+      return;
+    }
+    const line = text.slice(start, end);
+    const colon = line.indexOf(':');
+    const name = colon === -1 ? line : line.slice(0, colon);
+    if (name === 'event') {
+      const value = colon === -1 ? '' : line.slice(colon + 1);
+      this.#event = value.charCodeAt(0) === SPACE ? value.slice(1) : value;
     }
     // `id`, `retry` and unknown fields are irrelevant to usage.
   }
@@ -310,52 +438,52 @@ export class SseUsageAccumulator {
   #dispatch(): void {
     const data = this.#data;
     const event = this.#event === '' ? 'message' : this.#event;
-    this.#data = '';
+    const dropped = this.#dropped;
+    this.#data = null;
     this.#event = '';
-    if (data === '') return;
-    this.#handle(event, data.slice(0, -1));
+    this.#dropped = false;
+    if (dropped && PARSED_TYPES.has(event)) {
+      // An `event:` line after data lines turned a skipped event into one that must be read.
+      this.#fail();
+      return;
+    }
+    if (data === null) return;
+    this.#handle(event, data);
   }
 
   /** Updates the usage state from one event. */
   #handle(event: string, data: string): void {
     if (event === 'error') {
-      this.#fail();
+      const json = parseObject(data);
+      this.#setError(json === null ? usageError(undefined, 'stream_error', utf8Of(data)) : (errorOf(json) ?? usageError(json, 'error')));
       return;
     }
-    if (data.trim() === '[DONE]') {
+    if (data.length <= 16 && data.trim() === '[DONE]') {
       this.#done = true;
       this.#line = '';
       return;
     }
-    // Fast path for the bulk of a stream (content deltas): once the model is
-    // known, an event that cannot carry usage, an error or a Responses
-    // lifecycle type changes nothing, so it is not parsed. Text that merely
-    // mentions these words takes the slow path, which is still correct.
-    if (
-      (this.#lastModel !== null || this.#anthropic !== null) &&
-      !USAGE_EVENTS.has(event) &&
-      !data.includes('"usage"') &&
-      !data.includes('"error"') &&
-      !data.includes('response.')
-    ) {
+    // Fast path for the bulk of a stream (text deltas): skip what cannot
+    // carry usage or an error without parsing it.
+    const type = event === 'message' ? sniffType(data) : event;
+    if (type !== null) {
+      if (!PARSED_TYPES.has(type)) return;
+    } else if (this.#model !== null && (isTextChunk(data) || !mayCarryUsageOrError(data))) {
       return;
     }
-    let json: unknown;
-    try {
-      json = JSON.parse(data);
-    } catch {
-      json = undefined;
-    }
-    if (!isRecord(json)) {
+    const json = parseObject(data);
+    if (json === null) {
       if (USAGE_EVENTS.has(event)) this.#fail();
       return; // garbage outside usage-bearing events is ignored
     }
-    const type = typeof json.type === 'string' ? json.type : event;
-    if (type === 'error' || type === 'response.failed' || (json.error !== undefined && json.error !== null)) {
-      this.#fail();
+    const jsonType = typeof json.type === 'string' ? json.type : event;
+    const error = errorOf(json);
+    if (error !== null) {
+      if (jsonType === 'response.failed') this.#takeOpenAi(usageFromResponse(json.response));
+      this.#setError(error);
       return;
     }
-    switch (type) {
+    switch (jsonType) {
       case 'message_start': {
         const msg = json.message;
         const u = isRecord(msg) ? msg.usage : undefined;
@@ -363,46 +491,55 @@ export class SseUsageAccumulator {
           this.#fail();
           return;
         }
-        this.#anthropic = {
-          model: modelOf(msg),
-          inputTokens: validCount(u.input_tokens) ?? 0,
-          cacheReadTokens: validCount(u.cache_read_input_tokens) ?? 0,
-          cacheWriteTokens: validCount(u.cache_creation_input_tokens) ?? 0,
-          outputTokens: undefined,
-        };
+        const before = this.#message;
+        if (before !== null) {
+          this.#finished ??= emptyParts();
+          addParts(this.#finished, anthropicParts(before.counts));
+        }
+        this.#message = { counts: { ...anthropicCounts(u), output: undefined } };
+        this.#noteModel(modelOf(msg));
         return;
       }
       case 'message_delta': {
-        const a = this.#anthropic;
+        const m = this.#message;
         const u = json.usage;
-        if (a === null || !isRecord(u)) {
+        if (m === null || !isRecord(u)) {
           this.#fail();
           return;
         }
-        a.outputTokens = validCount(u.output_tokens) ?? a.outputTokens;
-        a.inputTokens = validCount(u.input_tokens) ?? a.inputTokens;
-        a.cacheReadTokens = validCount(u.cache_read_input_tokens) ?? a.cacheReadTokens;
-        a.cacheWriteTokens = validCount(u.cache_creation_input_tokens) ?? a.cacheWriteTokens;
+        m.counts = anthropicCounts(u, m.counts);
         return;
       }
       case 'response.completed':
-      case 'response.incomplete': {
-        const u = usageFromResponse(json.response);
-        if (u !== null) this.#openai = u;
+      case 'response.incomplete':
+        this.#takeOpenAi(usageFromResponse(json.response));
         return;
-      }
       default: {
-        // OpenAI Chat Completions chunk (or another event that may carry usage).
-        const model = modelOf(json);
-        if (model !== null) this.#lastModel = model;
-        if (isRecord(json.usage)) {
-          const u = usageFromResponse(json);
-          if (u !== null) {
-            if (u.model === null) u.model = this.#lastModel;
-            this.#openai = u;
-          }
-        }
+        // A Chat Completions or Gemini chunk (or another event that may carry usage).
+        this.#noteModel(modelOf(json));
+        if (isRecord(json.usage) || isRecord(json.usageMetadata)) this.#takeOpenAi(usageFromResponse(json));
       }
     }
+  }
+
+  #noteModel(model: string | null): void {
+    if (model !== null) this.#model = model;
+  }
+
+  /** Keeps the latest usage of an OpenAI or Gemini stream. */
+  #takeOpenAi(u: Usage | null): void {
+    if (u === null) return;
+    this.#noteModel(u.model);
+    this.#latest = { ...u, error: null };
+  }
+}
+
+/** `data` parsed as JSON when it is an object, else `null`. */
+function parseObject(data: string): Record<string, unknown> | null {
+  try {
+    const json: unknown = JSON.parse(utf8Of(data));
+    return isRecord(json) ? json : null;
+  } catch {
+    return null;
   }
 }
