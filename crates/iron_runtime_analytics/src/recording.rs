@@ -93,8 +93,9 @@ impl EventStore {
     /// buffer was full of LLM events.
     ///
     /// The event keeps its id if it was made by [`AnalyticsEvent::new`] in this
-    /// process (or by this store); an id from elsewhere is replaced by a fresh
-    /// one. An LLM event already marked delivered ([`AnalyticsEvent::set_synced`])
+    /// process (or by this store); an id from elsewhere (e.g. an event read
+    /// back with serde) is replaced by a fresh one, stamped with the current
+    /// time. An LLM event already marked delivered ([`AnalyticsEvent::set_synced`])
     /// is counted in the stats and settled as synced at once: it is not kept
     /// for delivery.
     ///
