@@ -875,7 +875,7 @@ describe('bad input', () => {
     ['failed errorCode a number', failed('gpt-4', null, null, 429), TypeError, /errorCode/],
     ['failed errorMessage an object', failed('gpt-4', null, null, null, { message: 'x' }), TypeError, /errorMessage/],
     ['threshold fractional', budget(80.5, 1, 1), RangeError, /thresholdPercent/],
-    ['threshold above u32', budget(2 ** 32, 1, 1), RangeError, /thresholdPercent/],
+    ['threshold above u8', budget(256, 1, 1), RangeError, /thresholdPercent must be a non-negative safe integer no greater than 255/],
     ['threshold a string', budget('80', 1, 1), TypeError, /thresholdPercent/],
     ['spend negative', budget(80, -1, 1), RangeError, /currentSpendMicros/],
     ['budget fractional', budget(80, 1, 0.5), RangeError, /budgetMicros/],

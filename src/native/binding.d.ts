@@ -71,6 +71,10 @@ export declare class NativeStore {
   recordCompletedRaw(provider: string, model: string, providerId: string | undefined | null, inputTokens: number, outputTokens: number, costMicros: number, agent?: string | undefined | null): boolean
   /** Low-level: a pre-built failed event. */
   recordFailedRaw(provider: string, model: string, providerId?: string | undefined | null, errorCode?: string | undefined | null, errorMessage?: string | undefined | null, agent?: string | undefined | null): boolean
+  /**
+   * `percent` above 255 is refused: the core's `threshold_percent` is a
+   * `u8`, as in iron_runtime_analytics 0.4.0.
+   */
   recordBudgetThreshold(percent: number, spend: number, budget: number, agent?: string | undefined | null): boolean
   recordRouterStarted(port: number): boolean
   /** Low-level: a pre-built `router_stopped` event with the given totals. */

@@ -27,8 +27,8 @@ export const MAX_ERROR_MESSAGE_CHARS = 2_048;
 export const TRUNCATION_MARK = '…';
 /** Largest buffer capacity or channel size accepted. */
 export const MAX_CAPACITY = 100_000_000;
-/** Largest `thresholdPercent` accepted (it is a `u32` in the Rust core). */
-export const MAX_THRESHOLD_PERCENT = 4_294_967_295;
+/** Largest `thresholdPercent` accepted (a `u8` in the Rust core, as in the published crate). */
+export const MAX_THRESHOLD_PERCENT = 255;
 /** Largest TCP port. */
 export const MAX_PORT = 65_535;
 
@@ -192,7 +192,7 @@ export function checkPort(value: unknown, name = 'port'): asserts value is numbe
 
 const PERCENT = `a non-negative safe integer no greater than ${MAX_THRESHOLD_PERCENT}`;
 
-/** A budget threshold in percent: an integer 0..4294967295. */
+/** A budget threshold in percent: an integer 0..255 (a `u8` in the Rust core, as in the published crate). */
 export function checkThresholdPercent(
   value: unknown,
   name = 'thresholdPercent',

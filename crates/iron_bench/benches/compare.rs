@@ -75,7 +75,7 @@ fn kept<K>(key: Result<Option<K>, iron_runtime_analytics::RecordError>) -> K {
 }
 
 fn ours_store(capacity: usize) -> ours::EventStore {
-    ours::EventStore::with_capacity(capacity).expect("valid capacity")
+    ours::EventStore::with_capacity(capacity)
 }
 
 /// Times `iters` calls of `op(i)` in batches of at most `batch`, running
@@ -138,15 +138,14 @@ fn record_llm_completed(c: &mut Criterion) {
                 iters,
                 BATCH,
                 |i| {
-                    black_box(store.record_llm_completed(
+                    store.record_llm_completed(
                         &pricing,
                         black_box(MODELS[i % 4]),
                         black_box(INPUT_TOKENS),
                         black_box(OUTPUT_TOKENS),
                         Some(AGENTS[i % 3]),
                         Some(PROVIDER_ID),
-                    ))
-                    .ok();
+                    );
                 },
                 || drop(store.drain_all()),
             )
@@ -306,10 +305,10 @@ fn record_prebuilt(c: &mut Criterion) {
                                 cost_micros: costs[i % 4],
                             },
                         ))
-                        .with_agent_id(agents[i % 3].clone())
+                        .with_agent_id(Some(agents[i % 3].clone()))
                     },
                     |e| {
-                        black_box(store.record(e)).ok();
+                        store.record(e);
                     },
                     || drop(store.drain_all()),
                 )
@@ -403,9 +402,7 @@ fn stats(c: &mut Criterion) {
         let hand = HandStore::with_capacity(10_000);
         for name in &names {
             for agent in AGENTS {
-                store
-                    .record_llm_completed(&pricing, name, 100, 20, Some(agent), Some(PROVIDER_ID))
-                    .expect("valid");
+                store.record_llm_completed(&pricing, name, 100, 20, Some(agent), Some(PROVIDER_ID));
                 ustore.record_llm_completed(
                     &upricing,
                     name,
@@ -528,9 +525,7 @@ const THREAD_FULL_CAPACITY: usize = 1_000;
 /// Fills `store` with LLM events until it drops.
 fn fill(store: &ours::EventStore, pricing: &ours::PricingManager) {
     for i in 0..THREAD_FULL_CAPACITY {
-        store
-            .record_llm_completed(pricing, MODELS[i % 4], 1, 1, None, None)
-            .ok();
+        store.record_llm_completed(pricing, MODELS[i % 4], 1, 1, None, None);
     }
 }
 
@@ -544,15 +539,14 @@ fn threads(c: &mut Criterion) {
     for (threads, id) in [(1usize, "1_thread"), (2, "2_threads")] {
         // Thread `t`'s `i`-th record, the same into a shared or a private store.
         let record_ours = |s: &ours::EventStore, t: usize, i: usize| {
-            black_box(s.record_llm_completed(
+            s.record_llm_completed(
                 &pricing,
                 MODELS[(i + t) % 4],
                 black_box(INPUT_TOKENS),
                 black_box(OUTPUT_TOKENS),
                 Some(AGENTS[i % 3]),
                 Some(PROVIDER_ID),
-            ))
-            .ok();
+            );
         };
         let store = ours_store(capacity);
         group.bench_function(BenchmarkId::new("ours", id), |b| {

@@ -9,14 +9,14 @@ use iron_cost::pricing::PricingManager;
 use iron_runtime_analytics::EventStore;
 
 fn run(threads: usize, total: usize, shared: bool) -> f64 {
-    let one = Arc::new(EventStore::with_capacity(total + 1).unwrap());
+    let one = Arc::new(EventStore::with_capacity(total + 1));
     let pricing = Arc::new(PricingManager::new().unwrap());
     let stores: Vec<_> = (0..threads)
         .map(|_| {
             if shared {
                 one.clone()
             } else {
-                Arc::new(EventStore::with_capacity(total + 1).unwrap())
+                Arc::new(EventStore::with_capacity(total + 1))
             }
         })
         .collect();
@@ -26,16 +26,14 @@ fn run(threads: usize, total: usize, shared: bool) -> f64 {
             let (store, pricing) = (stores[t].clone(), pricing.clone());
             std::thread::spawn(move || {
                 for i in 0..total / threads {
-                    store
-                        .record_llm_completed(
-                            &pricing,
-                            MODELS[i % 4],
-                            INPUT_TOKENS,
-                            OUTPUT_TOKENS,
-                            Some(AGENTS[i % 3]),
-                            Some(PROVIDER_ID),
-                        )
-                        .unwrap();
+                    store.record_llm_completed(
+                        &pricing,
+                        MODELS[i % 4],
+                        INPUT_TOKENS,
+                        OUTPUT_TOKENS,
+                        Some(AGENTS[i % 3]),
+                        Some(PROVIDER_ID),
+                    );
                 }
             })
         })

@@ -11,7 +11,7 @@ use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::provider_utils::current_time_ms;
 
@@ -141,7 +141,13 @@ pub struct EventId {
 }
 
 impl EventId {
-    pub(crate) const fn new(prefix: u64, key: u64) -> Self {
+    /// A fresh id from the process-wide generator, stamped with the current
+    /// time (what [`AnalyticsEvent::new`] gives an event).
+    pub fn new() -> Self {
+        Self::from_parts(id_prefix(0), global_key())
+    }
+
+    pub(crate) const fn from_parts(prefix: u64, key: u64) -> Self {
         Self { prefix, key }
     }
 
@@ -158,9 +164,22 @@ impl EventId {
         uuid::Uuid::from_u64_pair(self.prefix, self.key)
     }
 
-    /// The Unix time in milliseconds at which the event was created.
+    /// The id as a hyphenated lowercase UUID string (same as `to_string()`).
+    pub fn to_uuid_string(&self) -> String {
+        self.to_string()
+    }
+
+    /// The Unix time in milliseconds at which the event was created (for an
+    /// id made by this library; an id parsed from elsewhere carries no time).
     pub fn timestamp_ms(self) -> u64 {
         key_timestamp_ms(self.key)
+    }
+}
+
+impl Default for EventId {
+    /// A fresh id, as [`EventId::new`].
+    fn default() -> Self {
+        Self::new()
     }
 }
 
@@ -200,6 +219,13 @@ impl FromStr for EventId {
 impl Serialize for EventId {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for EventId {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
     }
 }
 
@@ -251,9 +277,10 @@ impl fmt::Display for EventType {
 }
 
 /// Which model served a request, through which provider and key.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LlmModelMeta {
     /// Provider key id, e.g. `ip_openai-001`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provider_id: Option<Arc<str>>,
     /// Provider name, e.g. `openai` (see [`crate::Provider`]).
     pub provider: Arc<str>,
@@ -262,9 +289,10 @@ pub struct LlmModelMeta {
 }
 
 /// A completed LLM request: tokens and cost.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LlmUsageData {
     /// Model, provider and key.
+    #[serde(flatten)]
     pub meta: LlmModelMeta,
     /// Prompt tokens.
     pub input_tokens: u64,
@@ -275,57 +303,57 @@ pub struct LlmUsageData {
 }
 
 /// A failed LLM request.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LlmFailureData {
     /// Model, provider and key.
+    #[serde(flatten)]
     pub meta: LlmModelMeta,
     /// Machine-readable error code, e.g. `rate_limit`.
-    pub error_code: Option<Arc<str>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<String>,
     /// Human-readable error message.
-    pub error_message: Option<Arc<str>>,
-}
-
-/// An agent's spend crossed a budget threshold.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BudgetThresholdData {
-    /// The threshold crossed, in percent of the budget.
-    pub threshold_percent: u32,
-    /// Spend so far, micro-dollars.
-    pub current_spend_micros: u64,
-    /// The budget, micro-dollars.
-    pub budget_micros: u64,
-}
-
-/// The router started listening.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RouterStartedData {
-    /// The port it listens on.
-    pub port: u16,
-}
-
-/// The router stopped; carries the store's final totals.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RouterStoppedData {
-    /// Completed + failed requests recorded over the store's life.
-    pub total_requests: u64,
-    /// Total cost recorded over the store's life, micro-dollars.
-    pub total_cost_micros: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_message: Option<String>,
 }
 
 /// What happened: one variant per [`EventType`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
+///
+/// Serialized with its Protocol 012 `event_type` tag (`llm_request_completed`,
+/// …); deserialization also accepts the variant names that
+/// `iron_runtime_analytics` 0.4.0 wrote (`LlmRequestCompleted`, …).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "event_type", rename_all = "snake_case")]
 pub enum EventPayload {
     /// A completed LLM request.
+    #[serde(alias = "LlmRequestCompleted")]
     LlmRequestCompleted(LlmUsageData),
     /// A failed LLM request.
+    #[serde(alias = "LlmRequestFailed")]
     LlmRequestFailed(LlmFailureData),
-    /// A budget threshold was crossed.
-    BudgetThresholdReached(BudgetThresholdData),
-    /// The router started.
-    RouterStarted(RouterStartedData),
-    /// The router stopped.
-    RouterStopped(RouterStoppedData),
+    /// An agent's spend crossed a budget threshold (local only, never synced).
+    #[serde(alias = "BudgetThresholdReached")]
+    BudgetThresholdReached {
+        /// The threshold crossed, in percent of the budget (0 to 255).
+        threshold_percent: u8,
+        /// Spend so far, micro-dollars.
+        current_spend_micros: u64,
+        /// The budget, micro-dollars.
+        budget_micros: u64,
+    },
+    /// The router started listening (local only).
+    #[serde(alias = "RouterStarted")]
+    RouterStarted {
+        /// The port it listens on.
+        port: u16,
+    },
+    /// The router stopped, with the store's final totals (local only).
+    #[serde(alias = "RouterStopped")]
+    RouterStopped {
+        /// Completed + failed requests recorded over the store's life.
+        total_requests: u64,
+        /// Total cost recorded over the store's life, micro-dollars.
+        total_cost_micros: u64,
+    },
 }
 
 impl EventPayload {
@@ -334,9 +362,9 @@ impl EventPayload {
         match self {
             EventPayload::LlmRequestCompleted(_) => EventType::LlmRequestCompleted,
             EventPayload::LlmRequestFailed(_) => EventType::LlmRequestFailed,
-            EventPayload::BudgetThresholdReached(_) => EventType::BudgetThresholdReached,
-            EventPayload::RouterStarted(_) => EventType::RouterStarted,
-            EventPayload::RouterStopped(_) => EventType::RouterStopped,
+            EventPayload::BudgetThresholdReached { .. } => EventType::BudgetThresholdReached,
+            EventPayload::RouterStarted { .. } => EventType::RouterStarted,
+            EventPayload::RouterStopped { .. } => EventType::RouterStopped,
         }
     }
 
@@ -352,37 +380,53 @@ impl EventPayload {
 
 /// One analytics event: an id, a timestamp, an optional agent and a payload.
 ///
+/// Serializes (serde) to the Protocol 012 field names, absent optionals left
+/// out; the sync state is not serialized.
+///
 /// ```
 /// use iron_runtime_analytics::{AnalyticsEvent, EventPayload};
-/// use iron_runtime_analytics::event::RouterStartedData;
 ///
-/// let event = AnalyticsEvent::new(EventPayload::RouterStarted(RouterStartedData { port: 8080 }));
+/// let event = AnalyticsEvent::new(EventPayload::RouterStarted { port: 8080 });
 /// let json = serde_json::to_value(&event).unwrap();
 /// assert_eq!(json["event_type"], "router_started");
 /// assert_eq!(json["port"], 8080);
 /// assert!(json.get("agent_id").is_none()); // absent optionals are left out
+/// let back: AnalyticsEvent = serde_json::from_value(json).unwrap();
+/// assert_eq!(back, event);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AnalyticsEvent {
     pub(crate) id: EventId,
+    pub(crate) timestamp_ms: u64,
     pub(crate) agent_id: Option<Arc<str>>,
-    pub(crate) payload: EventPayload,
+    pub(crate) synced: bool,
+    /// What happened.
+    pub payload: EventPayload,
 }
 
 impl AnalyticsEvent {
     /// A new event with a fresh id and the current time.
     pub fn new(payload: EventPayload) -> Self {
+        let id = EventId::new();
         Self {
-            id: EventId::new(id_prefix(0), global_key()),
+            id,
+            timestamp_ms: id.timestamp_ms(),
             agent_id: None,
+            synced: false,
             payload,
         }
     }
 
-    /// Attributes the event to an agent.
+    /// Attributes the event to an agent (`None` for no agent).
+    ///
+    /// ```
+    /// use iron_runtime_analytics::{AnalyticsEvent, EventPayload};
+    /// let event = AnalyticsEvent::new(EventPayload::RouterStarted { port: 80 }).with_agent_id(Some("agent_1"));
+    /// assert_eq!(event.agent_id().map(|a| &**a), Some("agent_1"));
+    /// ```
     #[must_use]
-    pub fn with_agent_id(mut self, agent_id: impl Into<Arc<str>>) -> Self {
-        self.agent_id = Some(agent_id.into());
+    pub fn with_agent_id(mut self, agent_id: Option<impl Into<Arc<str>>>) -> Self {
+        self.agent_id = agent_id.map(Into::into);
         self
     }
 
@@ -392,16 +436,33 @@ impl AnalyticsEvent {
     }
 
     /// Unix time in milliseconds at which the event was created.
-    pub fn timestamp_ms(&self) -> u64 {
-        self.id.timestamp_ms()
+    pub const fn timestamp_ms(&self) -> u64 {
+        self.timestamp_ms
     }
 
     /// The agent the event is attributed to.
-    pub fn agent_id(&self) -> Option<&str> {
-        self.agent_id.as_deref()
+    pub const fn agent_id(&self) -> Option<&Arc<str>> {
+        self.agent_id.as_ref()
     }
 
-    /// What happened.
+    /// Whether the event was marked delivered ([`AnalyticsEvent::set_synced`]).
+    ///
+    /// Events read from a store ([`EventStore::snapshot_events`](crate::EventStore::snapshot_events),
+    /// …) are never synced: a delivered event leaves the buffer
+    /// ([`EventStore::mark_synced`](crate::EventStore::mark_synced)).
+    pub const fn is_synced(&self) -> bool {
+        self.synced
+    }
+
+    /// Marks the event delivered (or not). Recording an event marked
+    /// delivered counts it in the stats and as synced in
+    /// [`EventStore::accounting`](crate::EventStore::accounting), without
+    /// keeping it for delivery.
+    pub fn set_synced(&mut self, synced: bool) {
+        self.synced = synced;
+    }
+
+    /// What happened (also the public field [`payload`](AnalyticsEvent::payload)).
     pub const fn payload(&self) -> &EventPayload {
         &self.payload
     }
@@ -412,50 +473,53 @@ impl AnalyticsEvent {
     }
 }
 
+/// The serialized form of an event: its fields, then the payload's.
+#[derive(Serialize)]
+struct SerializedEvent<'a> {
+    event_id: EventId,
+    timestamp_ms: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    agent_id: Option<&'a Arc<str>>,
+    #[serde(flatten)]
+    payload: &'a EventPayload,
+}
+
 impl Serialize for AnalyticsEvent {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut map = serializer.serialize_map(None)?;
-        map.serialize_entry("event_id", &self.id)?;
-        map.serialize_entry("timestamp_ms", &self.timestamp_ms())?;
-        map.serialize_entry("event_type", self.event_type().as_str())?;
-        if let Some(agent) = &self.agent_id {
-            map.serialize_entry("agent_id", agent)?;
+        SerializedEvent {
+            event_id: self.id,
+            timestamp_ms: self.timestamp_ms,
+            agent_id: self.agent_id.as_ref(),
+            payload: &self.payload,
         }
-        fn meta<M: SerializeMap>(map: &mut M, meta: &LlmModelMeta) -> Result<(), M::Error> {
-            if let Some(id) = &meta.provider_id {
-                map.serialize_entry("provider_id", id)?;
-            }
-            map.serialize_entry("provider", &meta.provider)?;
-            map.serialize_entry("model", &meta.model)
-        }
-        match &self.payload {
-            EventPayload::LlmRequestCompleted(d) => {
-                meta(&mut map, &d.meta)?;
-                map.serialize_entry("input_tokens", &d.input_tokens)?;
-                map.serialize_entry("output_tokens", &d.output_tokens)?;
-                map.serialize_entry("cost_micros", &d.cost_micros)?;
-            }
-            EventPayload::LlmRequestFailed(d) => {
-                meta(&mut map, &d.meta)?;
-                if let Some(code) = &d.error_code {
-                    map.serialize_entry("error_code", code)?;
-                }
-                if let Some(message) = &d.error_message {
-                    map.serialize_entry("error_message", message)?;
-                }
-            }
-            EventPayload::BudgetThresholdReached(d) => {
-                map.serialize_entry("threshold_percent", &d.threshold_percent)?;
-                map.serialize_entry("current_spend_micros", &d.current_spend_micros)?;
-                map.serialize_entry("budget_micros", &d.budget_micros)?;
-            }
-            EventPayload::RouterStarted(d) => map.serialize_entry("port", &d.port)?,
-            EventPayload::RouterStopped(d) => {
-                map.serialize_entry("total_requests", &d.total_requests)?;
-                map.serialize_entry("total_cost_micros", &d.total_cost_micros)?;
-            }
-        }
-        map.end()
+        .serialize(serializer)
+    }
+}
+
+/// An event as read: a missing id gets a fresh one, a missing time the current time.
+#[derive(Deserialize)]
+struct DeserializedEvent {
+    #[serde(default)]
+    event_id: Option<EventId>,
+    #[serde(default)]
+    timestamp_ms: Option<u64>,
+    #[serde(default)]
+    agent_id: Option<Arc<str>>,
+    #[serde(flatten)]
+    payload: EventPayload,
+}
+
+impl<'de> Deserialize<'de> for AnalyticsEvent {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let e = DeserializedEvent::deserialize(deserializer)?;
+        let id = e.event_id.unwrap_or_default();
+        Ok(Self {
+            id,
+            timestamp_ms: e.timestamp_ms.unwrap_or_else(current_time_ms),
+            agent_id: e.agent_id,
+            synced: false,
+            payload: e.payload,
+        })
     }
 }
 
@@ -482,8 +546,7 @@ mod tests {
 
     #[test]
     fn ids_are_rfc_uuids_and_parse_back() {
-        let id = AnalyticsEvent::new(EventPayload::RouterStarted(RouterStartedData { port: 1 }))
-            .event_id();
+        let id = AnalyticsEvent::new(EventPayload::RouterStarted { port: 1 }).event_id();
         let uuid = id.as_uuid();
         assert_eq!(uuid.get_version_num(), 8);
         assert_eq!(uuid.get_variant(), uuid::Variant::RFC4122);

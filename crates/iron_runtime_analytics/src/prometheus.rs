@@ -58,7 +58,7 @@ impl EventStore {
     /// use iron_runtime_analytics::EventStore;
     /// use iron_cost::pricing::PricingManager;
     /// let store = EventStore::new();
-    /// store.record_llm_completed(&PricingManager::new().unwrap(), "gpt-4", 150, 50, None, None).unwrap();
+    /// store.record_llm_completed(&PricingManager::new().unwrap(), "gpt-4", 150, 50, None, None);
     /// let text = store.render_prometheus();
     /// assert!(text.contains(r#"gen_ai_client_token_usage{gen_ai_request_model="gpt-4",gen_ai_provider_name="openai",gen_ai_token_type="input"} 150"#));
     /// ```
@@ -205,7 +205,7 @@ impl EventStore {
                 "iron_analytics_events_unsynced",
                 "gauge",
                 "LLM events waiting to be delivered.",
-                self.unsynced_count() as u64,
+                self.unsynced_count(),
             ),
             (
                 "iron_analytics_events_delivered_total",

@@ -2,13 +2,37 @@
 //! [`infer_provider`] and [`current_time_ms`].
 
 use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
 
 /// The LLM vendors the library knows by name.
 ///
 /// Stats keep these names; on the wire, Protocol 012 only knows `openai`,
 /// `anthropic` and `unknown` (see [`Provider::wire_name`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+///
+/// Parsing never fails: a name the library does not know is
+/// [`Provider::Unknown`], as in `iron_runtime_analytics` 0.4.0 (whose
+/// `Provider` had only `OpenAI`, `Anthropic` and `Unknown`).
+///
+/// ```
+/// use std::sync::Arc;
+/// use iron_runtime_analytics::Provider;
+///
+/// assert_eq!("OpenAI".parse::<Provider>(), Ok(Provider::OpenAI));
+/// assert_eq!(Provider::from("my-gateway"), Provider::Unknown);
+/// assert_eq!(Provider::default(), Provider::Unknown);
+/// let name: Arc<str> = Provider::Google.into();
+/// assert_eq!(&*name, "google");
+/// assert_eq!(serde_json::to_string(&Provider::XAI).unwrap(), r#""xai""#);
+/// assert_eq!(serde_json::from_str::<Provider>(r#""my-gateway""#).unwrap(), Provider::Unknown);
+/// ```
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 #[non_exhaustive]
 pub enum Provider {
     /// OpenAI (`gpt-*`, `o1*`, `o3*`, `o4*`, `chatgpt-*`, embeddings, `dall-e`, `whisper`, `tts-*`).
@@ -23,7 +47,9 @@ pub enum Provider {
     DeepSeek,
     /// xAI (`grok-*`).
     XAI,
-    /// Anything else.
+    /// Anything else (also what a name the library does not know parses to).
+    #[default]
+    #[serde(other)]
     Unknown,
 }
 
@@ -45,7 +71,7 @@ impl Provider {
     /// use iron_runtime_analytics::Provider;
     /// assert_eq!(Provider::XAI.as_str(), "xai");
     /// ```
-    pub const fn as_str(self) -> &'static str {
+    pub const fn as_str(&self) -> &'static str {
         match self {
             Provider::OpenAI => "openai",
             Provider::Anthropic => "anthropic",
@@ -57,7 +83,15 @@ impl Provider {
         }
     }
 
-    /// Parses a provider name as produced by [`Provider::as_str`] (ASCII case-insensitive).
+    /// The name as an `Arc<str>`, the type of
+    /// [`LlmModelMeta::provider`](crate::event::LlmModelMeta::provider).
+    pub fn to_arc_str(self) -> Arc<str> {
+        Arc::from(self.as_str())
+    }
+
+    /// Parses a provider name as produced by [`Provider::as_str`] (ASCII
+    /// case-insensitive); `None` for a name the library does not know
+    /// (where [`FromStr`] answers [`Provider::Unknown`]).
     pub fn from_name(name: &str) -> Option<Provider> {
         Provider::ALL
             .into_iter()
@@ -84,6 +118,28 @@ impl Provider {
 impl fmt::Display for Provider {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Provider {
+    /// Never returned: a name the library does not know is [`Provider::Unknown`].
+    type Err = ();
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Provider::from_name(s).unwrap_or_default())
+    }
+}
+
+impl From<&str> for Provider {
+    /// As [`FromStr`]: ASCII case-insensitive, [`Provider::Unknown`] for other names.
+    fn from(name: &str) -> Self {
+        Provider::from_name(name).unwrap_or_default()
+    }
+}
+
+impl From<Provider> for Arc<str> {
+    fn from(provider: Provider) -> Self {
+        provider.to_arc_str()
     }
 }
 

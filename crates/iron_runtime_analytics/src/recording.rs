@@ -1,18 +1,31 @@
 //! High-level recording API for [`EventStore`]: provider inference and cost
 //! calculation happen here, so a router records one call per request.
 //!
-//! Every `record_*` method of an LLM event returns the new event's id when it
-//! was buffered, `None` when the buffer was full of LLM events (the event
-//! still counts in the stats). Local events (lifecycle, budget) always return
-//! their id: they are recorded, and evicted later, oldest first, when an LLM
-//! event needs their room.
+//! # Two forms of each method
 //!
-//! Bad input is refused with a [`RecordError`] before anything is counted:
-//! an empty model or provider name, a name longer than
-//! [`MAX_NAME_CHARS`](crate::MAX_NAME_CHARS) characters, token parts larger
-//! than their whole. Error messages longer than
-//! [`MAX_ERROR_MESSAGE_CHARS`](crate::MAX_ERROR_MESSAGE_CHARS) are cut at a
-//! character boundary and marked, never refused.
+//! The methods named as in `iron_runtime_analytics` 0.4.0 (`record`,
+//! `record_llm_completed`, `record_llm_completed_with_provider`,
+//! `record_llm_failed`, `record_budget_threshold`, `record_router_started`,
+//! `record_router_stopped`) return nothing, as they did there. Each has a
+//! `try_*` twin that says what happened: the new event's id when it was
+//! buffered, `None` when the buffer was full of LLM events (the event still
+//! counts in the stats), or the [`RecordError`] that refused it. Local events
+//! (lifecycle, budget) are always buffered, and evicted later, oldest first,
+//! when an LLM event needs their room. The methods new in this crate
+//! ([`EventStore::record_llm`], [`EventStore::record_usage`],
+//! [`EventStore::record_llm_completed_with_latency`]) answer like the `try_*` ones.
+//!
+//! # Bad input
+//!
+//! Bad input is refused before anything is counted: an empty model or
+//! provider name, a name longer than [`MAX_NAME_CHARS`]
+//! characters, token parts larger than their whole. A `try_*` method returns
+//! the [`RecordError`]; the infallible form never panics and never drops it
+//! silently: it counts it in [`EventStore::refused_count`] (and
+//! [`Accounting::refused`](crate::Accounting::refused)), keeps the last
+//! error ([`EventStore::last_refusal`]) and logs the first one. Error
+//! messages longer than [`MAX_ERROR_MESSAGE_CHARS`](crate::MAX_ERROR_MESSAGE_CHARS)
+//! are cut at a character boundary and marked, never refused.
 
 use iron_cost::pricing::{PricingManager, TokenUsage};
 
@@ -20,6 +33,7 @@ use crate::event::{AnalyticsEvent, EventId, EventPayload};
 use crate::event_storage::{
     Cost, EventStore, Latency, Name, NewEvent, NewPayload, ProviderArg, RecordError, MAX_NAME_CHARS,
 };
+use crate::provider_utils::Provider;
 
 fn check_name(field: &'static str, name: &str) -> Result<(), RecordError> {
     // A character is at least one byte: a short name needs no count.
@@ -55,15 +69,55 @@ fn check_usage(usage: &TokenUsage) -> Result<(), RecordError> {
 }
 
 impl EventStore {
-    /// Records a pre-built event.
+    /// Counts a refusal of an infallible method (see the [module docs](self)).
+    fn settle<T>(&self, method: &str, result: Result<T, RecordError>) {
+        if let Err(e) = result {
+            self.refuse(method, e);
+        }
+    }
+
+    /// Records a pre-built event (see [`EventStore::try_record`]); an event
+    /// with bad input is counted in [`EventStore::refused_count`] instead.
+    ///
+    /// ```
+    /// use iron_runtime_analytics::{AnalyticsEvent, EventPayload, EventStore};
+    /// let store = EventStore::new();
+    /// store.record(AnalyticsEvent::new(EventPayload::RouterStarted { port: 8080 }));
+    /// assert_eq!(store.len(), 1);
+    /// ```
+    pub fn record(&self, event: AnalyticsEvent) {
+        self.settle("record", self.record_ref(&event));
+    }
+
+    /// Records a pre-built event; its id if it was buffered, `None` if the
+    /// buffer was full of LLM events.
     ///
     /// The event keeps its id if it was made by [`AnalyticsEvent::new`] in this
-    /// process (or by this store); an id from elsewhere is replaced by a fresh one.
+    /// process (or by this store); an id from elsewhere (e.g. an event read
+    /// back with serde) is replaced by a fresh one, stamped with the current
+    /// time. An LLM event already marked delivered ([`AnalyticsEvent::set_synced`])
+    /// is counted in the stats and settled as synced at once: it is not kept
+    /// for delivery.
+    ///
+    /// ```
+    /// use iron_runtime_analytics::{AnalyticsEvent, EventPayload, EventStore, RecordError};
+    /// use iron_runtime_analytics::event::{LlmFailureData, LlmModelMeta};
+    ///
+    /// let store = EventStore::new();
+    /// let failed = |model: &str| AnalyticsEvent::new(EventPayload::LlmRequestFailed(LlmFailureData {
+    ///     meta: LlmModelMeta { provider_id: None, provider: "openai".into(), model: model.into() },
+    ///     error_code: Some("timeout".to_string()),
+    ///     error_message: None,
+    /// }));
+    /// assert!(store.try_record(failed("gpt-4o")).unwrap().is_some());
+    /// assert_eq!(store.try_record(failed("")), Err(RecordError::EmptyModel));
+    /// assert_eq!(store.stats().failed_requests, 1);
+    /// ```
     ///
     /// # Errors
     /// [`RecordError`] if an LLM event has an empty model or provider name,
     /// or a name that is too long.
-    pub fn record(&self, event: AnalyticsEvent) -> Result<Option<EventId>, RecordError> {
+    pub fn try_record(&self, event: AnalyticsEvent) -> Result<Option<EventId>, RecordError> {
         self.record_ref(&event)
     }
 
@@ -107,30 +161,65 @@ impl EventStore {
                     },
                 )
             }
-            EventPayload::BudgetThresholdReached(d) => base(
+            &EventPayload::BudgetThresholdReached {
+                threshold_percent,
+                current_spend_micros,
+                budget_micros,
+            } => base(
                 "",
                 "",
                 None,
                 NewPayload::Budget {
-                    threshold_percent: d.threshold_percent,
-                    current_spend_micros: d.current_spend_micros,
-                    budget_micros: d.budget_micros,
+                    threshold_percent,
+                    current_spend_micros,
+                    budget_micros,
                 },
             ),
-            EventPayload::RouterStarted(d) => {
-                base("", "", None, NewPayload::RouterStarted { port: d.port })
+            &EventPayload::RouterStarted { port } => {
+                base("", "", None, NewPayload::RouterStarted { port })
             }
-            EventPayload::RouterStopped(d) => base(
+            &EventPayload::RouterStopped {
+                total_requests,
+                total_cost_micros,
+            } => base(
                 "",
                 "",
                 None,
                 NewPayload::RouterStopped {
-                    total_requests: d.total_requests,
-                    total_cost_micros: d.total_cost_micros,
+                    total_requests,
+                    total_cost_micros,
                 },
             ),
         };
-        Ok(self.push(new))
+        let id = self.push(new);
+        if let (true, Some(id)) = (event.synced, id) {
+            self.mark_synced(&[id]);
+        }
+        Ok(id)
+    }
+
+    /// Records a completed LLM request (see [`EventStore::try_record_llm_completed`]);
+    /// bad input is counted in [`EventStore::refused_count`] instead.
+    pub fn record_llm_completed(
+        &self,
+        pricing: &PricingManager,
+        model: &str,
+        input_tokens: u64,
+        output_tokens: u64,
+        agent_id: Option<&str>,
+        provider_id: Option<&str>,
+    ) {
+        self.settle(
+            "record_llm_completed",
+            self.try_record_llm_completed(
+                pricing,
+                model,
+                input_tokens,
+                output_tokens,
+                agent_id,
+                provider_id,
+            ),
+        );
     }
 
     /// Records a completed LLM request: the provider is inferred from the
@@ -143,7 +232,8 @@ impl EventStore {
     ///
     /// let store = EventStore::new();
     /// let pricing = PricingManager::new().unwrap();
-    /// store.record_llm_completed(&pricing, "gpt-4", 150, 50, Some("agent_1"), None).unwrap();
+    /// let id = store.try_record_llm_completed(&pricing, "gpt-4", 150, 50, Some("agent_1"), None).unwrap();
+    /// assert!(id.is_some());
     /// let stats = store.stats();
     /// assert_eq!(stats.total_cost_micros, 7_500); // $30/M in, $60/M out
     /// assert_eq!(stats.by_provider["openai"].request_count, 1);
@@ -152,7 +242,7 @@ impl EventStore {
     ///
     /// # Errors
     /// [`RecordError`] for an empty model name or a name that is too long.
-    pub fn record_llm_completed(
+    pub fn try_record_llm_completed(
         &self,
         pricing: &PricingManager,
         model: &str,
@@ -172,8 +262,8 @@ impl EventStore {
         )
     }
 
-    /// [`EventStore::record_llm_completed`] with the request's latency, which
-    /// feeds the per-model latency histograms of [`EventStore::stats`].
+    /// [`EventStore::try_record_llm_completed`] with the request's latency,
+    /// which feeds the per-model latency histograms of [`EventStore::stats`].
     ///
     /// ```
     /// use std::time::Duration;
@@ -244,8 +334,10 @@ impl EventStore {
         self.record_llm(LlmRecord::priced(model, pricing, *usage))
     }
 
-    /// Records a completed LLM request with an explicit provider name (for
-    /// models whose name does not tell, e.g. fine-tunes or gateways).
+    /// Records a completed LLM request with an explicit provider, for models
+    /// whose name does not tell (e.g. fine-tunes); see
+    /// [`EventStore::try_record_llm_completed_with_provider`] for any
+    /// provider name. Bad input is counted in [`EventStore::refused_count`].
     ///
     /// ```
     /// use iron_runtime_analytics::{EventStore, Provider};
@@ -253,16 +345,52 @@ impl EventStore {
     ///
     /// let store = EventStore::new();
     /// let pricing = PricingManager::new().unwrap();
-    /// store
-    ///     .record_llm_completed_with_provider(&pricing, "my-finetune", Provider::OpenAI.as_str(), 10, 5, None, None)
-    ///     .unwrap();
+    /// store.record_llm_completed_with_provider(&pricing, "my-finetune", Provider::OpenAI, 10, 5, None, None);
     /// assert_eq!(store.stats().by_provider["openai"].output_tokens, 5);
+    /// ```
+    #[allow(clippy::too_many_arguments)]
+    pub fn record_llm_completed_with_provider(
+        &self,
+        pricing: &PricingManager,
+        model: &str,
+        provider: Provider,
+        input_tokens: u64,
+        output_tokens: u64,
+        agent_id: Option<&str>,
+        provider_id: Option<&str>,
+    ) {
+        self.settle(
+            "record_llm_completed_with_provider",
+            self.try_record_llm_completed_with_provider(
+                pricing,
+                model,
+                provider.as_str(),
+                input_tokens,
+                output_tokens,
+                agent_id,
+                provider_id,
+            ),
+        );
+    }
+
+    /// Records a completed LLM request with an explicit provider name, any
+    /// name (a gateway, a self-hosted endpoint) or a [`Provider`]'s
+    /// [`as_str`](Provider::as_str).
+    ///
+    /// ```
+    /// use iron_runtime_analytics::EventStore;
+    /// use iron_cost::pricing::PricingManager;
+    ///
+    /// let store = EventStore::new();
+    /// let pricing = PricingManager::new().unwrap();
+    /// store.try_record_llm_completed_with_provider(&pricing, "llama-3-70b", "my-gateway", 10, 5, None, None).unwrap();
+    /// assert_eq!(store.stats().by_provider["my-gateway"].output_tokens, 5);
     /// ```
     ///
     /// # Errors
     /// [`RecordError`] for an empty model or provider name, or a name that is too long.
     #[allow(clippy::too_many_arguments)]
-    pub fn record_llm_completed_with_provider(
+    pub fn try_record_llm_completed_with_provider(
         &self,
         pricing: &PricingManager,
         model: &str,
@@ -290,11 +418,27 @@ impl EventStore {
         }))
     }
 
+    /// Records a failed LLM request (see [`EventStore::try_record_llm_failed`]);
+    /// bad input is counted in [`EventStore::refused_count`] instead.
+    pub fn record_llm_failed(
+        &self,
+        model: &str,
+        agent_id: Option<&str>,
+        provider_id: Option<&str>,
+        error_code: Option<&str>,
+        error_message: Option<&str>,
+    ) {
+        self.settle(
+            "record_llm_failed",
+            self.try_record_llm_failed(model, agent_id, provider_id, error_code, error_message),
+        );
+    }
+
     /// Records a failed LLM request (provider inferred from the model name).
     ///
     /// # Errors
     /// [`RecordError`] for an empty model name or a name that is too long.
-    pub fn record_llm_failed(
+    pub fn try_record_llm_failed(
         &self,
         model: &str,
         agent_id: Option<&str>,
@@ -308,19 +452,42 @@ impl EventStore {
         self.record_llm(record)
     }
 
-    /// Records that an agent's spend crossed a budget threshold (local only, never synced).
-    ///
-    /// An agent id longer than [`MAX_NAME_CHARS`](crate::MAX_NAME_CHARS)
-    /// characters is left out of the event rather than refused.
+    /// Records that an agent's spend crossed a budget threshold (local only,
+    /// never synced); an agent id that is too long is counted in
+    /// [`EventStore::refused_count`] instead.
     pub fn record_budget_threshold(
         &self,
-        threshold_percent: u32,
+        threshold_percent: u8,
         current_spend_micros: u64,
         budget_micros: u64,
         agent_id: Option<&str>,
-    ) -> Option<EventId> {
-        let agent_id = agent_id.filter(|a| check_name("agent_id", a).is_ok());
-        self.push(NewEvent {
+    ) {
+        self.settle(
+            "record_budget_threshold",
+            self.try_record_budget_threshold(
+                threshold_percent,
+                current_spend_micros,
+                budget_micros,
+                agent_id,
+            ),
+        );
+    }
+
+    /// Records that an agent's spend crossed a budget threshold (local only,
+    /// never synced); returns its id (local events are always buffered).
+    ///
+    /// # Errors
+    /// [`RecordError::NameTooLong`] for an agent id longer than
+    /// [`MAX_NAME_CHARS`] characters.
+    pub fn try_record_budget_threshold(
+        &self,
+        threshold_percent: u8,
+        current_spend_micros: u64,
+        budget_micros: u64,
+        agent_id: Option<&str>,
+    ) -> Result<Option<EventId>, RecordError> {
+        check_optional("agent_id", agent_id)?;
+        Ok(self.push(NewEvent {
             key: None,
             model: Name::Str(""),
             provider: ProviderArg::Infer,
@@ -332,11 +499,17 @@ impl EventStore {
                 current_spend_micros,
                 budget_micros,
             },
-        })
+        }))
     }
 
     /// Records that the router started on `port` (local only).
-    pub fn record_router_started(&self, port: u16) -> Option<EventId> {
+    pub fn record_router_started(&self, port: u16) {
+        self.try_record_router_started(port);
+    }
+
+    /// Records that the router started on `port` (local only); returns its
+    /// id (local events are always buffered). Never fails.
+    pub fn try_record_router_started(&self, port: u16) -> Option<EventId> {
         self.push(NewEvent {
             key: None,
             model: Name::Str(""),
@@ -353,15 +526,21 @@ impl EventStore {
     /// ```
     /// use iron_runtime_analytics::{EventStore, EventPayload};
     /// let store = EventStore::new();
-    /// store.record_llm_failed("gpt-4", None, None, None, None).unwrap();
+    /// store.record_llm_failed("gpt-4", None, None, None, None);
     /// store.record_router_stopped();
     /// let last = store.snapshot_events().pop().unwrap();
-    /// match last.payload() {
-    ///     EventPayload::RouterStopped(d) => assert_eq!(d.total_requests, 1),
+    /// match last.payload {
+    ///     EventPayload::RouterStopped { total_requests, .. } => assert_eq!(total_requests, 1),
     ///     other => panic!("unexpected {other:?}"),
     /// }
     /// ```
-    pub fn record_router_stopped(&self) -> Option<EventId> {
+    pub fn record_router_stopped(&self) {
+        self.try_record_router_stopped();
+    }
+
+    /// Records that the router stopped (local only); returns its id (local
+    /// events are always buffered). Never fails.
+    pub fn try_record_router_stopped(&self) -> Option<EventId> {
         let totals = self.totals();
         self.push(NewEvent {
             key: None,

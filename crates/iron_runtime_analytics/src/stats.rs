@@ -2,7 +2,10 @@
 //! [`ComputedStats`], plus the plain counters the store keeps per shard.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
 
 use crate::intern::is_transient;
 
@@ -27,7 +30,11 @@ pub type StatsMap = HashMap<Arc<str>, ModelStats, foldhash::fast::RandomState>;
 /// every prompt token processed, cached or not, and `output_tokens` every
 /// completion token, reasoning included; the cache and reasoning counts are
 /// parts of those. Every count saturates at `u64::MAX` instead of wrapping.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+///
+/// Serialized (serde) with its field names; the fields beyond those of
+/// `iron_runtime_analytics` 0.4.0 default to 0 when read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ModelStats {
     /// Completed + failed requests.
     pub request_count: u64,
@@ -66,6 +73,71 @@ impl ModelStats {
     }
 }
 
+/// Per-model counters that many threads add to at once, each a lock-free
+/// atomic: the aggregation type of `iron_runtime_analytics` 0.4.0, kept for
+/// code that builds its own tables. The [`EventStore`](crate::EventStore)
+/// does not use it (its shards keep plain counters under a lock that
+/// writers never wait for).
+///
+/// Every count saturates at `u64::MAX` instead of wrapping.
+///
+/// ```
+/// use iron_runtime_analytics::stats::{AtomicModelStats, ModelStats};
+/// let stats = AtomicModelStats::new();
+/// stats.add(100, 50, 1_500);
+/// stats.add(u64::MAX, 0, 0);
+/// let snapshot: ModelStats = stats.snapshot();
+/// assert_eq!((snapshot.request_count, snapshot.input_tokens, snapshot.cost_micros), (2, u64::MAX, 1_500));
+/// ```
+#[derive(Debug, Default)]
+pub struct AtomicModelStats {
+    request_count: AtomicU64,
+    input_tokens: AtomicU64,
+    output_tokens: AtomicU64,
+    cost_micros: AtomicU64,
+}
+
+/// Adds to an atomic counter, saturating.
+fn saturating_add(counter: &AtomicU64, n: u64) {
+    // Relaxed: independent statistics; readers take no decision on their order.
+    let _ = counter.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
+        Some(v.saturating_add(n))
+    });
+}
+
+impl AtomicModelStats {
+    /// All counts at 0.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Counts one completed request of `input` and `output` tokens costing `cost` micro-dollars.
+    pub fn add(&self, input: u64, output: u64, cost: u64) {
+        saturating_add(&self.request_count, 1);
+        saturating_add(&self.input_tokens, input);
+        saturating_add(&self.output_tokens, output);
+        saturating_add(&self.cost_micros, cost);
+    }
+
+    /// The counts now (each read on its own: a concurrent `add` may be half seen).
+    pub fn snapshot(&self) -> ModelStats {
+        self.into()
+    }
+}
+
+impl From<&AtomicModelStats> for ModelStats {
+    fn from(atomic: &AtomicModelStats) -> Self {
+        // Relaxed: see `saturating_add`.
+        Self {
+            request_count: atomic.request_count.load(Ordering::Relaxed),
+            input_tokens: atomic.input_tokens.load(Ordering::Relaxed),
+            output_tokens: atomic.output_tokens.load(Ordering::Relaxed),
+            cost_micros: atomic.cost_micros.load(Ordering::Relaxed),
+            ..Self::default()
+        }
+    }
+}
+
 /// A snapshot of the store's statistics.
 ///
 /// Totals count every LLM event recorded, including those the buffer had to
@@ -73,7 +145,11 @@ impl ModelStats {
 /// breakdown (model, provider, agent) holds at most the store's cardinality
 /// limit of names; requests of names past it are summed in one row keyed
 /// [`CARDINALITY_OVERFLOW_KEY`].
-#[derive(Debug, Clone, Default, PartialEq)]
+///
+/// Serialized (serde) with its field names; the breakdowns are maps from
+/// name to [`ModelStats`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ComputedStats {
     /// Completed + failed requests.
     pub total_requests: u64,
@@ -115,7 +191,7 @@ impl ComputedStats {
     /// use iron_runtime_analytics::EventStore;
     /// let store = EventStore::new();
     /// assert_eq!(store.stats().success_rate(), 1.0);
-    /// store.record_llm_failed("gpt-4", None, None, Some("rate_limit"), None).unwrap();
+    /// store.record_llm_failed("gpt-4", None, None, Some("rate_limit"), None);
     /// assert_eq!(store.stats().success_rate(), 0.0);
     /// ```
     pub fn success_rate(&self) -> f64 {
@@ -164,7 +240,7 @@ pub const LATENCY_BOUNDS_MICROS: [u64; 14] = [
 ];
 
 /// A latency histogram with the [`LATENCY_BOUNDS_MICROS`] buckets.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LatencyHistogram {
     /// Observations per bucket (not cumulative); the last is the `+Inf` bucket.
     pub bucket_counts: [u64; LATENCY_BOUNDS_MICROS.len() + 1],
@@ -251,7 +327,7 @@ impl LatencyHistogram {
 }
 
 /// Request duration and time to first token of one model.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ModelLatency {
     /// Whole-request duration (`gen_ai.client.operation.duration`).
     pub duration: LatencyHistogram,

@@ -20,7 +20,7 @@ use crate::stats::{ComputedStats, Counters, ModelLatency, ModelStats};
 /// use iron_runtime_analytics::{ComputedStats, EventStore};
 ///
 /// let store = EventStore::new();
-/// store.record_llm_failed("gpt-4o", Some("agent-1"), None, Some("timeout"), None).unwrap();
+/// store.record_llm_failed("gpt-4o", Some("agent-1"), None, Some("timeout"), None);
 /// let view = store.stats_view();
 /// assert_eq!(view.totals().failed_count, 1);
 /// let agents: Vec<_> = view.by_agent().map(|(name, s)| (name.to_string(), s.request_count)).collect();

@@ -20,7 +20,7 @@ fn model_key(store: &EventStore, name: &str) -> ModelKey {
 /// What a test compares of an event: everything but the id.
 fn fields(e: &AnalyticsEvent) -> (Option<String>, String) {
     (
-        e.agent_id().map(str::to_owned),
+        e.agent_id().map(|a| a.to_string()),
         format!("{:?}", e.payload()),
     )
 }
@@ -139,7 +139,7 @@ fn a_refused_record_never_affects_the_others() {
 
 #[test]
 fn a_full_buffer_drops_the_rest_and_counts_them() {
-    let store = EventStore::with_capacity(3).unwrap();
+    let store = EventStore::with_capacity(3);
     let model = model_key(&store, "gpt-4o");
     let records = vec![LlmRecord::completed(model, 10, 10, 5); 5];
     assert_eq!(store.record_llm_batch(&records).buffered, 3);
@@ -154,7 +154,7 @@ fn a_full_buffer_drops_the_rest_and_counts_them() {
 
 #[test]
 fn a_streaming_store_streams_every_batched_event_in_order() {
-    let (store, rx) = EventStore::with_streaming(100, 100).unwrap();
+    let (store, rx) = EventStore::with_streaming(100, 100);
     let model = model_key(&store, "gpt-4o");
     let records: Vec<_> = (1..=5)
         .map(|i| LlmRecord::completed(model, i, 0, 0))
@@ -171,7 +171,7 @@ fn a_streaming_store_streams_every_batched_event_in_order() {
 
 #[test]
 fn batches_from_many_threads_balance_with_a_drainer() {
-    let store = Arc::new(EventStore::with_capacity(500).unwrap());
+    let store = Arc::new(EventStore::with_capacity(500));
     let model = model_key(&store, "gpt-4o");
     let writers: Vec<_> = (0..4)
         .map(|_| {

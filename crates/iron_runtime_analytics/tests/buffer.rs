@@ -17,7 +17,7 @@ fn completed(
     tokens: u64,
 ) -> Option<iron_runtime_analytics::EventId> {
     store
-        .record_llm_completed(p, "gpt-4", tokens, 1, None, None)
+        .try_record_llm_completed(p, "gpt-4", tokens, 1, None, None)
         .expect("valid input")
 }
 
@@ -45,24 +45,57 @@ fn default_capacity_is_ten_thousand() {
 #[test]
 fn capacity_is_validated() {
     assert_eq!(
-        EventStore::with_capacity(0).unwrap_err(),
+        EventStore::try_with_capacity(0).unwrap_err(),
         StoreError::InvalidCapacity(0)
     );
-    assert!(EventStore::with_capacity(MAX_CAPACITY + 1).is_err());
-    assert_eq!(EventStore::with_capacity(1).unwrap().capacity(), 1);
-    assert_eq!(
-        EventStore::with_streaming(10, 0).unwrap_err(),
-        StoreError::InvalidChannelSize
-    );
-    assert!(EventStore::with_streaming(0, 1).is_err());
+    assert!(EventStore::try_with_capacity(MAX_CAPACITY + 1).is_err());
+    assert_eq!(EventStore::try_with_capacity(1).unwrap().capacity(), 1);
+    assert_eq!(EventStore::with_capacity(1).capacity(), 1);
+    assert!(EventStore::try_with_streaming(0, 1).is_err());
     let message = StoreError::InvalidCapacity(0).to_string();
     assert!(message.contains("between 1 and"), "{message}");
 }
 
 #[test]
+#[should_panic(expected = "EventStore::with_capacity: capacity must be between 1 and")]
+fn infallible_constructor_panics_on_zero_capacity() {
+    let _ = EventStore::with_capacity(0);
+}
+
+#[test]
+#[should_panic(expected = "EventStore::with_streaming: capacity must be between 1 and")]
+fn infallible_streaming_constructor_panics_on_zero_capacity() {
+    let _ = EventStore::with_streaming(0, 10);
+}
+
+#[test]
+fn a_zero_channel_is_a_rendezvous() {
+    // As with crossbeam's `bounded(0)`: an event reaches the receiver only if
+    // it is waiting at that instant; the others are counted, never block.
+    let (store, rx) = EventStore::with_streaming(10, 0);
+    store.record_router_started(1);
+    assert_eq!(store.stream_dropped_count(), 1);
+    assert!(rx.try_recv().is_err());
+    std::thread::scope(|s| {
+        let waiting = s.spawn(|| rx.recv_timeout(std::time::Duration::from_secs(30)));
+        // Keep offering until the receiver is waiting and takes one.
+        while !waiting.is_finished() {
+            store.record_router_started(2);
+            std::thread::yield_now();
+        }
+        let got = waiting.join().expect("receiver thread").expect("an event");
+        assert_eq!(got.payload, EventPayload::RouterStarted { port: 2 });
+    });
+    assert_eq!(
+        store.accounting().recorded,
+        store.stream_dropped_count() + 1
+    );
+}
+
+#[test]
 fn full_buffer_drops_new_events_and_counts_them() {
     let p = pricing();
-    let store = EventStore::with_capacity(3).unwrap();
+    let store = EventStore::with_capacity(3);
     for t in 1..=5 {
         let id = completed(&store, &p, t);
         assert_eq!(id.is_some(), t <= 3, "event {t}");
@@ -109,7 +142,7 @@ fn the_buffer_never_clogs_past_its_capacity() {
 #[test]
 fn mark_synced_frees_exactly_the_room_of_the_events_it_removes() {
     let p = pricing();
-    let store = EventStore::with_capacity(4).unwrap();
+    let store = EventStore::with_capacity(4);
     let ids: Vec<_> = (0..4).map(|t| completed(&store, &p, t).unwrap()).collect();
     assert!(completed(&store, &p, 99).is_none());
     // Unknown and repeated ids are ignored.
@@ -158,7 +191,7 @@ fn snapshots_are_fifo_and_non_destructive() {
 #[test]
 fn drain_all_removes_everything_and_frees_room() {
     let p = pricing();
-    let store = EventStore::with_capacity(2).unwrap();
+    let store = EventStore::with_capacity(2);
     completed(&store, &p, 1);
     store.record_router_started(80);
     completed(&store, &p, 2);
@@ -186,7 +219,7 @@ fn unsynced_counts_only_events_that_are_sent() {
     let a = completed(&store, &p, 1).unwrap();
     store.record_budget_threshold(80, 8, 10, Some("agent"));
     store
-        .record_llm_failed("claude-3-haiku-20240307", None, None, None, None)
+        .try_record_llm_failed("claude-3-haiku-20240307", None, None, None, None)
         .unwrap();
     store.record_router_stopped();
     assert_eq!(store.len(), 5);
@@ -206,7 +239,7 @@ fn unsynced_counts_only_events_that_are_sent() {
 #[test]
 fn local_events_never_take_room_from_llm_events() {
     let p = pricing();
-    let store = EventStore::with_capacity(3).unwrap();
+    let store = EventStore::with_capacity(3);
     store.record_router_started(1);
     store.record_router_started(2);
     store.record_router_started(3);
@@ -228,7 +261,7 @@ fn local_events_never_take_room_from_llm_events() {
         ]
     );
     match store.snapshot_events()[0].payload() {
-        EventPayload::RouterStarted(d) => assert_eq!(d.port, 3, "the oldest went first"),
+        EventPayload::RouterStarted { port } => assert_eq!(*port, 3, "the oldest went first"),
         other => panic!("{other:?}"),
     }
     assert!(completed(&store, &p, 12).is_some());
@@ -246,7 +279,7 @@ fn local_events_never_take_room_from_llm_events() {
 
 #[test]
 fn local_events_alone_stay_bounded() {
-    let store = EventStore::with_capacity(10).unwrap();
+    let store = EventStore::with_capacity(10);
     for port in 0..1_000u16 {
         store.record_router_started(port);
     }
@@ -255,7 +288,7 @@ fn local_events_alone_stay_bounded() {
         .snapshot_events()
         .iter()
         .map(|e| match e.payload() {
-            EventPayload::RouterStarted(d) => d.port,
+            EventPayload::RouterStarted { port } => *port,
             _ => unreachable!(),
         })
         .collect();
@@ -270,7 +303,7 @@ fn local_events_alone_stay_bounded() {
 #[test]
 fn rejected_events_leave_the_buffer_and_are_counted_apart() {
     let p = pricing();
-    let store = EventStore::with_capacity(2).unwrap();
+    let store = EventStore::with_capacity(2);
     let a = completed(&store, &p, 1).unwrap();
     let b = completed(&store, &p, 2).unwrap();
     assert_eq!(store.mark_rejected(&[a]), 1);
@@ -284,7 +317,7 @@ fn rejected_events_leave_the_buffer_and_are_counted_apart() {
 #[test]
 fn streaming_offers_every_event_and_never_blocks() {
     let p = pricing();
-    let (store, rx) = EventStore::with_streaming(2, 3).unwrap();
+    let (store, rx) = EventStore::with_streaming(2, 3);
     for t in 0..5 {
         completed(&store, &p, t);
     }
@@ -307,7 +340,7 @@ fn streaming_offers_every_event_and_never_blocks() {
 #[test]
 fn large_buffers_hold_what_they_promise() {
     let p = pricing();
-    let store = EventStore::with_capacity(25_000).unwrap();
+    let store = EventStore::with_capacity(25_000);
     for t in 0..30_000 {
         completed(&store, &p, t);
     }

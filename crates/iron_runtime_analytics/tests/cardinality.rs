@@ -28,7 +28,7 @@ fn names_past_the_limit_share_one_overflow_row_per_breakdown() {
         let model = format!("attacker-model-{i}");
         let agent = format!("agent-{i}");
         store
-            .record_llm_completed(
+            .try_record_llm_completed(
                 &pricing,
                 &model,
                 10,
@@ -39,7 +39,7 @@ fn names_past_the_limit_share_one_overflow_row_per_breakdown() {
             .unwrap();
     }
     store
-        .record_llm_completed_with_provider(&pricing, "x", "custom-provider", 1, 1, None, None)
+        .try_record_llm_completed_with_provider(&pricing, "x", "custom-provider", 1, 1, None, None)
         .unwrap();
     let stats = store.stats();
     assert_eq!(stats.total_requests, 11);
@@ -63,7 +63,10 @@ fn names_past_the_limit_share_one_overflow_row_per_breakdown() {
     for (i, e) in events.iter().take(10).enumerate() {
         let meta = e.payload().meta().unwrap();
         assert_eq!(&*meta.model, format!("attacker-model-{i}"));
-        assert_eq!(e.agent_id(), Some(format!("agent-{i}").as_str()));
+        assert_eq!(
+            e.agent_id().map(|a| &**a),
+            Some(format!("agent-{i}").as_str())
+        );
         assert_eq!(
             meta.provider_id.as_deref(),
             Some(format!("key-{i}").as_str())
@@ -78,7 +81,7 @@ fn transient_names_are_released_with_their_last_event() {
     for i in 0..5_000 {
         let model = format!("m-{i}");
         store
-            .record_llm_failed(
+            .try_record_llm_failed(
                 &model,
                 Some(&format!("a-{i}")),
                 None,
@@ -88,7 +91,7 @@ fn transient_names_are_released_with_their_last_event() {
             .unwrap();
     }
     store
-        .record_llm_completed(&pricing, "m-0", 1, 1, None, None)
+        .try_record_llm_completed(&pricing, "m-0", 1, 1, None, None)
         .unwrap();
     let counts = store.name_counts();
     assert_eq!((counts.models, counts.agents, counts.labels), (10, 10, 10));
@@ -119,7 +122,7 @@ fn dropped_and_rejected_events_release_their_names_too() {
     let store = store(5, 1);
     for i in 0..50 {
         store
-            .record_llm_failed(&format!("model-{i}"), None, None, None, None)
+            .try_record_llm_failed(&format!("model-{i}"), None, None, None, None)
             .unwrap();
     }
     let a = store.accounting();
@@ -150,7 +153,7 @@ fn a_streaming_store_sends_the_names_of_events_it_drops() {
     .unwrap();
     for model in ["kept", "past-1", "past-2"] {
         store
-            .record_llm_failed(model, None, None, None, None)
+            .try_record_llm_failed(model, None, None, None, None)
             .unwrap();
     }
     let streamed: Vec<String> = rx
@@ -171,7 +174,7 @@ fn many_threads_with_distinct_names_balance_and_free_everything() {
                 for i in 0..5_000 {
                     let model = format!("t{t}-m{}", i % 700);
                     store
-                        .record_llm_failed(
+                        .try_record_llm_failed(
                             &model,
                             Some(&format!("agent-{}", i % 90)),
                             None,
@@ -222,24 +225,24 @@ fn long_names_are_refused_and_long_messages_cut() {
     let at_limit = "é".repeat(256);
     let over = "é".repeat(257);
     store
-        .record_llm_completed(&pricing, &at_limit, 1, 1, Some(&at_limit), Some(&at_limit))
+        .try_record_llm_completed(&pricing, &at_limit, 1, 1, Some(&at_limit), Some(&at_limit))
         .unwrap();
     assert_eq!(
-        store.record_llm_completed(&pricing, &over, 1, 1, None, None),
+        store.try_record_llm_completed(&pricing, &over, 1, 1, None, None),
         Err(RecordError::NameTooLong {
             field: "model",
             chars: 257
         })
     );
     assert!(matches!(
-        store.record_llm_failed("gpt-4o", Some(&over), None, None, None),
+        store.try_record_llm_failed("gpt-4o", Some(&over), None, None, None),
         Err(RecordError::NameTooLong {
             field: "agent_id",
             ..
         })
     ));
     assert!(matches!(
-        store.record_llm_failed("gpt-4o", None, None, Some(&over), None),
+        store.try_record_llm_failed("gpt-4o", None, None, Some(&over), None),
         Err(RecordError::NameTooLong {
             field: "error_code",
             ..
@@ -253,7 +256,7 @@ fn long_names_are_refused_and_long_messages_cut() {
 
     let message = "x".repeat(10 * 1024 * 1024);
     store
-        .record_llm_failed("gpt-4o", None, None, Some("upstream"), Some(&message))
+        .try_record_llm_failed("gpt-4o", None, None, Some("upstream"), Some(&message))
         .unwrap();
     let events = store.snapshot_events();
     let kept = match events.last().unwrap().payload() {
@@ -287,13 +290,13 @@ fn local_events_never_take_a_kept_name_from_counted_requests() {
     let store = store(10, 1);
     store.record_budget_threshold(80, 8, 10, Some("budget-only-agent"));
     store
-        .record_llm_failed("gpt-4o", Some("agent-with-requests"), None, None, None)
+        .try_record_llm_failed("gpt-4o", Some("agent-with-requests"), None, None, None)
         .unwrap();
     let stats = store.stats();
     assert_eq!(stats.by_agent.len(), 1);
     assert_eq!(stats.by_agent["agent-with-requests"].request_count, 1);
     assert_eq!(
-        store.snapshot_events()[0].agent_id(),
+        store.snapshot_events()[0].agent_id().map(|a| &**a),
         Some("budget-only-agent")
     );
     store.drain_all();

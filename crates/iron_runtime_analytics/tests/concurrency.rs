@@ -37,7 +37,7 @@ fn check_snapshot(events: &[AnalyticsEvent], capacity: usize) {
 }
 
 fn run(capacity: usize) {
-    let store = Arc::new(EventStore::with_capacity(capacity).unwrap());
+    let store = Arc::new(EventStore::with_capacity(capacity));
     let pricing = Arc::new(PricingManager::new().unwrap());
     let done = Arc::new(AtomicBool::new(false));
 
@@ -54,7 +54,7 @@ fn run(capacity: usize) {
                         "claude-3-5-sonnet-20241022"
                     };
                     if store
-                        .record_llm_completed(&pricing, model, t, 1, Some("agent"), None)
+                        .try_record_llm_completed(&pricing, model, t, 1, Some("agent"), None)
                         .unwrap()
                         .is_none()
                     {
@@ -164,9 +164,7 @@ fn concurrent_snapshots_never_lose_events() {
             let (store, pricing) = (store.clone(), pricing.clone());
             thread::spawn(move || {
                 for i in 0..4_000u64 {
-                    store
-                        .record_llm_completed(&pricing, "gpt-4", w * 1_000_000 + i, 1, None, None)
-                        .unwrap();
+                    store.record_llm_completed(&pricing, "gpt-4", w * 1_000_000 + i, 1, None, None);
                 }
             })
         })
@@ -189,16 +187,14 @@ fn concurrent_snapshots_never_lose_events() {
 #[test]
 fn more_threads_than_shards_still_count_every_event() {
     // Forces the all-shards-busy overflow path now and then.
-    let store = Arc::new(EventStore::with_capacity(1_000_000).unwrap());
+    let store = Arc::new(EventStore::with_capacity(1_000_000));
     let pricing = Arc::new(PricingManager::new().unwrap());
     let threads: Vec<_> = (0..32)
         .map(|w| {
             let (store, pricing) = (store.clone(), pricing.clone());
             thread::spawn(move || {
                 for i in 0..2_000u64 {
-                    store
-                        .record_llm_completed(&pricing, "gpt-4", w * 1_000_000 + i, 1, None, None)
-                        .unwrap();
+                    store.record_llm_completed(&pricing, "gpt-4", w * 1_000_000 + i, 1, None, None);
                     if i % 500 == 0 {
                         let _ = store.stats();
                     }

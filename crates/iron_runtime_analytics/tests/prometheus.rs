@@ -25,7 +25,7 @@ fn value(scrape: &Scrape, metric: &str, labels: &[(&str, &str)]) -> Option<f64> 
 #[test]
 fn stats_outbox_and_histograms_are_exposed() {
     let pricing = PricingManager::new().unwrap();
-    let store = EventStore::with_capacity(3).unwrap();
+    let store = EventStore::with_capacity(3);
     let ms = |d: u64, t: Option<u64>| RequestLatency {
         duration: Some(Duration::from_millis(d)),
         time_to_first_token: t.map(Duration::from_millis),
@@ -37,7 +37,7 @@ fn stats_outbox_and_histograms_are_exposed() {
         .record_llm_completed_with_latency(&pricing, "gpt-4", 150, 50, None, None, ms(900, None))
         .unwrap();
     store
-        .record_llm_failed(
+        .try_record_llm_failed(
             "claude-3-opus-20240229",
             None,
             None,
@@ -46,7 +46,7 @@ fn stats_outbox_and_histograms_are_exposed() {
         )
         .unwrap();
     store
-        .record_llm_completed(&pricing, "we\"ird\\model", 1, 2, None, None)
+        .try_record_llm_completed(&pricing, "we\"ird\\model", 1, 2, None, None)
         .unwrap(); // dropped: buffer full
     let id = store.unsynced_events()[0].event_id();
     store.mark_synced(&[id]);

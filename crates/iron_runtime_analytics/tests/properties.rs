@@ -76,7 +76,7 @@ fn tag(e: &AnalyticsEvent) -> (bool, u64) {
                 .and_then(|c| c.parse().ok())
                 .unwrap_or(0),
         ),
-        EventPayload::RouterStarted(d) => (false, u64::from(d.port)),
+        EventPayload::RouterStarted { port } => (false, u64::from(*port)),
         other => panic!("{other:?}"),
     }
 }
@@ -87,7 +87,7 @@ proptest! {
     #[test]
     fn outbox_matches_the_reference(capacity in 1usize..20, ops in prop::collection::vec(op(), 1..120)) {
         let pricing = PricingManager::new().unwrap();
-        let store = EventStore::with_capacity(capacity).unwrap();
+        let store = EventStore::with_capacity(capacity);
         let mut model = Model::default();
         let mut next_tag = 1u64;
         for op in ops {
@@ -96,9 +96,9 @@ proptest! {
                     let t = next_tag;
                     next_tag += 1;
                     let (llm, got) = match op {
-                        Op::Llm => (true, store.record_llm_completed(&pricing, "gpt-4", t, 1, None, None).unwrap()),
-                        Op::Failed => (true, store.record_llm_failed("gpt-4", None, None, Some(&t.to_string()), None).unwrap()),
-                        _ => (false, store.record_router_started(u16::try_from(t).unwrap())),
+                        Op::Llm => (true, store.try_record_llm_completed(&pricing, "gpt-4", t, 1, None, None).unwrap()),
+                        Op::Failed => (true, store.try_record_llm_failed("gpt-4", None, None, Some(&t.to_string()), None).unwrap()),
+                        _ => (false, store.try_record_router_started(u16::try_from(t).unwrap())),
                     };
                     let expected = model.record(capacity, llm, t);
                     prop_assert_eq!(got.is_some(), expected, "record {} ({}llm)", t, if llm { "" } else { "non-" });
@@ -133,7 +133,7 @@ proptest! {
             let snapshot: Vec<_> = store.snapshot_events().iter().map(tag).collect();
             prop_assert_eq!(&snapshot, &model.events);
             prop_assert!(snapshot.len() <= capacity);
-            prop_assert_eq!(store.unsynced_count(), model.events.iter().filter(|(llm, _)| *llm).count());
+            prop_assert_eq!(store.unsynced_count(), model.events.iter().filter(|(llm, _)| *llm).count() as u64);
             let a = store.accounting();
             prop_assert!(a.is_balanced(), "{:?}", a);
             prop_assert_eq!(
@@ -146,14 +146,14 @@ proptest! {
     #[test]
     fn stats_count_everything_recorded(tokens in prop::collection::vec((0u64..1_000_000, 0u64..1_000_000, any::<bool>()), 0..200), capacity in 1usize..50) {
         let pricing = PricingManager::new().unwrap();
-        let store = EventStore::with_capacity(capacity).unwrap();
+        let store = EventStore::with_capacity(capacity);
         let (mut input, mut output, mut failed) = (0u64, 0u64, 0u64);
         for (i, o, fail) in &tokens {
             if *fail {
-                store.record_llm_failed("claude-3-haiku-20240307", None, None, None, None).unwrap();
+                store.try_record_llm_failed("claude-3-haiku-20240307", None, None, None, None).unwrap();
                 failed += 1;
             } else {
-                store.record_llm_completed(&pricing, "gpt-4", *i, *o, Some("a"), None).unwrap();
+                store.try_record_llm_completed(&pricing, "gpt-4", *i, *o, Some("a"), None).unwrap();
                 input += i;
                 output += o;
             }

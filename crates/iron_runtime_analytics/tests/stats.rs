@@ -23,16 +23,16 @@ fn totals_and_breakdowns_add_up() {
     let p = pricing();
     let store = EventStore::new();
     store
-        .record_llm_completed(&p, "gpt-4", 150, 50, Some("a1"), None)
+        .try_record_llm_completed(&p, "gpt-4", 150, 50, Some("a1"), None)
         .unwrap();
     store
-        .record_llm_completed(&p, "gpt-4", 1_000, 500, Some("a2"), Some("ip_openai-001"))
+        .try_record_llm_completed(&p, "gpt-4", 1_000, 500, Some("a2"), Some("ip_openai-001"))
         .unwrap();
     store
-        .record_llm_completed(&p, "claude-3-opus-20240229", 200, 100, Some("a1"), None)
+        .try_record_llm_completed(&p, "claude-3-opus-20240229", 200, 100, Some("a1"), None)
         .unwrap();
     store
-        .record_llm_failed(
+        .try_record_llm_failed(
             "claude-3-opus-20240229",
             Some("a1"),
             None,
@@ -41,7 +41,7 @@ fn totals_and_breakdowns_add_up() {
         )
         .unwrap();
     store
-        .record_llm_completed(&p, "llama-3-70b", 10, 10, None, None)
+        .try_record_llm_completed(&p, "llama-3-70b", 10, 10, None, None)
         .unwrap();
 
     let s = store.stats();
@@ -104,7 +104,7 @@ fn explicit_provider_overrides_inference() {
     let p = pricing();
     let store = EventStore::new();
     store
-        .record_llm_completed_with_provider(
+        .try_record_llm_completed_with_provider(
             &p,
             "my-finetune",
             Provider::OpenAI.as_str(),
@@ -115,7 +115,7 @@ fn explicit_provider_overrides_inference() {
         )
         .unwrap();
     store
-        .record_llm_completed_with_provider(&p, "gpt-4", "azure", 1, 1, None, None)
+        .try_record_llm_completed_with_provider(&p, "gpt-4", "azure", 1, 1, None, None)
         .unwrap();
     let s = store.stats();
     assert_eq!(s.by_provider["openai"].request_count, 1);
@@ -142,7 +142,7 @@ fn provider_inference_reaches_every_vendor() {
         "llama",
     ] {
         store
-            .record_llm_failed(model, None, None, None, None)
+            .try_record_llm_failed(model, None, None, None, None)
             .unwrap();
     }
     let s = store.stats();
@@ -165,7 +165,7 @@ fn costs_are_exact_integers_and_never_overflow() {
     let p = pricing();
     let store = EventStore::new();
     store
-        .record_llm_completed(&p, "gpt-4", u64::MAX, u64::MAX, None, None)
+        .try_record_llm_completed(&p, "gpt-4", u64::MAX, u64::MAX, None, None)
         .unwrap();
     assert_eq!(
         store.stats().total_cost_micros,
@@ -174,12 +174,12 @@ fn costs_are_exact_integers_and_never_overflow() {
     );
     let store = EventStore::new();
     store
-        .record_llm_completed(&p, "gpt-4o-mini", 1, 1, None, None)
+        .try_record_llm_completed(&p, "gpt-4o-mini", 1, 1, None, None)
         .unwrap();
     // $0.15/M in + $0.60/M out for 2 tokens = 0.75 micro-dollars, floored once.
     assert_eq!(store.stats().total_cost_micros, 0);
     store
-        .record_llm_completed(&p, "gpt-4o-mini", 1_000_000, 1_000_000, None, None)
+        .try_record_llm_completed(&p, "gpt-4o-mini", 1_000_000, 1_000_000, None, None)
         .unwrap();
     assert_eq!(store.stats().total_cost_micros, 750_000);
 }
@@ -189,12 +189,12 @@ fn router_stopped_carries_the_final_totals() {
     let p = pricing();
     let store = EventStore::new();
     store
-        .record_llm_completed(&p, "gpt-4", 150, 50, None, None)
+        .try_record_llm_completed(&p, "gpt-4", 150, 50, None, None)
         .unwrap();
     store
-        .record_llm_failed("gpt-4", None, None, None, None)
+        .try_record_llm_failed("gpt-4", None, None, None, None)
         .unwrap();
-    store.record_router_stopped().expect("buffered");
+    store.try_record_router_stopped().expect("buffered");
     let json = serde_json::to_value(store.snapshot_events().last().unwrap()).unwrap();
     assert_eq!(json["event_type"], "router_stopped");
     assert_eq!(json["total_requests"], 2);
@@ -218,11 +218,35 @@ fn many_models_are_all_reported() {
     let store = EventStore::new();
     for m in 0..1_000 {
         store
-            .record_llm_completed(&p, &format!("model-{m}"), m, 1, None, None)
+            .try_record_llm_completed(&p, &format!("model-{m}"), m, 1, None, None)
             .unwrap();
     }
     let s = store.stats();
     assert_eq!(s.by_model.len(), 1_000);
     assert_eq!(s.by_model["model-999"].input_tokens, 999);
     assert_eq!(s.total_input_tokens, (0..1_000).sum::<u64>());
+}
+
+#[test]
+fn stats_serialize_and_read_back_including_the_0_4_0_shape() {
+    let p = pricing();
+    let store = EventStore::new();
+    store.record_llm_completed(&p, "gpt-4", 150, 50, Some("agent_1"), None);
+    store.record_llm_failed("claude-3-opus-20240229", None, None, Some("timeout"), None);
+    let stats = store.stats();
+    let json = serde_json::to_value(&stats).unwrap();
+    assert_eq!(json["total_requests"], 2);
+    assert_eq!(json["by_model"]["gpt-4"]["cost_micros"], 7_500);
+    let back: iron_runtime_analytics::ComputedStats = serde_json::from_value(json).unwrap();
+    assert_eq!(back, stats);
+    // 0.4.0 wrote fewer fields: the others read as 0.
+    let old: iron_runtime_analytics::ComputedStats = serde_json::from_str(
+        r#"{"total_requests":1,"failed_requests":0,"total_input_tokens":10,"total_output_tokens":5,
+            "total_cost_micros":42,"by_model":{"gpt-4":{"request_count":1,"input_tokens":10,
+            "output_tokens":5,"cost_micros":42}},"by_provider":{}}"#,
+    )
+    .unwrap();
+    assert_eq!(old.by_model["gpt-4"].cost_micros, 42);
+    assert_eq!(old.by_model["gpt-4"].failed_count, 0);
+    assert_eq!(old.success_rate(), 1.0);
 }

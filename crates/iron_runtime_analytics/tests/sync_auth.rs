@@ -19,7 +19,7 @@ async fn unauthorized_for_a_while_then_accepted() {
     });
     let store = Arc::new(EventStore::new());
     let events = record_mix(&store, 15);
-    let client = SyncClient::new(store.clone(), fast_config(server.url())).expect("config");
+    let client = SyncClient::try_new(store.clone(), fast_config(server.url())).expect("config");
     let handle = client.start(&tokio::runtime::Handle::current());
 
     tokio::time::sleep(Duration::from_millis(400)).await;
@@ -48,9 +48,9 @@ async fn an_unknown_token_is_an_error_that_keeps_the_events() {
     record_mix(&store, 4);
     let secret = "ic_unknown_secret_token";
     let client =
-        SyncClient::new(store.clone(), SyncConfig::new(server.url(), secret)).expect("config");
+        SyncClient::try_new(store.clone(), SyncConfig::new(server.url(), secret)).expect("config");
 
-    let error = client.sync_events().await.expect_err("401");
+    let error = client.try_sync_events().await.expect_err("401");
     assert!(
         matches!(error, SyncError::Unauthorized { status: 401 }),
         "{error}"
@@ -73,14 +73,14 @@ async fn forbidden_is_treated_like_unauthorized() {
     let store = Arc::new(EventStore::new());
     let events = record_mix(&store, 4);
     let config = SyncConfig::new(server.url(), TOKEN).with_max_in_flight(1);
-    let client = SyncClient::new(store.clone(), config).expect("config");
+    let client = SyncClient::try_new(store.clone(), config).expect("config");
 
-    let error = client.sync_events().await.expect_err("403");
+    let error = client.try_sync_events().await.expect_err("403");
     assert!(
         matches!(error, SyncError::Unauthorized { status: 403 }),
         "{error}"
     );
     assert_eq!(store.unsynced_count(), 4);
-    assert_eq!(client.sync_events().await.ok(), Some(4));
+    assert_eq!(client.try_sync_events().await.ok(), Some(4));
     assert_stored_exactly(&server, &events);
 }

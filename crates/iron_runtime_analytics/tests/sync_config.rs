@@ -149,11 +149,11 @@ fn other_bad_settings_are_refused() {
 fn the_client_checks_its_config() {
     let store = Arc::new(EventStore::new());
     let error =
-        SyncClient::new(store.clone(), SyncConfig::new("ftp://h", SECRET)).expect_err("scheme");
+        SyncClient::try_new(store.clone(), SyncConfig::new("ftp://h", SECRET)).expect_err("scheme");
     assert!(matches!(error, SyncError::UnsupportedScheme { .. }));
-    let error = SyncClient::new(store.clone(), config().with_max_batch(0)).expect_err("zero");
+    let error = SyncClient::try_new(store.clone(), config().with_max_batch(0)).expect_err("zero");
     assert!(matches!(error, SyncError::ZeroSetting { .. }));
-    assert!(SyncClient::new(store, config()).is_ok());
+    assert!(SyncClient::try_new(store, config()).is_ok());
 }
 
 #[test]
@@ -166,7 +166,7 @@ fn debug_never_shows_the_token() {
     let pretty = format!("{c:#?}");
     assert!(!pretty.contains(SECRET));
 
-    let client = SyncClient::new(Arc::new(EventStore::new()), c).expect("config");
+    let client = SyncClient::try_new(Arc::new(EventStore::new()), c).expect("config");
     let shown = format!("{client:?}");
     assert!(!shown.contains(SECRET), "{shown}");
     assert!(shown.contains("<redacted>"));
@@ -188,4 +188,62 @@ fn errors_never_show_the_token() {
         assert!(!format!("{error:?}").contains(SECRET));
         assert!(!error.to_string().is_empty());
     }
+}
+
+#[test]
+fn the_settings_of_0_4_0_are_public_fields() {
+    let mut c = config()
+        .with_interval(Duration::from_secs(5))
+        .with_batch_threshold(25);
+    assert_eq!(c.server_url, "http://localhost:3001");
+    assert_eq!(c.ic_token, SECRET);
+    assert_eq!(c.sync_interval, Duration::from_secs(5));
+    assert_eq!(c.batch_threshold, 25);
+    assert_eq!(c.timeout, DEFAULT_TIMEOUT);
+    // Set directly, checked like the builders.
+    c.timeout = Duration::from_secs(2);
+    assert_eq!(c.timeout(), Duration::from_secs(2));
+    c.batch_threshold = 0;
+    let error = SyncClient::try_new(Arc::new(EventStore::new()), c.clone()).expect_err("zero");
+    assert!(matches!(
+        error,
+        SyncError::ZeroSetting {
+            setting: "batch_threshold"
+        }
+    ));
+    assert!(!format!("{c:?}").contains(SECRET));
+}
+
+#[tokio::test]
+async fn new_never_fails_an_invalid_configuration_gives_a_disabled_client() {
+    let store = Arc::new(EventStore::new());
+    store.record_llm_failed("gpt-4", None, None, Some("timeout"), None);
+    for (config, why) in [
+        (SyncConfig::new("", SECRET), "no server URL"),
+        (SyncConfig::new("ftp://h", SECRET), "http://"),
+        (SyncConfig::new("http://localhost:3001", ""), "IC token"),
+        (config().with_interval(Duration::ZERO), "interval"),
+    ] {
+        let client = SyncClient::new(store.clone(), config);
+        let reason = client.disabled_reason().expect("disabled").to_owned();
+        assert!(reason.contains(why), "{reason}");
+        assert!(!reason.contains(SECRET));
+        assert_eq!(client.sync_events().await, 0);
+        let error = client.try_sync_events().await.expect_err("disabled");
+        assert!(matches!(error, SyncError::Disabled { .. }), "{error}");
+        assert!(!error.to_string().contains(SECRET));
+        // Its loop ends at once and sends nothing; the event stays buffered.
+        let handle = client.start(&tokio::runtime::Handle::current());
+        tokio::time::timeout(Duration::from_secs(10), async {
+            while !handle.is_finished() {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await
+        .expect("the loop of a disabled client ends");
+        assert_eq!(handle.stop_async().await.remaining, 1);
+    }
+    assert_eq!(store.unsynced_count(), 1);
+    let valid = SyncClient::new(store, config());
+    assert_eq!(valid.disabled_reason(), None);
 }

@@ -16,11 +16,11 @@ async fn one_post_per_event_and_a_second_pass_posts_nothing() {
     let store = Arc::new(EventStore::new());
     let events = record_mix(&store, 60);
     let client =
-        SyncClient::new(store.clone(), SyncConfig::new(server.url(), TOKEN)).expect("config");
+        SyncClient::try_new(store.clone(), SyncConfig::new(server.url(), TOKEN)).expect("config");
 
-    assert_eq!(client.sync_events().await.ok(), Some(60));
+    assert_eq!(client.try_sync_events().await.ok(), Some(60));
     assert_eq!(server.post_count(), 60);
-    assert_eq!(client.sync_events().await.ok(), Some(0));
+    assert_eq!(client.try_sync_events().await.ok(), Some(0));
     assert_eq!(server.post_count(), 60, "nothing delivered is posted again");
 
     assert_stored_exactly(&server, &events);
@@ -40,11 +40,11 @@ async fn a_pass_takes_at_most_max_batch_events() {
     let store = Arc::new(EventStore::new());
     let events = record_mix(&store, 20);
     let config = SyncConfig::new(server.url(), TOKEN).with_max_batch(7);
-    let client = SyncClient::new(store.clone(), config).expect("config");
+    let client = SyncClient::try_new(store.clone(), config).expect("config");
 
     let mut delivered = Vec::new();
     for _ in 0..4 {
-        delivered.push(client.sync_events().await.expect("healthy"));
+        delivered.push(client.try_sync_events().await.expect("healthy"));
     }
     assert_eq!(delivered, [7, 7, 6, 0]);
     assert_stored_exactly(&server, &events);
@@ -56,7 +56,7 @@ async fn at_most_max_in_flight_requests_at_once() {
     let store = Arc::new(EventStore::new());
     let events = record_mix(&store, 40);
     let config = SyncConfig::new(server.url(), TOKEN).with_max_in_flight(3);
-    let client = SyncClient::new(store.clone(), config).expect("config");
+    let client = SyncClient::try_new(store.clone(), config).expect("config");
     // Slow answers, so that requests overlap whenever the client allows it.
     server.set_faults(Faults {
         slow: 40,
@@ -64,7 +64,7 @@ async fn at_most_max_in_flight_requests_at_once() {
         ..Faults::default()
     });
 
-    assert_eq!(client.sync_events().await.ok(), Some(40));
+    assert_eq!(client.try_sync_events().await.ok(), Some(40));
     let max = server.data().max_concurrent;
     assert_eq!(max, 3, "requests at once");
     assert_stored_exactly(&server, &events);
@@ -80,8 +80,8 @@ async fn concurrent_passes_and_the_loop_never_double_post() {
         .with_max_in_flight(4)
         .with_batch_threshold(1)
         .with_threshold_check(Duration::from_millis(1));
-    let client = SyncClient::new(store.clone(), config).expect("config");
-    let handle = client.start(&tokio::runtime::Handle::current());
+    let client = SyncClient::try_new(store.clone(), config).expect("config");
+    let handle = client.clone().start(&tokio::runtime::Handle::current());
 
     let mut passes = tokio::task::JoinSet::new();
     for _ in 0..4 {
@@ -89,7 +89,7 @@ async fn concurrent_passes_and_the_loop_never_double_post() {
         passes.spawn(async move {
             let mut delivered = 0;
             while client.store().unsynced_count() > 0 {
-                delivered += client.sync_events().await.expect("healthy");
+                delivered += client.try_sync_events().await.expect("healthy");
                 tokio::task::yield_now().await;
             }
             delivered
@@ -119,10 +119,10 @@ async fn events_recorded_after_a_pass_go_in_the_next() {
     let store = Arc::new(EventStore::new());
     let mut events = record_mix(&store, 5);
     let client =
-        SyncClient::new(store.clone(), SyncConfig::new(server.url(), TOKEN)).expect("config");
-    assert_eq!(client.sync_events().await.ok(), Some(5));
+        SyncClient::try_new(store.clone(), SyncConfig::new(server.url(), TOKEN)).expect("config");
+    assert_eq!(client.try_sync_events().await.ok(), Some(5));
     events.extend(record_mix(&store, 4));
-    assert_eq!(client.sync_events().await.ok(), Some(4));
+    assert_eq!(client.try_sync_events().await.ok(), Some(4));
     assert_eq!(server.post_count(), 9);
     assert_stored_exactly(&server, &events);
 }

@@ -91,7 +91,7 @@ async fn server_down_for_a_while_then_up_on_the_same_port() {
     server.shutdown();
     let store = Arc::new(EventStore::new());
     let events = record_mix(&store, 25);
-    let client = SyncClient::new(store.clone(), fast_config(server.url())).expect("config");
+    let client = SyncClient::try_new(store.clone(), fast_config(server.url())).expect("config");
     let handle = client.start(&tokio::runtime::Handle::current());
 
     tokio::time::sleep(Duration::from_millis(800)).await;
@@ -122,13 +122,13 @@ async fn a_manual_pass_reports_the_failure_and_keeps_the_events() {
     let store = Arc::new(EventStore::new());
     let events = record_mix(&store, 6);
     let config = SyncConfig::new(server.url(), TOKEN).with_timeout(Duration::from_millis(300));
-    let client = SyncClient::new(store.clone(), config).expect("config");
+    let client = SyncClient::try_new(store.clone(), config).expect("config");
 
     server.set_faults(Faults {
         unavailable: 100,
         ..Faults::default()
     });
-    let error = client.sync_events().await.expect_err("503");
+    let error = client.try_sync_events().await.expect_err("503");
     assert!(
         matches!(error, SyncError::Server { status: 503 }),
         "{error}"
@@ -140,21 +140,21 @@ async fn a_manual_pass_reports_the_failure_and_keeps_the_events() {
         slow_delay: Duration::from_secs(2),
         ..Faults::default()
     });
-    let error = client.sync_events().await.expect_err("slow");
+    let error = client.try_sync_events().await.expect_err("slow");
     assert!(matches!(error, SyncError::Timeout), "{error}");
     assert_eq!(store.unsynced_count(), 6);
 
-    let down = SyncClient::new(
+    let down = SyncClient::try_new(
         store.clone(),
         SyncConfig::new(TestServer::closed_url().await, TOKEN),
     )
     .expect("config");
-    let error = down.sync_events().await.expect_err("down");
+    let error = down.try_sync_events().await.expect_err("down");
     assert!(matches!(error, SyncError::Transport { .. }), "{error}");
     assert_eq!(store.unsynced_count(), 6);
 
     server.set_faults(Faults::default());
-    assert_eq!(client.sync_events().await.ok(), Some(6));
+    assert_eq!(client.try_sync_events().await.ok(), Some(6));
     assert_stored_exactly(&server, &events);
     assert_eq!(client.rejected_count(), 0);
 }
@@ -172,7 +172,7 @@ async fn failures_space_out_the_attempts() {
         .with_max_in_flight(1)
         .with_threshold_check(Duration::from_millis(2))
         .with_backoff(Duration::from_millis(40), Duration::from_millis(320));
-    let client = SyncClient::new(store.clone(), config).expect("config");
+    let client = SyncClient::try_new(store.clone(), config).expect("config");
     let handle = client.start(&tokio::runtime::Handle::current());
     tokio::time::sleep(Duration::from_millis(1_500)).await;
     // Without backoff the loop would try every 2 ms (hundreds of attempts);

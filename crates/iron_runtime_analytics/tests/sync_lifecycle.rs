@@ -29,7 +29,7 @@ async fn the_threshold_starts_a_pass_before_the_interval() {
     let config = fast_config(server.url())
         .with_interval(Duration::from_secs(3_600))
         .with_batch_threshold(5);
-    let client = SyncClient::new(store.clone(), config).expect("config");
+    let client = SyncClient::try_new(store.clone(), config).expect("config");
     let handle = client.start(&tokio::runtime::Handle::current());
 
     let mut events = record_mix(&store, 4);
@@ -60,7 +60,7 @@ async fn the_interval_starts_a_pass_below_the_threshold() {
     let config = fast_config(server.url())
         .with_interval(Duration::from_millis(150))
         .with_batch_threshold(1_000);
-    let client = SyncClient::new(store.clone(), config).expect("config");
+    let client = SyncClient::try_new(store.clone(), config).expect("config");
     let handle = client.start(&tokio::runtime::Handle::current());
 
     let events = record_mix(&store, 3);
@@ -86,8 +86,8 @@ fn stop_from_a_plain_thread_flushes_everything() {
     let config = fast_config(server.url())
         .with_interval(Duration::from_secs(3_600))
         .with_batch_threshold(1_000);
-    let client = SyncClient::new(store.clone(), config).expect("config");
-    let handle = client.start(rt.handle());
+    let client = SyncClient::try_new(store.clone(), config).expect("config");
+    let handle = client.clone().start(rt.handle());
     let events = record_mix(&store, 40);
     let bad = record_model(&store, "bad-stop", 2);
     std::thread::sleep(Duration::from_millis(100));
@@ -115,7 +115,7 @@ fn stop_with_the_server_down_returns_by_the_deadline() {
     let store = Arc::new(EventStore::new());
     let deadline = Duration::from_millis(800);
     let config = fast_config(url).with_stop_deadline(deadline);
-    let client = SyncClient::new(store.clone(), config).expect("config");
+    let client = SyncClient::try_new(store.clone(), config).expect("config");
     let handle = client.start(rt.handle());
     record_mix(&store, 10);
     std::thread::sleep(Duration::from_millis(100));
@@ -149,7 +149,7 @@ fn stop_with_a_hanging_server_returns_by_the_deadline() {
     let config = fast_config(server.url())
         .with_timeout(Duration::from_secs(30))
         .with_stop_deadline(deadline);
-    let client = SyncClient::new(store.clone(), config).expect("config");
+    let client = SyncClient::try_new(store.clone(), config).expect("config");
     let handle = client.start(rt.handle());
     record_mix(&store, 5);
     std::thread::sleep(Duration::from_millis(200));
@@ -178,7 +178,7 @@ async fn stop_async_flushes_and_reports() {
     let config = fast_config(server.url())
         .with_interval(Duration::from_secs(3_600))
         .with_batch_threshold(1_000);
-    let client = SyncClient::new(store.clone(), config).expect("config");
+    let client = SyncClient::try_new(store.clone(), config).expect("config");
     let handle = client.start(&tokio::runtime::Handle::current());
     let events = record_mix(&store, 20);
     let report = handle.stop_async().await;
@@ -199,7 +199,7 @@ async fn stop_async_with_the_server_down_reports_what_remains() {
     let store = Arc::new(EventStore::new());
     let deadline = Duration::from_millis(500);
     let config = fast_config(url).with_stop_deadline(deadline);
-    let client = SyncClient::new(store.clone(), config).expect("config");
+    let client = SyncClient::try_new(store.clone(), config).expect("config");
     let handle = client.start(&tokio::runtime::Handle::current());
     record_mix(&store, 7);
     let started = Instant::now();
@@ -219,8 +219,8 @@ async fn stop_async_with_the_server_down_reports_what_remains() {
 async fn dropping_the_handle_ends_the_loop() {
     let server = TestServer::start().await;
     let store = Arc::new(EventStore::new());
-    let client = SyncClient::new(store.clone(), fast_config(server.url())).expect("config");
-    let handle = client.start(&tokio::runtime::Handle::current());
+    let client = SyncClient::try_new(store.clone(), fast_config(server.url())).expect("config");
+    let handle = client.clone().start(&tokio::runtime::Handle::current());
     record_mix(&store, 3);
     wait_until("first delivery", PATIENCE, || store.unsynced_count() == 0).await;
     drop(handle);
@@ -239,7 +239,7 @@ fn stop_after_the_runtime_is_gone_returns_at_once() {
     let url = rt.block_on(TestServer::closed_url());
     let store = Arc::new(EventStore::new());
     let config = fast_config(url).with_stop_deadline(Duration::from_secs(30));
-    let client = SyncClient::new(store.clone(), config).expect("config");
+    let client = SyncClient::try_new(store.clone(), config).expect("config");
     let handle = client.start(rt.handle());
     record_mix(&store, 2);
     drop(rt);
@@ -267,11 +267,11 @@ async fn the_report_counts_from_the_handles_start() {
     let config = SyncConfig::new(server.url(), TOKEN)
         .with_interval(Duration::from_secs(3_600))
         .with_batch_threshold(1_000);
-    let client = SyncClient::new(store.clone(), config).expect("config");
+    let client = SyncClient::try_new(store.clone(), config).expect("config");
     record_mix(&store, 4);
-    assert_eq!(client.sync_events().await.ok(), Some(4));
+    assert_eq!(client.try_sync_events().await.ok(), Some(4));
 
-    let handle = client.start(&tokio::runtime::Handle::current());
+    let handle = client.clone().start(&tokio::runtime::Handle::current());
     assert_eq!(handle.report(), SyncReport::default());
     record_mix(&store, 2);
     record_model(&store, "bad-report", 1);
@@ -286,4 +286,31 @@ async fn the_report_counts_from_the_handles_start() {
         }
     );
     assert_eq!(client.delivered_count(), 6);
+}
+
+/// As in iron_runtime_analytics 0.4.0, `stop()` may be called inside a
+/// current-thread runtime (a `#[tokio::test]`): it returns at once, and the
+/// loop flushes while the runtime runs on, instead of blocking the only
+/// thread that could run it.
+#[tokio::test]
+async fn stop_on_a_current_thread_runtime_returns_at_once_and_flushes_in_the_background() {
+    let server = TestServer::start().await;
+    let store = Arc::new(EventStore::new());
+    let config = fast_config(server.url())
+        .with_interval(Duration::from_secs(3_600))
+        .with_batch_threshold(1_000);
+    let deadline = config.stop_deadline();
+    let client = SyncClient::try_new(store.clone(), config).expect("config");
+    let handle = client.start(&tokio::runtime::Handle::current());
+    let events = record_mix(&store, 12);
+
+    let started = Instant::now();
+    let report = handle.stop();
+    assert!(
+        started.elapsed() < deadline,
+        "stop() blocked the runtime's only thread"
+    );
+    assert_eq!(report.remaining, 12, "nothing could be sent yet");
+    wait_until("background flush", PATIENCE, || store.unsynced_count() == 0).await;
+    assert_stored_exactly(&server, &events);
 }

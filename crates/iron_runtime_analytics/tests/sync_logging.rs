@@ -62,7 +62,7 @@ async fn each_problem_is_warned_once_and_the_token_never_logged() {
     let config = SyncConfig::new(server.url(), TOKEN)
         .with_max_in_flight(1)
         .with_timeout(Duration::from_millis(300));
-    let client = SyncClient::new(store.clone(), config).expect("config");
+    let client = SyncClient::try_new(store.clone(), config).expect("config");
     record_mix(&store, 3);
 
     // 401 three passes in a row: one warning.
@@ -71,7 +71,7 @@ async fn each_problem_is_warned_once_and_the_token_never_logged() {
         ..Faults::default()
     });
     for _ in 0..3 {
-        assert!(client.sync_events().await.is_err());
+        assert!(client.try_sync_events().await.is_err());
     }
     let (warnings, lines) = take_logs();
     assert_no_token(&lines);
@@ -79,13 +79,13 @@ async fn each_problem_is_warned_once_and_the_token_never_logged() {
     assert!(warnings[0].contains("401"), "{warnings:?}");
 
     // A success resets it: the next 401 is warned about again.
-    assert_eq!(client.sync_events().await.ok(), Some(3));
+    assert_eq!(client.try_sync_events().await.ok(), Some(3));
     record_mix(&store, 1);
     server.set_faults(Faults {
         unauthorized: 1,
         ..Faults::default()
     });
-    assert!(client.sync_events().await.is_err());
+    assert!(client.try_sync_events().await.is_err());
     let (warnings, lines) = take_logs();
     assert_no_token(&lines);
     assert_eq!(warnings.len(), 1, "{warnings:?}");
@@ -100,7 +100,7 @@ async fn each_problem_is_warned_once_and_the_token_never_logged() {
         ..Faults::default()
     });
     for _ in 0..6 {
-        assert!(client.sync_events().await.is_err());
+        assert!(client.try_sync_events().await.is_err());
     }
     let (warnings, lines) = take_logs();
     assert_no_token(&lines);
@@ -112,15 +112,15 @@ async fn each_problem_is_warned_once_and_the_token_never_logged() {
 
     // Rejections: one warning per (status, code), with the server's message.
     server.set_faults(Faults::default());
-    assert_eq!(client.sync_events().await.ok(), Some(1));
+    assert_eq!(client.try_sync_events().await.ok(), Some(1));
     record_model(&store, "bad-one", 3);
-    assert_eq!(client.sync_events().await.ok(), Some(0));
+    assert_eq!(client.try_sync_events().await.ok(), Some(0));
     server.set_faults(Faults {
         nested_errors: true,
         ..Faults::default()
     });
     record_model(&store, "bad-two", 2);
-    assert_eq!(client.sync_events().await.ok(), Some(0));
+    assert_eq!(client.try_sync_events().await.ok(), Some(0));
     let (warnings, lines) = take_logs();
     assert_no_token(&lines);
     assert_eq!(warnings.len(), 1, "same status and code: {warnings:?}");
@@ -131,14 +131,14 @@ async fn each_problem_is_warned_once_and_the_token_never_logged() {
     assert!(warnings[0].contains("VALIDATION_ERROR"));
 
     // A server that is down: one warning, no token.
-    let down = SyncClient::new(
+    let down = SyncClient::try_new(
         store.clone(),
         SyncConfig::new(TestServer::closed_url().await, TOKEN),
     )
     .expect("config");
     record_mix(&store, 2);
     for _ in 0..3 {
-        assert!(down.sync_events().await.is_err());
+        assert!(down.try_sync_events().await.is_err());
     }
     let (warnings, lines) = take_logs();
     assert_no_token(&lines);
@@ -150,7 +150,7 @@ async fn each_problem_is_warned_once_and_the_token_never_logged() {
         unavailable: 2,
         ..Faults::default()
     });
-    let looping = SyncClient::new(store.clone(), fast_config(server.url())).expect("config");
+    let looping = SyncClient::try_new(store.clone(), fast_config(server.url())).expect("config");
     let handle = looping.start(&tokio::runtime::Handle::current());
     let report = handle.stop_async().await;
     assert_eq!(report.remaining, 0);

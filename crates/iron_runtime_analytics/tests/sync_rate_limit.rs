@@ -44,9 +44,9 @@ async fn a_manual_pass_reports_the_retry_after() {
     let store = Arc::new(EventStore::new());
     let events = record_mix(&store, 3);
     let config = fast_config(server.url()).with_max_in_flight(1);
-    let client = SyncClient::new(store.clone(), config).expect("config");
+    let client = SyncClient::try_new(store.clone(), config).expect("config");
 
-    let error = client.sync_events().await.expect_err("429");
+    let error = client.try_sync_events().await.expect_err("429");
     assert!(
         matches!(
             error,
@@ -59,6 +59,6 @@ async fn a_manual_pass_reports_the_retry_after() {
     assert_eq!(store.unsynced_count(), 3, "rate-limited events are kept");
     assert_eq!(server.post_count(), 1, "the pass stopped at the 429");
 
-    assert_eq!(client.sync_events().await.ok(), Some(3));
+    assert_eq!(client.try_sync_events().await.ok(), Some(3));
     assert_stored_exactly(&server, &events);
 }

@@ -26,7 +26,7 @@ async fn bad_events_are_rejected_and_never_retried() {
         18,
         "each rejected event posted once, never retried"
     );
-    assert_eq!(client.sync_events().await.ok(), Some(0));
+    assert_eq!(client.try_sync_events().await.ok(), Some(0));
     assert_eq!(server.post_count(), 18);
 
     let rejected = client.rejected_events();
@@ -55,11 +55,11 @@ async fn both_error_body_shapes_give_the_servers_message() {
         });
         let store = Arc::new(EventStore::new());
         let bad = record_model(&store, "bad-x", 1);
-        let client =
-            SyncClient::new(store.clone(), SyncConfig::new(server.url(), TOKEN)).expect("config");
+        let client = SyncClient::try_new(store.clone(), SyncConfig::new(server.url(), TOKEN))
+            .expect("config");
 
         assert_eq!(
-            client.sync_events().await.ok(),
+            client.try_sync_events().await.ok(),
             Some(0),
             "a rejection is not an error of the pass"
         );
@@ -83,9 +83,9 @@ async fn the_rejected_ring_keeps_the_last_ones() {
     let store = Arc::new(EventStore::new());
     let bad = record_model(&store, "bad-many", REJECTED_RING_CAPACITY + 6);
     let config = SyncConfig::new(server.url(), TOKEN).with_max_in_flight(1);
-    let client = SyncClient::new(store.clone(), config).expect("config");
+    let client = SyncClient::try_new(store.clone(), config).expect("config");
 
-    assert_eq!(client.sync_events().await.ok(), Some(0));
+    assert_eq!(client.try_sync_events().await.ok(), Some(0));
     let rejected = client.rejected_events();
     assert_eq!(rejected.len(), REJECTED_RING_CAPACITY);
     let kept: Vec<_> = rejected.iter().map(|r| r.event_id).collect();
@@ -130,8 +130,8 @@ async fn a_wrong_endpoint_is_an_error_not_a_rejection() {
     let store = Arc::new(EventStore::new());
     record_mix(&store, 5);
     let url = format!("{}/wrong/prefix", server.url());
-    let client = SyncClient::new(store.clone(), SyncConfig::new(url, TOKEN)).expect("config");
-    let error = client.sync_events().await.expect_err("404");
+    let client = SyncClient::try_new(store.clone(), SyncConfig::new(url, TOKEN)).expect("config");
+    let error = client.try_sync_events().await.expect_err("404");
     assert!(
         matches!(error, SyncError::UnexpectedStatus { status: 404 }),
         "{error}"

@@ -10,7 +10,7 @@ use iron_runtime_analytics::{EventStore, SyncClient, SyncConfig};
 use sync_support::*;
 
 fn client(store: &Arc<EventStore>, url: String) -> SyncClient {
-    SyncClient::new(store.clone(), SyncConfig::new(url, TOKEN)).expect("valid config")
+    SyncClient::try_new(store.clone(), SyncConfig::new(url, TOKEN)).expect("valid config")
 }
 
 #[tokio::test]
@@ -18,10 +18,10 @@ async fn bodies_carry_exactly_the_protocol_fields() {
     let server = TestServer::start().await;
     let store = Arc::new(EventStore::new());
     let events = record_mix(&store, 24);
-    let local_before = store.len() - store.unsynced_count();
+    let local_before = store.len() as u64 - store.unsynced_count();
     assert!(local_before > 0, "the mix has local events");
 
-    let delivered = client(&store, server.url()).sync_events().await;
+    let delivered = client(&store, server.url()).try_sync_events().await;
 
     assert_eq!(delivered.ok(), Some(24));
     assert_stored_exactly(&server, &events);
@@ -56,7 +56,11 @@ async fn bodies_carry_exactly_the_protocol_fields() {
         ["openai", "anthropic", "unknown"].map(String::from).into()
     );
     assert_eq!(store.unsynced_count(), 0);
-    assert_eq!(store.len(), local_before, "local events stay, never sent");
+    assert_eq!(
+        store.len() as u64,
+        local_before,
+        "local events stay, never sent"
+    );
 }
 
 #[tokio::test]
@@ -65,7 +69,7 @@ async fn a_trailing_slash_in_the_server_url_is_stripped() {
     let store = Arc::new(EventStore::new());
     let events = record_mix(&store, 3);
     let result = client(&store, format!("{}/", server.url()))
-        .sync_events()
+        .try_sync_events()
         .await;
     assert_eq!(result.ok(), Some(3));
     assert_stored_exactly(&server, &events);
@@ -77,7 +81,7 @@ async fn a_store_without_llm_events_posts_nothing() {
     let store = Arc::new(EventStore::new());
     store.record_router_started(1);
     store.record_budget_threshold(50, 1, 2, Some("a"));
-    let result = client(&store, server.url()).sync_events().await;
+    let result = client(&store, server.url()).try_sync_events().await;
     assert_eq!(result.ok(), Some(0));
     assert_eq!(server.post_count(), 0);
     assert_eq!(store.len(), 2);
@@ -89,7 +93,7 @@ async fn event_ids_are_the_stores_ids() {
     let store = Arc::new(EventStore::new());
     let events = record_mix(&store, 6);
     client(&store, server.url())
-        .sync_events()
+        .try_sync_events()
         .await
         .expect("healthy");
     let posted: std::collections::HashSet<String> = server

@@ -44,20 +44,20 @@ fn unknown_models_cost_nothing_and_are_counted_unpriced() {
     let store = EventStore::new();
     let pricing = PricingManager::new().unwrap();
     store
-        .record_llm_completed(&pricing, "my-finetune", 100, 10, None, None)
+        .try_record_llm_completed(&pricing, "my-finetune", 100, 10, None, None)
         .unwrap();
     store
-        .record_llm_completed(&pricing, "my-finetune", 100, 10, None, None)
+        .try_record_llm_completed(&pricing, "my-finetune", 100, 10, None, None)
         .unwrap();
     store
-        .record_llm_completed(&pricing, "gpt-4o", 100, 10, None, None)
+        .try_record_llm_completed(&pricing, "gpt-4o", 100, 10, None, None)
         .unwrap();
     store
-        .record_llm_failed("other-unknown", None, None, None, None)
+        .try_record_llm_failed("other-unknown", None, None, None, None)
         .unwrap();
     // A cost given by the caller is priced, whatever the model.
     store
-        .record(AnalyticsEvent::new(EventPayload::LlmRequestCompleted(
+        .try_record(AnalyticsEvent::new(EventPayload::LlmRequestCompleted(
             LlmUsageData {
                 meta: LlmModelMeta {
                     provider_id: None,
@@ -125,13 +125,32 @@ fn totals_saturate_at_the_u64_limit() {
             cost_micros: cost,
         }))
     };
-    store.record(big(u64::MAX - 10, u64::MAX / 2 + 1)).unwrap();
-    store.record(big(100, u64::MAX / 2 + 1)).unwrap();
+    // Through the API of iron_runtime_analytics 0.4.0 (`record`, which
+    // returns nothing), whose totals wrapped around (or panicked in debug).
+    store.record(big(u64::MAX - 10, u64::MAX / 2 + 1));
+    store.record(big(100, u64::MAX / 2 + 1));
+    assert_eq!(store.refused_count(), 0);
     let stats = store.stats();
     assert_eq!(stats.total_input_tokens, u64::MAX);
     assert_eq!(stats.total_output_tokens, u64::MAX);
     assert_eq!(stats.total_cost_micros, u64::MAX);
-    assert_eq!(stats.by_model["gpt-4o"].input_tokens, u64::MAX);
+    assert_eq!(stats.total_cost_usd(), u64::MAX as f64 / 1e6);
+    for breakdown in [&stats.by_model["gpt-4o"], &stats.by_provider["openai"]] {
+        assert_eq!(breakdown.input_tokens, u64::MAX);
+        assert_eq!(breakdown.output_tokens, u64::MAX);
+        assert_eq!(breakdown.cost_micros, u64::MAX);
+        assert_eq!(breakdown.total_tokens(), u64::MAX);
+        assert_eq!(breakdown.request_count, 2);
+    }
     assert_eq!(stats.total_tokens(), u64::MAX);
     assert_eq!(stats.total_requests, 2);
+    // The final totals of `record_router_stopped` saturate too.
+    store.record_router_stopped();
+    match store.snapshot_events().pop().map(|e| e.payload) {
+        Some(EventPayload::RouterStopped {
+            total_requests,
+            total_cost_micros,
+        }) => assert_eq!((total_requests, total_cost_micros), (2, u64::MAX)),
+        other => panic!("{other:?}"),
+    }
 }

@@ -4,11 +4,9 @@ use std::collections::HashMap;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
-use iron_runtime_analytics::event::{
-    LlmFailureData, LlmModelMeta, LlmUsageData, RouterStoppedData,
-};
 use iron_runtime_analytics::{
-    AnalyticsEvent, EventId, EventPayload, EventStore, StoreConfig, StreamReceiver,
+    AnalyticsEvent, EventId, EventPayload, EventStore, LlmFailureData, LlmModelMeta, LlmUsageData,
+    StoreConfig, StreamReceiver,
 };
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
@@ -247,7 +245,7 @@ impl NativeStore {
         provider_id: Option<String>,
     ) -> Result<bool> {
         self.inner
-            .record_llm_completed_with_provider(
+            .try_record_llm_completed_with_provider(
                 &pricing.inner,
                 &model,
                 &provider,
@@ -273,7 +271,7 @@ impl NativeStore {
         cost_micros: f64,
         agent: Option<String>,
     ) -> Result<bool> {
-        let mut event = AnalyticsEvent::new(EventPayload::LlmRequestCompleted(LlmUsageData {
+        let event = AnalyticsEvent::new(EventPayload::LlmRequestCompleted(LlmUsageData {
             meta: LlmModelMeta {
                 provider_id: provider_id.map(Into::into),
                 provider: provider.into(),
@@ -282,12 +280,10 @@ impl NativeStore {
             input_tokens: count(input_tokens),
             output_tokens: count(output_tokens),
             cost_micros: count(cost_micros),
-        }));
-        if let Some(agent) = agent {
-            event = event.with_agent_id(agent);
-        }
+        }))
+        .with_agent_id(agent);
         self.inner
-            .record(event)
+            .try_record(event)
             .map(|id| id.is_some())
             .map_err(js_error)
     }
@@ -303,24 +299,24 @@ impl NativeStore {
         error_message: Option<String>,
         agent: Option<String>,
     ) -> Result<bool> {
-        let mut event = AnalyticsEvent::new(EventPayload::LlmRequestFailed(LlmFailureData {
+        let event = AnalyticsEvent::new(EventPayload::LlmRequestFailed(LlmFailureData {
             meta: LlmModelMeta {
                 provider_id: provider_id.map(Into::into),
                 provider: provider.into(),
                 model: model.into(),
             },
-            error_code: error_code.map(Into::into),
-            error_message: error_message.map(Into::into),
-        }));
-        if let Some(agent) = agent {
-            event = event.with_agent_id(agent);
-        }
+            error_code,
+            error_message,
+        }))
+        .with_agent_id(agent);
         self.inner
-            .record(event)
+            .try_record(event)
             .map(|id| id.is_some())
             .map_err(js_error)
     }
 
+    /// `percent` above 255 is refused: the core's `threshold_percent` is a
+    /// `u8`, as in iron_runtime_analytics 0.4.0.
     #[napi(catch_unwind)]
     pub fn record_budget_threshold(
         &self,
@@ -328,15 +324,21 @@ impl NativeStore {
         spend: f64,
         budget: f64,
         agent: Option<String>,
-    ) -> bool {
+    ) -> Result<bool> {
+        let percent = u8::try_from(percent).map_err(|_| {
+            js_error(format!(
+                "thresholdPercent must be an integer from 0 to 255, got {percent}"
+            ))
+        })?;
         self.inner
-            .record_budget_threshold(percent, count(spend), count(budget), agent.as_deref())
-            .is_some()
+            .try_record_budget_threshold(percent, count(spend), count(budget), agent.as_deref())
+            .map(|id| id.is_some())
+            .map_err(js_error)
     }
 
     #[napi(catch_unwind)]
     pub fn record_router_started(&self, port: u32) -> bool {
-        self.inner.record_router_started(port as u16).is_some()
+        self.inner.try_record_router_started(port as u16).is_some()
     }
 
     /// Low-level: a pre-built `router_stopped` event with the given totals.
@@ -346,19 +348,19 @@ impl NativeStore {
         total_requests: f64,
         total_cost_micros: f64,
     ) -> Result<bool> {
-        let event = AnalyticsEvent::new(EventPayload::RouterStopped(RouterStoppedData {
+        let event = AnalyticsEvent::new(EventPayload::RouterStopped {
             total_requests: count(total_requests),
             total_cost_micros: count(total_cost_micros),
-        }));
+        });
         self.inner
-            .record(event)
+            .try_record(event)
             .map(|id| id.is_some())
             .map_err(js_error)
     }
 
     #[napi(catch_unwind)]
     pub fn record_router_stopped(&self) -> bool {
-        self.inner.record_router_stopped().is_some()
+        self.inner.try_record_router_stopped().is_some()
     }
 
     // -- reading ----------------------------------------------------------
@@ -412,7 +414,7 @@ impl NativeStore {
 
     #[napi(catch_unwind)]
     pub fn unsynced_count(&self) -> u32 {
-        self.inner.unsynced_count() as u32
+        u32::try_from(self.inner.unsynced_count()).unwrap_or(u32::MAX)
     }
 
     #[napi(catch_unwind)]

@@ -161,7 +161,7 @@ impl NativeSyncClient {
             .with_max_batch(s.max_batch as usize)
             .with_threshold_check(ms(s.threshold_check_ms));
         install_logger();
-        let client = SyncClient::new(store.inner.clone(), config).map_err(js_error)?;
+        let client = SyncClient::try_new(store.inner.clone(), config).map_err(js_error)?;
         Ok(Self { client })
     }
 
@@ -187,7 +187,7 @@ impl NativeSyncClient {
     /// Starts the background loop on the addon's runtime.
     #[napi(catch_unwind)]
     pub fn start(&self) -> Result<NativeSyncHandle> {
-        let handle = self.client.start(runtime()?.handle());
+        let handle = self.client.clone().start(runtime()?.handle());
         Ok(NativeSyncHandle {
             handle: Arc::new(Mutex::new(Some(handle))),
         })

@@ -43,7 +43,7 @@ pub use stored::{MAX_ERROR_MESSAGE_CHARS, TRUNCATION_MARK};
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
@@ -52,9 +52,8 @@ use crossbeam_utils::CachePadded;
 
 use crate::credits::CreditPool;
 use crate::event::{
-    global_key, id_prefix, key_source, next_store_index, AnalyticsEvent, BudgetThresholdData,
-    EventId, EventPayload, LlmFailureData, LlmModelMeta, LlmUsageData, RouterStartedData,
-    RouterStoppedData, GLOBAL_SOURCE, MAX_SHARDS,
+    global_key, id_prefix, key_source, key_timestamp_ms, next_store_index, AnalyticsEvent, EventId,
+    EventPayload, LlmFailureData, LlmModelMeta, LlmUsageData, GLOBAL_SOURCE, MAX_SHARDS,
 };
 use crate::intern::TransientReader;
 use crate::stats::{ComputedStats, Counters, ModelLatency, ModelStats};
@@ -82,9 +81,6 @@ pub enum StoreError {
     /// The capacity was 0 or above [`MAX_CAPACITY`].
     #[error("capacity must be between 1 and {MAX_CAPACITY} events, got {0}")]
     InvalidCapacity(usize),
-    /// The streaming channel size was 0.
-    #[error("the streaming channel size must be at least 1, got 0")]
-    InvalidChannelSize,
     /// The cardinality limit was 0 or above [`MAX_CARDINALITY_LIMIT`].
     #[error("the cardinality limit must be between 1 and {MAX_CARDINALITY_LIMIT} names per breakdown, got {0}")]
     InvalidCardinalityLimit(usize),
@@ -122,8 +118,10 @@ pub enum RecordError {
 /// `recorded == buffered + drained + synced + rejected + dropped + evicted`.
 ///
 /// `lost` counts records a binding accepted from its caller but could not
-/// hand to the store (see [`EventStore::record_lost`]); they never became
-/// events, so they are outside the identity, but never silent.
+/// hand to the store (see [`EventStore::record_lost`]), and `refused` the
+/// records the infallible `record*` methods refused for bad input (see
+/// [`EventStore::refused_count`]); they never became events, so they are
+/// outside the identity, but never silent.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Accounting {
     /// Events offered to the buffer since the store was created.
@@ -142,6 +140,9 @@ pub struct Accounting {
     pub evicted: u64,
     /// Records accepted by a binding but never recorded (see [`EventStore::record_lost`]).
     pub lost: u64,
+    /// Records refused for bad input by the infallible `record*` methods
+    /// (see [`EventStore::refused_count`]).
+    pub refused: u64,
 }
 
 impl Accounting {
@@ -174,17 +175,17 @@ impl Accounting {
 /// use iron_runtime_analytics::EventStore;
 /// use iron_cost::pricing::PricingManager;
 ///
-/// let store = EventStore::with_capacity(2).unwrap();
+/// let store = EventStore::with_capacity(2);
 /// let pricing = PricingManager::new().unwrap();
-/// let a = store.record_llm_completed(&pricing, "gpt-4", 150, 50, None, None).unwrap();
-/// store.record_llm_completed(&pricing, "gpt-4", 150, 50, None, None).unwrap();
+/// let a = store.try_record_llm_completed(&pricing, "gpt-4", 150, 50, None, None).unwrap();
+/// store.record_llm_completed(&pricing, "gpt-4", 150, 50, None, None);
 /// // Full: the third is dropped from the outbox but still counted in the stats.
-/// assert_eq!(store.record_llm_completed(&pricing, "gpt-4", 1, 1, None, None), Ok(None));
+/// assert_eq!(store.try_record_llm_completed(&pricing, "gpt-4", 1, 1, None, None), Ok(None));
 /// assert_eq!(store.dropped_count(), 1);
 /// assert_eq!(store.stats().total_requests, 3);
 /// // Delivering an event frees its room.
 /// assert_eq!(store.mark_synced(&[a.unwrap()]), 1);
-/// assert!(store.record_llm_completed(&pricing, "gpt-4", 1, 1, None, None).unwrap().is_some());
+/// assert!(store.try_record_llm_completed(&pricing, "gpt-4", 1, 1, None, None).unwrap().is_some());
 /// assert!(store.accounting().is_balanced());
 /// ```
 pub struct EventStore {
@@ -206,6 +207,10 @@ pub struct EventStore {
     /// Records a binding could not hand over, and why (the last reason).
     lost: AtomicU64,
     lost_reason: Mutex<Option<String>>,
+    /// Records the infallible `record*` methods refused, and the last reason.
+    refused: AtomicU64,
+    last_refusal: Mutex<Option<RecordError>>,
+    refusal_warned: AtomicBool,
 }
 
 impl fmt::Debug for EventStore {
@@ -234,9 +239,26 @@ impl EventStore {
 
     /// A store that buffers at most `capacity` events.
     ///
+    /// # Panics
+    /// If `capacity` is 0 or above [`MAX_CAPACITY`] (as `iron_runtime_analytics`
+    /// 0.4.0 panicked on 0); [`EventStore::try_with_capacity`] returns the
+    /// error instead.
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self::try_with_capacity(capacity)
+            .unwrap_or_else(|e| panic!("EventStore::with_capacity: {e}"))
+    }
+
+    /// A store that buffers at most `capacity` events, or why not.
+    ///
+    /// ```
+    /// use iron_runtime_analytics::{EventStore, StoreError};
+    /// assert_eq!(EventStore::try_with_capacity(100).unwrap().capacity(), 100);
+    /// assert_eq!(EventStore::try_with_capacity(0).unwrap_err(), StoreError::InvalidCapacity(0));
+    /// ```
+    ///
     /// # Errors
     /// [`StoreError::InvalidCapacity`] if `capacity` is 0 or above [`MAX_CAPACITY`].
-    pub fn with_capacity(capacity: usize) -> Result<Self, StoreError> {
+    pub fn try_with_capacity(capacity: usize) -> Result<Self, StoreError> {
         Self::with_config(StoreConfig::new().with_capacity(capacity))
     }
 
@@ -247,14 +269,14 @@ impl EventStore {
     ///
     /// let store = EventStore::with_config(StoreConfig::new().with_cardinality_limit(2)).unwrap();
     /// for model in ["a", "b", "c", "d"] {
-    ///     store.record_llm_failed(model, None, None, Some("timeout"), None).unwrap();
+    ///     store.record_llm_failed(model, None, None, Some("timeout"), None);
     /// }
     /// let stats = store.stats();
     /// assert_eq!(stats.by_model.len(), 3); // "a", "b" and the overflow row
     /// assert_eq!(stats.by_model[CARDINALITY_OVERFLOW_KEY].request_count, 2);
     /// // Events keep their own model names for delivery.
     /// let last = &store.snapshot_events()[3];
-    /// assert_eq!(&*last.payload().meta().unwrap().model, "d");
+    /// assert_eq!(&*last.payload.meta().unwrap().model, "d");
     /// ```
     ///
     /// # Errors
@@ -266,38 +288,47 @@ impl EventStore {
 
     /// A store that also offers every recorded event to a bounded channel of
     /// `channel_size`; a full channel never slows the recorder (the event is
-    /// not sent and [`EventStore::stream_dropped_count`] counts it).
+    /// not sent and [`EventStore::stream_dropped_count`] counts it). A
+    /// `channel_size` of 0 makes a rendezvous channel: an event reaches the
+    /// receiver only if it is waiting in `recv` at that instant.
     ///
     /// ```
     /// use iron_runtime_analytics::EventStore;
-    /// let (store, receiver) = EventStore::with_streaming(100, 1).unwrap();
+    /// let (store, receiver) = EventStore::with_streaming(100, 1);
     /// store.record_router_started(8080);
     /// store.record_router_started(8081); // channel full: not sent, counted
     /// assert_eq!(receiver.try_recv().unwrap().event_type().as_str(), "router_started");
     /// assert_eq!(store.stream_dropped_count(), 1);
     /// ```
     ///
+    /// # Panics
+    /// If `capacity` is 0 or above [`MAX_CAPACITY`];
+    /// [`EventStore::try_with_streaming`] returns the error instead.
+    pub fn with_streaming(capacity: usize, channel_size: usize) -> (Self, StreamReceiver) {
+        Self::try_with_streaming(capacity, channel_size)
+            .unwrap_or_else(|e| panic!("EventStore::with_streaming: {e}"))
+    }
+
+    /// [`EventStore::with_streaming`], or why not.
+    ///
     /// # Errors
-    /// [`StoreError`] for a capacity out of range or a channel size of 0.
-    pub fn with_streaming(
+    /// [`StoreError::InvalidCapacity`] for a capacity out of range.
+    pub fn try_with_streaming(
         capacity: usize,
         channel_size: usize,
-    ) -> Result<(Self, Receiver<AnalyticsEvent>), StoreError> {
+    ) -> Result<(Self, StreamReceiver), StoreError> {
         Self::with_config_streaming(StoreConfig::new().with_capacity(capacity), channel_size)
     }
 
     /// [`EventStore::with_streaming`] with a [`StoreConfig`].
     ///
     /// # Errors
-    /// [`StoreError`] for a setting out of range or a channel size of 0.
+    /// [`StoreError`] for a setting out of range.
     pub fn with_config_streaming(
         config: StoreConfig,
         channel_size: usize,
-    ) -> Result<(Self, Receiver<AnalyticsEvent>), StoreError> {
+    ) -> Result<(Self, StreamReceiver), StoreError> {
         config.validate()?;
-        if channel_size == 0 {
-            return Err(StoreError::InvalidChannelSize);
-        }
         let (tx, rx) = crossbeam_channel::bounded(channel_size);
         Ok((Self::build(&config, Some(tx)), rx))
     }
@@ -328,6 +359,9 @@ impl EventStore {
             stream_dropped: AtomicU64::new(0),
             lost: AtomicU64::new(0),
             lost_reason: Mutex::new(None),
+            refused: AtomicU64::new(0),
+            last_refusal: Mutex::new(None),
+            refusal_warned: AtomicBool::new(false),
         }
     }
 
@@ -372,6 +406,51 @@ impl EventStore {
     /// Why records were last lost (see [`EventStore::record_lost`]).
     pub fn lost_reason(&self) -> Option<String> {
         self.lost_reason
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Counts a record refused by an infallible `record*` method; warns the
+    /// first time (the later ones are counted, and the last one is kept).
+    pub(crate) fn refuse(&self, method: &str, error: RecordError) {
+        // Relaxed: a statistic, read on its own; the flag only dedups a log line.
+        self.refused.fetch_add(1, Ordering::Relaxed);
+        if !self.refusal_warned.swap(true, Ordering::Relaxed) {
+            log::warn!(
+                "EventStore::{method} refused a record: {error}; nothing was counted. Further \
+                 refusals are counted in refused_count() without a log line; use the try_* \
+                 methods to get the error back"
+            );
+        }
+        *self
+            .last_refusal
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(error);
+    }
+
+    /// Records the infallible `record*` methods (those named as in
+    /// `iron_runtime_analytics` 0.4.0, which return nothing) refused for bad
+    /// input, such as an empty model name: nothing of them was counted or
+    /// buffered. The first refusal is logged (`log::warn!`), the last one is
+    /// kept ([`EventStore::last_refusal`]); the `try_*` methods return the
+    /// error to the caller instead.
+    ///
+    /// ```
+    /// use iron_runtime_analytics::{EventStore, RecordError};
+    /// let store = EventStore::new();
+    /// store.record_llm_failed("", None, None, None, None);
+    /// assert_eq!(store.refused_count(), 1);
+    /// assert_eq!(store.last_refusal(), Some(RecordError::EmptyModel));
+    /// assert_eq!(store.stats().total_requests, 0);
+    /// ```
+    pub fn refused_count(&self) -> u64 {
+        self.refused.load(Ordering::Relaxed)
+    }
+
+    /// Why the last refused record was refused (see [`EventStore::refused_count`]).
+    pub fn last_refusal(&self) -> Option<RecordError> {
+        self.last_refusal
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
@@ -539,7 +618,7 @@ impl EventStore {
         } else {
             self.prefix
         };
-        EventId::new(prefix, key)
+        EventId::from_parts(prefix, key)
     }
 
     /// The key under which this store keeps `id`, if the id can be one of its events.
@@ -584,34 +663,34 @@ impl EventStore {
                 let meta = meta();
                 EventPayload::LlmRequestFailed(LlmFailureData {
                     meta,
-                    error_code: name(Kind::Label, *error_code),
-                    error_message: error_message.clone(),
+                    error_code: name(Kind::Label, *error_code).map(|code| String::from(&*code)),
+                    error_message: error_message.as_deref().map(String::from),
                 })
             }
             StoredPayload::Budget {
                 threshold_percent,
                 current_spend_micros,
                 budget_micros,
-            } => EventPayload::BudgetThresholdReached(BudgetThresholdData {
+            } => EventPayload::BudgetThresholdReached {
                 threshold_percent: *threshold_percent,
                 current_spend_micros: *current_spend_micros,
                 budget_micros: *budget_micros,
-            }),
-            StoredPayload::RouterStarted { port } => {
-                EventPayload::RouterStarted(RouterStartedData { port: *port })
-            }
+            },
+            StoredPayload::RouterStarted { port } => EventPayload::RouterStarted { port: *port },
             StoredPayload::RouterStopped {
                 total_requests,
                 total_cost_micros,
-            } => EventPayload::RouterStopped(RouterStoppedData {
+            } => EventPayload::RouterStopped {
                 total_requests: *total_requests,
                 total_cost_micros: *total_cost_micros,
-            }),
+            },
             StoredPayload::Removed => unreachable!("INVARIANT: tombstones are never read out"),
         };
         AnalyticsEvent {
             id: self.event_id(e.key),
+            timestamp_ms: key_timestamp_ms(e.key),
             agent_id: name(Kind::Agent, e.agent),
+            synced: false,
             payload,
         }
     }
@@ -667,6 +746,7 @@ impl EventStore {
             dropped: o.dropped_at_pull,
             evicted: o.evicted + o.shard_evicted_at_pull,
             lost: self.lost.load(Ordering::Relaxed),
+            refused: self.refused.load(Ordering::Relaxed),
         }
     }
 
@@ -680,9 +760,10 @@ impl EventStore {
         self.accounting().evicted
     }
 
-    /// LLM events buffered and waiting to be sent.
-    pub fn unsynced_count(&self) -> usize {
-        self.pull().llm
+    /// LLM events buffered and waiting to be sent (local events, which are
+    /// never sent, are not counted).
+    pub fn unsynced_count(&self) -> u64 {
+        self.pull().llm as u64
     }
 
     /// Events in the buffer (all kinds).

@@ -33,7 +33,7 @@ pub(crate) enum StoredPayload {
         error_message: Option<Arc<str>>,
     },
     Budget {
-        threshold_percent: u32,
+        threshold_percent: u8,
         current_spend_micros: u64,
         budget_micros: u64,
     },
@@ -229,7 +229,7 @@ pub(crate) enum NewPayload<'a> {
         error_message: Option<&'a str>,
     },
     Budget {
-        threshold_percent: u32,
+        threshold_percent: u8,
         current_spend_micros: u64,
         budget_micros: u64,
     },

@@ -22,6 +22,8 @@ pub const REJECTED_RING_CAPACITY: usize = 64;
 const MAX_WARNED_REJECTION_KINDS: usize = 64;
 /// The most bytes of an answer read (error messages are short).
 const MAX_BODY_BYTES: usize = 4_096;
+/// The endpoint of a disabled client, never contacted (see [`SyncClient::new`]).
+const DISABLED_ENDPOINT: &str = "http://sync-disabled.invalid/";
 
 /// An event the server refused for good (HTTP 400 or 422), with its reason.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,7 +40,7 @@ pub struct RejectedEvent {
 }
 
 /// Delivers the events of an [`EventStore`] to the Control API
-/// (Protocol 012), on demand ([`SyncClient::sync_events`]) or in the
+/// (Protocol 012), on demand ([`SyncClient::try_sync_events`]) or in the
 /// background ([`SyncClient::start`]).
 ///
 /// Holds one HTTP client (rustls, connection pooling and keep-alive); cheap to
@@ -52,8 +54,12 @@ pub struct SyncClient {
 pub(crate) struct Inner {
     pub(crate) store: Arc<EventStore>,
     pub(crate) config: SyncConfig,
+    /// Why the client sends nothing (built by [`SyncClient::new`] from a
+    /// configuration [`SyncClient::try_new`] refuses), if it does not.
+    pub(crate) disabled: Option<String>,
     endpoint: Url,
-    http: reqwest::Client,
+    /// `None` for a disabled client.
+    http: Option<reqwest::Client>,
     /// Events being posted now, by any pass of any clone.
     in_flight: Mutex<HashSet<EventId>>,
     rejected_ring: Mutex<VecDeque<RejectedEvent>>,
@@ -166,12 +172,48 @@ impl Drop for Claim<'_> {
 }
 
 impl SyncClient {
-    /// A client for `store` that sends to `config`'s server.
+    /// A client for `store` that sends to `config`'s server, as in
+    /// `iron_runtime_analytics` 0.4.0: never fails. A configuration that
+    /// [`SyncClient::try_new`] refuses gives a *disabled* client, which
+    /// sends nothing and keeps every event buffered: an empty `server_url`
+    /// (0.4.0's way to turn sync off) silently, anything else (a bad URL, an
+    /// empty token, a zero setting) with a warning logged once
+    /// ([`SyncClient::disabled_reason`] says why).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use iron_runtime_analytics::{EventStore, SyncClient, SyncConfig};
+    /// let client = SyncClient::new(Arc::new(EventStore::new()), SyncConfig::new("", "token"));
+    /// assert!(client.disabled_reason().unwrap().contains("no server URL"));
+    /// ```
+    pub fn new(store: Arc<EventStore>, config: SyncConfig) -> Self {
+        match Self::build(store.clone(), config.clone()) {
+            Ok(client) => client,
+            Err(e) => {
+                let reason = if config.server_url.is_empty() {
+                    debug!("analytics sync disabled: no server URL");
+                    "no server URL: sync is disabled".to_owned()
+                } else {
+                    warn!("analytics sync disabled: {e}; events stay buffered (SyncClient::try_new returns this error)");
+                    e.to_string()
+                };
+                let endpoint = Url::parse(DISABLED_ENDPOINT)
+                    .expect("INVARIANT: DISABLED_ENDPOINT is a valid URL");
+                Self::with_parts(store, config, Some(reason), endpoint, None)
+            }
+        }
+    }
+
+    /// A client for `store` that sends to `config`'s server, or why not.
     ///
     /// # Errors
     /// [`SyncError`] for an invalid configuration (see [`SyncConfig::validate`])
     /// or an HTTP client that cannot be built.
-    pub fn new(store: Arc<EventStore>, config: SyncConfig) -> Result<Self, SyncError> {
+    pub fn try_new(store: Arc<EventStore>, config: SyncConfig) -> Result<Self, SyncError> {
+        Self::build(store, config)
+    }
+
+    fn build(store: Arc<EventStore>, config: SyncConfig) -> Result<Self, SyncError> {
         config.validate()?;
         let endpoint = config.ingest_url()?;
         let http = reqwest::Client::builder()
@@ -188,10 +230,21 @@ impl SyncClient {
             .map_err(|e| SyncError::HttpClient {
                 source: Box::new(e),
             })?;
-        Ok(Self {
+        Ok(Self::with_parts(store, config, None, endpoint, Some(http)))
+    }
+
+    fn with_parts(
+        store: Arc<EventStore>,
+        config: SyncConfig,
+        disabled: Option<String>,
+        endpoint: Url,
+        http: Option<reqwest::Client>,
+    ) -> Self {
+        Self {
             inner: Arc::new(Inner {
                 store,
                 config,
+                disabled,
                 endpoint,
                 http,
                 in_flight: Mutex::new(HashSet::new()),
@@ -201,7 +254,13 @@ impl SyncClient {
                 delivered: AtomicU64::new(0),
                 rejected: AtomicU64::new(0),
             }),
-        })
+        }
+    }
+
+    /// Why this client sends nothing, if it was built by [`SyncClient::new`]
+    /// from a configuration [`SyncClient::try_new`] refuses (see there).
+    pub fn disabled_reason(&self) -> Option<&str> {
+        self.inner.disabled.as_deref()
     }
 
     /// The configuration.
@@ -214,6 +273,14 @@ impl SyncClient {
         &self.inner.store
     }
 
+    /// One pass, now, as in `iron_runtime_analytics` 0.4.0: returns how many
+    /// events were delivered. A failure that stopped the pass is logged and
+    /// kept in [`SyncClient::last_failure`]; [`SyncClient::try_sync_events`]
+    /// returns it instead. A disabled client delivers nothing (0).
+    pub async fn sync_events(&self) -> usize {
+        self.sync_pass().await.delivered
+    }
+
     /// One pass, now: takes up to `max_batch` buffered LLM events that no
     /// other pass is sending, posts them (at most `max_in_flight` at once),
     /// and applies the answers: delivered events are marked synced, rejected
@@ -224,13 +291,19 @@ impl SyncClient {
     /// here: the pass posts at once.
     ///
     /// # Errors
+    /// [`SyncError::Disabled`] for a disabled client (see [`SyncClient::new`]).
     /// The first transient failure of the pass ([`SyncError::Server`],
     /// [`SyncError::Timeout`], [`SyncError::Transport`],
     /// [`SyncError::RateLimited`], [`SyncError::Unauthorized`],
     /// [`SyncError::UnexpectedStatus`]): the pass stopped sending then. Events
     /// it delivered before are still marked synced and counted; the others
     /// stay buffered for a later pass.
-    pub async fn sync_events(&self) -> Result<usize, SyncError> {
+    pub async fn try_sync_events(&self) -> Result<usize, SyncError> {
+        if let Some(reason) = &self.inner.disabled {
+            return Err(SyncError::Disabled {
+                reason: reason.clone(),
+            });
+        }
         let summary = self.inner.pass().await;
         match summary.failure {
             Some(failure) => Err(failure.into_error()),
@@ -238,7 +311,7 @@ impl SyncClient {
         }
     }
 
-    /// One pass like [`SyncClient::sync_events`], reporting what it delivered
+    /// One pass like [`SyncClient::try_sync_events`], reporting what it delivered
     /// and rejected even when a transient failure stopped it (bindings use
     /// this: their callers get the count, and the failure on the side through
     /// [`SyncClient::last_failure`]).
@@ -255,9 +328,11 @@ impl SyncClient {
     /// as soon as `batch_threshold` events are pending; after a failure, the
     /// next pass waits for the backoff delay. Stop it with
     /// [`SyncHandle::stop`] or [`SyncHandle::stop_async`] to flush what is
-    /// left; dropping the handle ends the loop without flushing.
-    pub fn start(&self, runtime: &tokio::runtime::Handle) -> SyncHandle {
-        SyncHandle::spawn(self.clone(), runtime)
+    /// left; dropping the handle ends the loop without flushing. The loop of
+    /// a disabled client ends at once. (Takes the client, as in 0.4.0; clone
+    /// it first to keep one: clones share everything.)
+    pub fn start(self, runtime: &tokio::runtime::Handle) -> SyncHandle {
+        SyncHandle::spawn(self, runtime)
     }
 
     /// The last [`REJECTED_RING_CAPACITY`] events the server refused for
@@ -297,7 +372,7 @@ impl fmt::Debug for SyncClient {
 impl Inner {
     /// Buffered LLM events that no pass is sending.
     pub(crate) fn pending_not_in_flight(&self) -> usize {
-        let unsynced = self.store.unsynced_count();
+        let unsynced = usize::try_from(self.store.unsynced_count()).unwrap_or(usize::MAX);
         unsynced.saturating_sub(lock(&self.in_flight).len())
     }
 
@@ -327,9 +402,12 @@ impl Inner {
         }
     }
 
-    /// One pass (see [`SyncClient::sync_events`]). Cancel-safe: dropped
+    /// One pass (see [`SyncClient::try_sync_events`]). Cancel-safe: dropped
     /// midway, the events it had not settled stay buffered.
     pub(crate) async fn pass(&self) -> PassSummary {
+        if self.disabled.is_some() {
+            return PassSummary::default();
+        }
         let claim = self.claim();
         let mut summary = PassSummary {
             taken: claim.events.len(),
@@ -373,16 +451,11 @@ impl Inner {
 
     /// Posts one event and classifies the answer.
     async fn post(&self, event: &AnalyticsEvent) -> Outcome {
-        let Some(body) = WireEvent::new(event, self.config.ic_token()) else {
+        let (Some(body), Some(http)) = (WireEvent::new(event, self.config.ic_token()), &self.http)
+        else {
             return Outcome::Skipped;
         };
-        let response = match self
-            .http
-            .post(self.endpoint.clone())
-            .json(&body)
-            .send()
-            .await
-        {
+        let response = match http.post(self.endpoint.clone()).json(&body).send().await {
             Ok(response) => response,
             Err(e) => return Outcome::Failed(transport_failure(e)),
         };

@@ -32,8 +32,10 @@ pub const INGEST_PATH: &str = "/api/v1/analytics/events";
 /// the pacing of the background loop.
 ///
 /// Built with [`SyncConfig::new`] and the consuming `with_*` methods; checked
-/// by [`SyncConfig::validate`] (and by [`SyncClient::new`](super::SyncClient::new)).
-/// `Debug` never shows the token.
+/// by [`SyncConfig::validate`] (and by [`SyncClient::try_new`](super::SyncClient::try_new)).
+/// The five settings of `iron_runtime_analytics` 0.4.0 are public fields,
+/// as they were there; the others are set with `with_*` methods. `Debug`
+/// never shows the token.
 ///
 /// ```
 /// use std::time::Duration;
@@ -48,11 +50,18 @@ pub const INGEST_PATH: &str = "/api/v1/analytics/events";
 /// ```
 #[derive(Clone)]
 pub struct SyncConfig {
-    server_url: String,
-    ic_token: String,
-    interval: Duration,
-    batch_threshold: usize,
-    timeout: Duration,
+    /// The Control API's base URL, e.g. `http://localhost:3001`; empty
+    /// disables sync (see [`SyncClient::new`](super::SyncClient::new)).
+    pub server_url: String,
+    /// The agent's IC token. Never logged, never shown by `Debug`, never
+    /// part of an error.
+    pub ic_token: String,
+    /// Time between two background passes (default [`DEFAULT_SYNC_INTERVAL`]).
+    pub sync_interval: Duration,
+    /// Pending events that start a pass at once (default [`DEFAULT_BATCH_THRESHOLD`]).
+    pub batch_threshold: usize,
+    /// Timeout of one HTTP request, connection included (default [`DEFAULT_TIMEOUT`]).
+    pub timeout: Duration,
     max_in_flight: usize,
     backoff_initial: Duration,
     backoff_max: Duration,
@@ -68,7 +77,7 @@ impl SyncConfig {
         Self {
             server_url: server_url.into(),
             ic_token: ic_token.into(),
-            interval: DEFAULT_SYNC_INTERVAL,
+            sync_interval: DEFAULT_SYNC_INTERVAL,
             batch_threshold: DEFAULT_BATCH_THRESHOLD,
             timeout: DEFAULT_TIMEOUT,
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,
@@ -83,7 +92,7 @@ impl SyncConfig {
     /// Time between two background passes (default [`DEFAULT_SYNC_INTERVAL`]).
     #[must_use]
     pub fn with_interval(mut self, interval: Duration) -> Self {
-        self.interval = interval;
+        self.sync_interval = interval;
         self
     }
 
@@ -148,7 +157,7 @@ impl SyncConfig {
 
     /// Time between two background passes.
     pub fn interval(&self) -> Duration {
-        self.interval
+        self.sync_interval
     }
 
     /// Pending events that start a pass at once.
@@ -234,7 +243,7 @@ impl SyncConfig {
             return Err(SyncError::EmptyToken);
         }
         let zero = [
-            ("interval", self.interval.is_zero()),
+            ("interval", self.sync_interval.is_zero()),
             ("batch_threshold", self.batch_threshold == 0),
             ("timeout", self.timeout.is_zero()),
             ("max_in_flight", self.max_in_flight == 0),
@@ -260,7 +269,7 @@ impl fmt::Debug for SyncConfig {
         f.debug_struct("SyncConfig")
             .field("server_url", &self.server_url)
             .field("ic_token", &"<redacted>")
-            .field("interval", &self.interval)
+            .field("sync_interval", &self.sync_interval)
             .field("batch_threshold", &self.batch_threshold)
             .field("timeout", &self.timeout)
             .field("max_in_flight", &self.max_in_flight)

@@ -76,6 +76,14 @@ pub enum SyncError {
         /// The HTTP status.
         status: u16,
     },
+    /// The client was built by [`SyncClient::new`](super::SyncClient::new)
+    /// from a configuration [`SyncClient::try_new`](super::SyncClient::try_new)
+    /// refuses, so it sends nothing.
+    #[error("this sync client is disabled ({reason}); build it with SyncClient::try_new to get the configuration error at once")]
+    Disabled {
+        /// Why (the configuration error, or that there is no server URL).
+        reason: String,
+    },
     /// The server answered a status the protocol does not use here (404,
     /// 405, 413, a redirect…): the endpoint or its configuration is wrong.
     #[error("the Control API answered HTTP {status}; check server_url (the events stay buffered and are retried)")]

@@ -32,13 +32,13 @@
 //! let config = SyncConfig::new("http://localhost:3001", "ic_token_here")
 //!     .with_interval(Duration::from_secs(30)) // sync every 30 s
 //!     .with_batch_threshold(10); // or as soon as 10 events are pending
-//! let client = SyncClient::new(store.clone(), config)?;
+//! let client = SyncClient::try_new(store.clone(), config)?;
 //!
 //! // Start background sync on the runtime.
 //! let handle = client.start(runtime.handle());
 //!
 //! // ... use the store normally ...
-//! store.record_llm_failed("gpt-4o-mini", None, None, Some("rate_limit"), None)?;
+//! store.try_record_llm_failed("gpt-4o-mini", None, None, Some("rate_limit"), None)?;
 //!
 //! // Stop, flushing what is left (within the stop deadline).
 //! let report = handle.stop();

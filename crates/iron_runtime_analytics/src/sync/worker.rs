@@ -70,7 +70,7 @@ impl Baseline {
         SyncReport {
             delivered: now.delivered - self.delivered,
             rejected: now.rejected - self.rejected,
-            remaining: inner.store.unsynced_count() as u64,
+            remaining: inner.store.unsynced_count(),
         }
     }
 }
@@ -116,9 +116,22 @@ impl SyncHandle {
     /// thread, `main` after the work is done, `spawn_blocking`); inside async
     /// code use [`SyncHandle::stop_async`]. Returns within the deadline plus
     /// a short margin even if the loop cannot run.
+    ///
+    /// Called on a thread that drives a current-thread runtime (e.g. in a
+    /// `#[tokio::test]`), where blocking could stall the loop itself, it
+    /// returns at once, as `stop` did in `iron_runtime_analytics` 0.4.0: the
+    /// loop flushes in the background while the runtime runs, and the report
+    /// is the one of that instant.
     pub fn stop(self) -> SyncReport {
         // An error means the loop already ended: its report is waiting, or it died.
         let _ = self.control.send(true);
+        if tokio::runtime::Handle::try_current()
+            .is_ok_and(|rt| rt.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread)
+        {
+            // The loop has seen the request once it runs: a dropped control
+            // channel only ends it early if no stop was sent before.
+            return self.report();
+        }
         let wait = self.client.config().stop_deadline() + STOP_MARGIN;
         match self.done.recv_timeout(wait) {
             Ok(report) => report,
@@ -223,6 +236,9 @@ impl Pacing {
 /// The loop: passes when due until asked to stop, then the flush. Returns
 /// early, without flushing, if the handle is dropped.
 async fn run(inner: &Inner, mut control: watch::Receiver<bool>, baseline: Baseline) -> SyncReport {
+    if inner.disabled.is_some() {
+        return baseline.report(inner);
+    }
     let config = &inner.config;
     let mut pacing = Pacing::new(config);
     let mut ticker = tokio::time::interval(config.threshold_check());

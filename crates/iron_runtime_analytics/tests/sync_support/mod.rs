@@ -14,7 +14,7 @@ use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use iron_cost::pricing::PricingManager;
-use iron_runtime_analytics::event::{BudgetThresholdData, LlmFailureData, LlmModelMeta};
+use iron_runtime_analytics::event::{LlmFailureData, LlmModelMeta};
 use iron_runtime_analytics::{AnalyticsEvent, EventPayload, EventStore, Provider};
 use serde_json::{json, Map, Value};
 use tokio::net::TcpListener;
@@ -49,8 +49,9 @@ pub async fn deliver_all(
     delivered: &[AnalyticsEvent],
     rejected: usize,
 ) -> iron_runtime_analytics::SyncClient {
-    let client = iron_runtime_analytics::SyncClient::new(store.clone(), config).expect("config");
-    let handle = client.start(&tokio::runtime::Handle::current());
+    let client =
+        iron_runtime_analytics::SyncClient::try_new(store.clone(), config).expect("config");
+    let handle = client.clone().start(&tokio::runtime::Handle::current());
     wait_until("every event settled", PATIENCE, || {
         store.unsynced_count() == 0
     })
@@ -508,10 +509,15 @@ pub fn record_mix(store: &EventStore, n: usize) -> Vec<AnalyticsEvent> {
         let agent = format!("local_agent_{}", i % 3);
         let agent = (i % 2 == 0).then_some(agent.as_str());
         let id = match i % 6 {
-            0 => {
-                store.record_llm_completed(&pricing, "gpt-4o-mini", 150 + i as u64, 50, agent, None)
-            }
-            1 => store.record_llm_completed(
+            0 => store.try_record_llm_completed(
+                &pricing,
+                "gpt-4o-mini",
+                150 + i as u64,
+                50,
+                agent,
+                None,
+            ),
+            1 => store.try_record_llm_completed(
                 &pricing,
                 "claude-3-opus-20240229",
                 200,
@@ -519,18 +525,22 @@ pub fn record_mix(store: &EventStore, n: usize) -> Vec<AnalyticsEvent> {
                 agent,
                 Some("ip_anthropic_001"),
             ),
-            2 => store.record_llm_failed(
+            2 => store.try_record_llm_failed(
                 "gpt-4",
                 agent,
                 None,
                 Some("rate_limit_exceeded"),
                 Some("slow down \"please\" ✓"),
             ),
-            3 => {
-                store.record_llm_failed("claude-3-haiku-20240307", agent, Some("ip_x"), None, None)
-            }
-            4 => store.record_llm_completed(&pricing, "gemini-1.5-flash", 10, 5, agent, None),
-            _ => store.record(AnalyticsEvent::new(EventPayload::LlmRequestFailed(
+            3 => store.try_record_llm_failed(
+                "claude-3-haiku-20240307",
+                agent,
+                Some("ip_x"),
+                None,
+                None,
+            ),
+            4 => store.try_record_llm_completed(&pricing, "gemini-1.5-flash", 10, 5, agent, None),
+            _ => store.try_record(AnalyticsEvent::new(EventPayload::LlmRequestFailed(
                 LlmFailureData {
                     meta: LlmModelMeta {
                         provider_id: None,
@@ -550,13 +560,11 @@ pub fn record_mix(store: &EventStore, n: usize) -> Vec<AnalyticsEvent> {
         }
     }
     store
-        .record(AnalyticsEvent::new(EventPayload::BudgetThresholdReached(
-            BudgetThresholdData {
-                threshold_percent: 90,
-                current_spend_micros: 9,
-                budget_micros: 10,
-            },
-        )))
+        .try_record(AnalyticsEvent::new(EventPayload::BudgetThresholdReached {
+            threshold_percent: 90,
+            current_spend_micros: 9,
+            budget_micros: 10,
+        }))
         .expect("record");
     let events: Vec<_> = store
         .unsynced_events()
@@ -573,7 +581,7 @@ pub fn record_model(store: &EventStore, model: &str, n: usize) -> Vec<AnalyticsE
     (0..n)
         .map(|i| {
             let id = store
-                .record_llm_completed(&pricing, model, i as u64, 1, None, None)
+                .try_record_llm_completed(&pricing, model, i as u64, 1, None, None)
                 .expect("record")
                 .expect("buffered");
             store
