@@ -57,8 +57,10 @@ export declare class NativeStore {
    */
   batchIsShared(): boolean
   /**
-   * Records the batched records and empties the batch; returns how many
-   * were lost (counted in `accounting().lost`, with `lostReason()`).
+   * Records the batched records and empties the batch (a record that
+   * cannot be recorded is counted in `accounting().lost`, with
+   * `lostReason()`); returns how many warnings wait for `takeWarnings()`
+   * (an unpriced model is warned about from here).
    */
   flushBatch(): number
   /** `flushBatch` from the wrapper's own copy of the batch. */

@@ -143,9 +143,8 @@ export class EventStore implements EventStoreApi {
     if (count === 0) return;
     unschedule(this);
     try {
-      this.#writer.flush();
       // The core warns once per unpriced model, from this call.
-      relayWarnings();
+      if (this.#writer.flush() > 0) relayWarnings();
     } catch (e) {
       // The addon answers every bad record by counting it; a flush that
       // throws lost the whole batch: counted here, never silently.

@@ -116,7 +116,10 @@ export class RecordWriter {
     return this.pending === BATCH_RECORDS;
   }
 
-  /** Hands the batch to the addon; returns how many records were lost (counted there). */
+  /**
+   * Hands the batch to the addon (a record it cannot take is counted lost
+   * there); returns how many warnings the addon has queued.
+   */
   flush(): number {
     if (this.pending === 0) return 0;
     this.pending = 0;

@@ -212,17 +212,21 @@ impl NativeStore {
         self.batch.is_shared()
     }
 
-    /// Records the batched records and empties the batch; returns how many
-    /// were lost (counted in `accounting().lost`, with `lostReason()`).
+    /// Records the batched records and empties the batch (a record that
+    /// cannot be recorded is counted in `accounting().lost`, with
+    /// `lostReason()`); returns how many warnings wait for `takeWarnings()`
+    /// (an unpriced model is warned about from here).
     #[napi(catch_unwind)]
-    pub fn flush_batch(&self) -> f64 {
-        self.batch.flush() as f64
+    pub fn flush_batch(&self) -> u32 {
+        self.batch.flush();
+        crate::sync::warnings_pending() as u32
     }
 
     /// `flushBatch` from the wrapper's own copy of the batch.
     #[napi(catch_unwind)]
-    pub fn flush_batch_copy(&self, slots: Float64Array, bytes: Uint8Array) -> f64 {
-        self.batch.flush_copy(&slots, &bytes) as f64
+    pub fn flush_batch_copy(&self, slots: Float64Array, bytes: Uint8Array) -> u32 {
+        self.batch.flush_copy(&slots, &bytes);
+        crate::sync::warnings_pending() as u32
     }
 
     /// Why records were last lost, if ever.

@@ -121,6 +121,15 @@ pub(crate) fn install_logger() {
     });
 }
 
+/// How many warnings wait to be taken (cheap: for the wrapper to skip the call).
+pub(crate) fn warnings_pending() -> usize {
+    warnings()
+        .0
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .len()
+}
+
 /// Warnings logged by the sync loops since the last call, oldest first.
 #[napi(catch_unwind)]
 pub fn take_warnings() -> Vec<String> {
