@@ -45,10 +45,16 @@ impl EventStore {
     /// # Errors
     /// [`RecordError`] if an LLM event has an empty model or provider name.
     pub fn record(&self, event: AnalyticsEvent) -> Result<Option<EventId>, RecordError> {
-        self.record_ref(&event)
+        let new = self.new_event(&event)?;
+        Ok(self.push(new))
     }
 
-    fn record_ref<'a>(&self, event: &'a AnalyticsEvent) -> Result<Option<EventId>, RecordError> {
+    /// A pre-built event as the store records it (its key if the id is this
+    /// store's), checked as [`EventStore::record`] checks it.
+    pub(crate) fn new_event<'a>(
+        &self,
+        event: &'a AnalyticsEvent,
+    ) -> Result<NewEvent<'a>, RecordError> {
         let key = self.key_of(event.id);
         let agent = event.agent_id.as_deref().map(Name::Str);
         let base = |model, provider, provider_id: Option<Name<'a>>, payload| NewEvent {
@@ -109,7 +115,7 @@ impl EventStore {
                 return Err(RecordError::EmptyProvider);
             }
         }
-        Ok(self.push(new))
+        Ok(new)
     }
 
     /// Records a completed LLM request: the provider is inferred from the

@@ -28,10 +28,12 @@
 //! capacity, so they never take room from the events that are sent.
 
 mod outbox;
+mod replay;
 mod shard;
 mod stored;
 
 use outbox::Outbox;
+use replay::Replayed;
 use shard::{home_shard, lock, try_lock, Room, Shard};
 pub(crate) use stored::{Latency, Name, Names, NewEvent, NewPayload, ProviderArg};
 use stored::{Shared, StoredEvent, StoredPayload};
@@ -99,7 +101,7 @@ pub enum RecordError {
 }
 
 /// The buffer's accounting, read at one consistent instant:
-/// `recorded == buffered + drained + synced + rejected + dropped + evicted`.
+/// `recorded + replayed == buffered + drained + synced + rejected + dropped + evicted`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Accounting {
     /// Events offered to the buffer since the store was created.
@@ -116,12 +118,15 @@ pub struct Accounting {
     pub dropped: u64,
     /// Local events (lifecycle, budget) pushed out, oldest first, to make room.
     pub evicted: u64,
+    /// Events recorded elsewhere and offered back by [`EventStore::restore_events`]
+    /// (a sync spool replayed at start); those that found no room are in `dropped`.
+    pub replayed: u64,
 }
 
 impl Accounting {
     /// Whether the identity holds (it always should; exposed for tests and monitoring).
     pub fn is_balanced(&self) -> bool {
-        self.recorded
+        self.recorded + self.replayed
             == self.buffered
                 + self.drained
                 + self.synced
@@ -170,6 +175,8 @@ pub struct EventStore {
     pub(crate) names: Names,
     stream: Option<Sender<AnalyticsEvent>>,
     stream_dropped: AtomicU64,
+    /// Original ids of the events taken back by [`EventStore::restore_events`].
+    replayed: Replayed,
 }
 
 impl fmt::Debug for EventStore {
@@ -254,6 +261,7 @@ impl EventStore {
             },
             stream,
             stream_dropped: AtomicU64::new(0),
+            replayed: Replayed::default(),
         }
     }
 
@@ -393,6 +401,9 @@ impl EventStore {
 
     fn event_id(&self, key: u64) -> EventId {
         let prefix = if key_source(key) == GLOBAL_SOURCE {
+            if let Some(original) = self.replayed.original_id(key) {
+                return original;
+            }
             self.global_prefix
         } else {
             self.prefix
@@ -501,14 +512,16 @@ impl EventStore {
     /// The buffer's accounting at one instant (see [`Accounting`]).
     pub fn accounting(&self) -> Accounting {
         let o = self.pull();
+        let (replayed, replay_dropped) = self.replayed.counts();
         Accounting {
             recorded: o.recorded_at_pull,
             buffered: (o.llm + o.local) as u64,
             drained: o.drained,
             synced: o.synced,
             rejected: o.rejected,
-            dropped: o.dropped_at_pull,
+            dropped: o.dropped_at_pull + replay_dropped,
             evicted: o.evicted + o.shard_evicted_at_pull,
+            replayed,
         }
     }
 
@@ -565,6 +578,7 @@ impl EventStore {
         let events: Vec<_> = o.live().map(|e| self.to_event(e)).collect();
         self.credits.release(o.llm);
         o.drained += events.len() as u64;
+        self.replayed.forget_all();
         o.events = VecDeque::new();
         o.llm = 0;
         o.local = 0;
@@ -577,7 +591,7 @@ impl EventStore {
     /// is free again at once.
     pub fn mark_synced(&self, ids: &[EventId]) -> usize {
         let mut o = self.pull();
-        let removed = o.remove_llm(ids.iter().filter_map(|&id| self.key_of(id)));
+        let removed = o.remove_llm(ids.iter().filter_map(|&id| self.outbox_key(id)));
         o.synced += removed as u64;
         drop(o);
         self.credits.release(removed);
@@ -588,7 +602,7 @@ impl EventStore {
     /// as rejected, never as delivered. Returns how many were removed.
     pub fn mark_rejected(&self, ids: &[EventId]) -> usize {
         let mut o = self.pull();
-        let removed = o.remove_llm(ids.iter().filter_map(|&id| self.key_of(id)));
+        let removed = o.remove_llm(ids.iter().filter_map(|&id| self.outbox_key(id)));
         o.rejected += removed as u64;
         drop(o);
         self.credits.release(removed);

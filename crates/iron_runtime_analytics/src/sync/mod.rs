@@ -50,14 +50,20 @@
 mod client;
 mod config;
 mod error;
+mod schedule;
+mod send;
+mod spool;
+mod warn;
 mod wire;
 mod worker;
 
 pub use client::{PassFailure, PassOutcome, RejectedEvent, SyncClient, REJECTED_RING_CAPACITY};
 pub use config::{
     SyncConfig, DEFAULT_BACKOFF_INITIAL, DEFAULT_BACKOFF_MAX, DEFAULT_BATCH_THRESHOLD,
-    DEFAULT_MAX_BATCH, DEFAULT_MAX_IN_FLIGHT, DEFAULT_STOP_DEADLINE, DEFAULT_SYNC_INTERVAL,
-    DEFAULT_THRESHOLD_CHECK, DEFAULT_TIMEOUT, INGEST_PATH,
+    DEFAULT_MAX_BATCH, DEFAULT_MAX_EVENT_BYTES, DEFAULT_MAX_IN_FLIGHT, DEFAULT_SPOOL_INTERVAL,
+    DEFAULT_STOP_DEADLINE, DEFAULT_SYNC_INTERVAL, DEFAULT_THRESHOLD_CHECK, DEFAULT_TIMEOUT,
+    INGEST_PATH, MIN_MAX_EVENT_BYTES, MIN_SPOOL_BYTES,
 };
 pub use error::SyncError;
+pub use spool::{SpoolStatus, LOCK_FILE, SPOOL_FILE};
 pub use worker::{SyncHandle, SyncReport};

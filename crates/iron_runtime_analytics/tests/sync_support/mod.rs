@@ -62,6 +62,7 @@ pub async fn deliver_all(
             delivered: delivered.len() as u64,
             rejected: rejected as u64,
             remaining: 0,
+            ..Default::default()
         }
     );
     assert_stored_exactly(server, delivered);
