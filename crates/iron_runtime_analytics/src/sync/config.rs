@@ -349,10 +349,19 @@ impl SyncConfig {
     }
 }
 
+/// The server URL without what may carry a secret: a query or fragment
+/// (which `validate` refuses, but a configuration may still be printed).
+fn shown_url(url: &str) -> String {
+    match url.find(['?', '#']) {
+        Some(cut) => format!("{}?<redacted>", &url[..cut]),
+        None => url.to_owned(),
+    }
+}
+
 impl fmt::Debug for SyncConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SyncConfig")
-            .field("server_url", &self.server_url)
+            .field("server_url", &shown_url(&self.server_url))
             .field("ic_token", &"<redacted>")
             .field("interval", &self.interval)
             .field("batch_threshold", &self.batch_threshold)
