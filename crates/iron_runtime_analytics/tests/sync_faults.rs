@@ -178,25 +178,16 @@ async fn failures_space_out_the_attempts() {
     // Without backoff the loop would try every 2 ms (hundreds of attempts);
     // with 40, 80, 160, 320, 320… ms (plus jitter) per event, each event is
     // tried a handful of times, never twice within its first backoff.
-    {
-        let data = server.data();
-        for event in &events {
-            let id = event.event_id().to_string();
-            let at: Vec<_> = data
-                .posts
-                .iter()
-                .filter(|p| p.event_id.as_deref() == Some(id.as_str()))
-                .map(|p| p.at)
-                .collect();
-            assert!(
-                (1..=10).contains(&at.len()),
-                "{} attempts in 1.5 s",
-                at.len()
-            );
-            for pair in at.windows(2) {
-                let gap = pair[1] - pair[0];
-                assert!(gap >= Duration::from_millis(40), "retried after {gap:?}");
-            }
+    for event in &events {
+        let at = server.arrivals(event);
+        assert!(
+            (1..=10).contains(&at.len()),
+            "{} attempts in 1.5 s",
+            at.len()
+        );
+        for pair in at.windows(2) {
+            let gap = pair[1] - pair[0];
+            assert!(gap >= Duration::from_millis(40), "retried after {gap:?}");
         }
     }
     assert_eq!(store.unsynced_count(), 5);

@@ -23,11 +23,7 @@ fn bulky(store: &EventStore, bytes: usize) -> AnalyticsEvent {
         )
         .expect("record")
         .expect("buffered");
-    store
-        .unsynced_events()
-        .into_iter()
-        .find(|e| e.event_id() == id)
-        .expect("just recorded")
+    buffered(store, id)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -156,22 +152,13 @@ async fn an_event_that_keeps_failing_waits_alone_while_the_others_flow() {
     .await;
     assert_eq!(store.unsynced_events()[0].event_id(), stuck.event_id());
     assert_stored_exactly(&server, &good);
-    {
-        let data = server.data();
-        assert!(
-            data.max_concurrent > 1,
-            "the others went at full concurrency"
-        );
-        let id = stuck.event_id().to_string();
-        let at: Vec<_> = data
-            .posts
-            .iter()
-            .filter(|p| p.event_id.as_deref() == Some(id.as_str()))
-            .map(|p| p.at)
-            .collect();
-        for pair in at.windows(2) {
-            assert!(pair[1] - pair[0] >= Duration::from_millis(50), "{at:?}");
-        }
+    assert!(
+        server.data().max_concurrent > 1,
+        "the others went at full concurrency"
+    );
+    let at = server.arrivals(&stuck);
+    for pair in at.windows(2) {
+        assert!(pair[1] - pair[0] >= Duration::from_millis(50), "{at:?}");
     }
     server.set_faults(Faults::default());
     wait_until("the stuck one delivered", PATIENCE, || {

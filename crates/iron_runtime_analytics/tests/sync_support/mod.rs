@@ -15,7 +15,7 @@ use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use iron_cost::pricing::PricingManager;
 use iron_runtime_analytics::event::{BudgetThresholdData, LlmFailureData, LlmModelMeta};
-use iron_runtime_analytics::{AnalyticsEvent, EventPayload, EventStore, Provider};
+use iron_runtime_analytics::{AnalyticsEvent, EventId, EventPayload, EventStore, Provider};
 use serde_json::{json, Map, Value};
 use tokio::net::TcpListener;
 use tokio::task::{JoinHandle, JoinSet};
@@ -642,13 +642,31 @@ pub fn record_model(store: &EventStore, model: &str, n: usize) -> Vec<AnalyticsE
                 .record_llm_completed(&pricing, model, i as u64, 1, None, None)
                 .expect("record")
                 .expect("buffered");
-            store
-                .unsynced_events()
-                .into_iter()
-                .find(|e| e.event_id() == id)
-                .expect("just recorded")
+            buffered(store, id)
         })
         .collect()
+}
+
+/// The buffered event with this id.
+pub fn buffered(store: &EventStore, id: EventId) -> AnalyticsEvent {
+    store
+        .unsynced_events()
+        .into_iter()
+        .find(|e| e.event_id() == id)
+        .expect("buffered")
+}
+
+impl TestServer {
+    /// When each request for this event arrived, in order.
+    pub fn arrivals(&self, event: &AnalyticsEvent) -> Vec<Instant> {
+        let id = event.event_id().to_string();
+        self.data()
+            .posts
+            .iter()
+            .filter(|p| p.event_id.as_deref() == Some(id.as_str()))
+            .map(|p| p.at)
+            .collect()
+    }
 }
 
 /// The body Protocol 012 expects for `event`, built independently of the
