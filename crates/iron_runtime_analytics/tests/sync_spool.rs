@@ -92,8 +92,15 @@ async fn one_client_per_spool_directory() {
         }
         other => panic!("expected SpoolLocked, got {other:?}"),
     }
+    assert_eq!(first.close_spool(), Some(0));
+    assert!(first.spool_status().is_none(), "closed");
+    let third = SyncClient::new(Arc::new(EventStore::new()), config.clone()).expect("free again");
+    drop(third);
     drop(first);
-    SyncClient::new(Arc::new(EventStore::new()), config).expect("free again");
+    SyncClient::new(Arc::new(EventStore::new()), config).expect("free again after a drop");
+    let owner = std::fs::read_to_string(dir.path().join(iron_runtime_analytics::sync::LOCK_FILE))
+        .expect("lock file");
+    assert_eq!(owner.trim(), std::process::id().to_string());
 
     let not_a_dir = dir.path().join(SPOOL_FILE);
     let error = SyncClient::new(

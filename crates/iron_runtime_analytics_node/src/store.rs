@@ -29,6 +29,7 @@ pub struct JsAccounting {
     pub rejected: f64,
     pub dropped: f64,
     pub evicted: f64,
+    pub replayed: f64,
 }
 
 /// Process-wide stores by name: the addon is loaded once per process, so
@@ -413,6 +414,7 @@ impl NativeStore {
             rejected: a.rejected as f64,
             dropped: a.dropped as f64,
             evicted: a.evicted as f64,
+            replayed: a.replayed as f64,
         }
     }
 }

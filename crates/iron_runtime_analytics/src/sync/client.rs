@@ -56,7 +56,8 @@ pub(crate) struct Inner {
     pub(crate) endpoint: Url,
     pub(crate) http: reqwest::Client,
     pub(crate) schedule: Mutex<Schedule>,
-    spool: Option<Mutex<Spool>>,
+    /// The open spool; `None` without one, or once the client is closed.
+    spool: Mutex<Option<Spool>>,
     /// Events read from the spool, restored into the store by the first start.
     to_replay: Mutex<Option<Vec<AnalyticsEvent>>>,
     pub(crate) rejected_ring: Mutex<VecDeque<RejectedEvent>>,
@@ -165,7 +166,7 @@ impl SyncClient {
         let (spool, to_replay) = match (config.spool_dir(), config.spool_max_bytes()) {
             (Some(dir), Some(max_bytes)) => {
                 let (spool, events) = Spool::open(dir, max_bytes)?;
-                (Some(Mutex::new(spool)), Some(events))
+                (Some(spool), Some(events))
             }
             _ => (None, None),
         };
@@ -177,7 +178,7 @@ impl SyncClient {
                 config,
                 endpoint,
                 http,
-                spool,
+                spool: Mutex::new(spool),
                 to_replay: Mutex::new(to_replay),
                 rejected_ring: Mutex::new(VecDeque::with_capacity(REJECTED_RING_CAPACITY)),
                 last_failure: Mutex::new(None),
@@ -282,7 +283,7 @@ impl SyncClient {
 
     /// The spool's state, or `None` without a spool.
     pub fn spool_status(&self) -> Option<SpoolStatus> {
-        self.inner.spool.as_ref().map(|s| lock(s).status())
+        lock(&self.inner.spool).as_ref().map(Spool::status)
     }
 
     /// Writes the store's undelivered events to the spool now, and waits for
@@ -293,6 +294,16 @@ impl SyncClient {
     /// own otherwise).
     pub fn spool_now(&self) -> Option<u64> {
         self.inner.spool_now(true)
+    }
+
+    /// Writes the spool one last time (durably) and releases its directory,
+    /// so that another client may use it; returns how many events it holds.
+    /// Afterwards nothing is spooled any more (delivery goes on: stop the
+    /// handle first if the client is done). Without a spool, does nothing.
+    pub fn close_spool(&self) -> Option<u64> {
+        let spooled = self.inner.spool_now(true);
+        lock(&self.inner.spool).take();
+        spooled
     }
 }
 
@@ -320,7 +331,7 @@ impl Inner {
 
     /// Whether undelivered events are spooled.
     pub(crate) fn has_spool(&self) -> bool {
-        self.spool.is_some()
+        lock(&self.spool).is_some()
     }
 
     /// Events in the spool after its last write (0 without one).
@@ -331,10 +342,10 @@ impl Inner {
 
     /// Brings the spool in line with the store; see [`SyncClient::spool_now`].
     pub(crate) fn spool_now(&self, durable: bool) -> Option<u64> {
-        let spool = self.spool.as_ref()?;
         // The snapshot is taken under the spool's lock: two writers can then
         // never apply an older snapshot over a newer one.
-        let mut spool = lock(spool);
+        let mut guard = lock(&self.spool);
+        let spool = guard.as_mut()?;
         let events = self.store.unsynced_events();
         match spool.sync(&events, durable) {
             Ok(()) => {
@@ -343,7 +354,7 @@ impl Inner {
                 Some(spooled)
             }
             Err(e) => {
-                drop(spool);
+                drop(guard);
                 self.warn_spool(&e);
                 None
             }

@@ -5,7 +5,9 @@
 //! One append-only file, `events.spool`, in the configured directory (format
 //! in [`record`]), and a lock file, `spool.lock`, held exclusively (`flock`
 //! / `LockFileEx`) while a client uses the directory: the kernel releases it
-//! when the process ends, however it ends.
+//! when the process ends, however it ends. The lock file also holds the
+//! owner's pid, which is how the pure-JS client (no `flock` in Node) tells a
+//! live owner from a dead one.
 //!
 //! [`Spool::sync`] brings the file in line with the store's undelivered
 //! events: it appends the new ones (`E` records) and marks those that left
@@ -93,7 +95,7 @@ impl Spool {
         max_bytes: u64,
     ) -> Result<(Self, Vec<AnalyticsEvent>), SyncError> {
         fs::create_dir_all(dir).map_err(unavailable(dir))?;
-        let lock = OpenOptions::new()
+        let mut lock = OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
@@ -104,6 +106,11 @@ impl Spool {
                 dir: dir.to_owned(),
             });
         }
+        // The owner's pid, for the pure-JS client (which cannot take the
+        // lock itself and checks whether that process is alive instead).
+        lock.set_len(0)
+            .and_then(|()| writeln!(lock, "{}", std::process::id()))
+            .map_err(unavailable(dir))?;
         let path = dir.join(SPOOL_FILE);
         let mut file = OpenOptions::new()
             .create(true)
