@@ -152,18 +152,27 @@ impl Schedule {
 
     /// Every event must wait: the next global backoff delay, and at least
     /// the `Retry-After` if the server gave one.
+    ///
+    /// While the gate is already closed, a signal comes from a request that
+    /// was in flight when it closed: the same wave, so the backoff does not
+    /// grow (eight requests answered 429 together are one outage, not eight
+    /// steps of backoff); only a longer `Retry-After` extends the wait.
     pub(crate) fn outage(&mut self, now: Instant, retry_after: Option<Duration>) -> Slowdown {
-        let mut delay = self
-            .gate_backoff
-            .next()
-            .unwrap_or(self.backoff_max)
-            .min(self.backoff_max);
         if let Some(retry_after) = retry_after {
-            delay = delay.max(retry_after);
             self.rate_limited_until = self.rate_limited_until.max(now + retry_after);
         }
+        let delay = if now < self.gate {
+            retry_after.unwrap_or_default()
+        } else {
+            let backoff = self
+                .gate_backoff
+                .next()
+                .unwrap_or(self.backoff_max)
+                .min(self.backoff_max);
+            retry_after.map_or(backoff, |r| backoff.max(r))
+        };
         self.gate = self.gate.max(now + delay);
-        Slowdown::Everyone(delay)
+        Slowdown::Everyone(self.gate - now)
     }
 
     /// When new requests may start.
@@ -295,6 +304,24 @@ mod tests {
             panic!()
         };
         assert!(first < ms(200), "and resets its backoff: {first:?}");
+    }
+
+    #[test]
+    fn a_wave_of_signals_from_requests_in_flight_together_is_one_step_of_backoff() {
+        let mut s = schedule(8);
+        let now = Instant::now();
+        let retry_after = Some(Duration::from_secs(1));
+        for _ in 0..8 {
+            s.outage(now, retry_after);
+        }
+        assert_eq!(s.gate(), now + Duration::from_secs(1), "not 8 doublings");
+        // The next wave, after the gate opened: one more step (200 ms < 1 s).
+        let later = now + Duration::from_secs(1);
+        assert_eq!(s.outage(later, retry_after), Slowdown::Everyone(Duration::from_secs(1)));
+        let Slowdown::Everyone(third) = s.outage(later + Duration::from_secs(1), None) else {
+            panic!()
+        };
+        assert!(third >= ms(400) && third < ms(800), "the third step: {third:?}");
     }
 
     #[test]
