@@ -173,7 +173,7 @@ export interface ComputedStats {
 
 /**
  * The buffer's accounting, read at one consistent instant:
- * `recorded === buffered + drained + synced + rejected + dropped + evicted`.
+ * `recorded + replayed === buffered + drained + synced + rejected + dropped + evicted`.
  */
 export interface Accounting {
   /** Events offered to the buffer since the store was created. */
@@ -190,6 +190,13 @@ export interface Accounting {
   dropped: number;
   /** Local events (lifecycle, budget) pushed out, oldest first, to make room. */
   evicted: number;
+  /**
+   * Events recorded elsewhere and taken back from a sync spool at start (not
+   * counted in the statistics again); those that found no room are in
+   * `dropped`. The identity: `recorded + replayed = buffered + drained +
+   * synced + rejected + dropped + evicted`.
+   */
+  replayed: number;
 }
 
 /** Price of one model. */
