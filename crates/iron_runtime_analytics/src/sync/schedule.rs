@@ -317,11 +317,17 @@ mod tests {
         assert_eq!(s.gate(), now + Duration::from_secs(1), "not 8 doublings");
         // The next wave, after the gate opened: one more step (200 ms < 1 s).
         let later = now + Duration::from_secs(1);
-        assert_eq!(s.outage(later, retry_after), Slowdown::Everyone(Duration::from_secs(1)));
+        assert_eq!(
+            s.outage(later, retry_after),
+            Slowdown::Everyone(Duration::from_secs(1))
+        );
         let Slowdown::Everyone(third) = s.outage(later + Duration::from_secs(1), None) else {
             panic!()
         };
-        assert!(third >= ms(400) && third < ms(800), "the third step: {third:?}");
+        assert!(
+            third >= ms(400) && third < ms(800),
+            "the third step: {third:?}"
+        );
     }
 
     #[test]
