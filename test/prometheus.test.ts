@@ -115,7 +115,7 @@ describe('store.prometheus()', () => {
     store.recordBudgetThreshold(80, 8, 10);
     store.recordLlmCompletedWithProvider(pricing, 'my-model', 'my-gateway', 1, 1);
     expect(store.accounting()).toEqual({
-      recorded: 8, buffered: 4, drained: 0, synced: 1, rejected: 1, dropped: 1, evicted: 1,
+      recorded: 8, buffered: 4, drained: 0, synced: 1, rejected: 1, dropped: 1, evicted: 1, replayed: 0,
     });
 
     const all = samples(store.prometheus());

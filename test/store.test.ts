@@ -90,7 +90,7 @@ describe('a new store', () => {
     expect(store.snapshotEvents()).toEqual([]);
     expect(store.unsyncedEvents()).toEqual([]);
     expect(store.accounting()).toEqual({
-      recorded: 0, buffered: 0, drained: 0, synced: 0, rejected: 0, dropped: 0, evicted: 0,
+      recorded: 0, buffered: 0, drained: 0, synced: 0, rejected: 0, dropped: 0, evicted: 0, replayed: 0,
     });
     const expected: ComputedStats = {
       totalRequests: 0, failedRequests: 0, totalInputTokens: 0, totalOutputTokens: 0,
@@ -106,7 +106,7 @@ describe('a new store', () => {
     for (let i = 0; i < 10_000; i++) store.recordLlmFailed('gpt-4');
     expect(store.len()).toBe(10_000);
     expect(store.accounting()).toEqual({
-      recorded: 10_000, buffered: 10_000, drained: 0, synced: 0, rejected: 0, dropped: 0, evicted: 0,
+      recorded: 10_000, buffered: 10_000, drained: 0, synced: 0, rejected: 0, dropped: 0, evicted: 0, replayed: 0,
     });
     notBuffered(store, 'dropped', () => store.recordLlmFailed('gpt-4'));
     expect(store.droppedCount()).toBe(1);
@@ -609,7 +609,7 @@ describe('the buffer', () => {
     const next = idOf(store, () => store.recordLlmCompleted(pricing, 'gpt-4', 5, 0));
     expect(ids(store.snapshotEvents())).toEqual([kept[0], kept[2], next]);
     expect(store.accounting()).toEqual({
-      recorded: 6, buffered: 3, drained: 0, synced: 1, rejected: 0, dropped: 2, evicted: 0,
+      recorded: 6, buffered: 3, drained: 0, synced: 1, rejected: 0, dropped: 2, evicted: 0, replayed: 0,
     });
     expectIdentity(store);
   });
@@ -648,7 +648,7 @@ describe('the buffer', () => {
     expect(store.evictedCount()).toBe(8);
     expect(ids(store.snapshotEvents())).toEqual([llmX, llmY, llmZ, llmW]);
     expect(store.accounting()).toEqual({
-      recorded: 13, buffered: 4, drained: 0, synced: 0, rejected: 0, dropped: 1, evicted: 8,
+      recorded: 13, buffered: 4, drained: 0, synced: 0, rejected: 0, dropped: 1, evicted: 8, replayed: 0,
     });
     expectIdentity(store);
   });
@@ -740,7 +740,7 @@ describe('the buffer', () => {
     expect(store.markRejected([b])).toBe(0);
     expect(ids(store.snapshotEvents())).toEqual([local, c]);
     expect(store.accounting()).toEqual({
-      recorded: 4, buffered: 2, drained: 0, synced: 1, rejected: 1, dropped: 0, evicted: 0,
+      recorded: 4, buffered: 2, drained: 0, synced: 1, rejected: 1, dropped: 0, evicted: 0, replayed: 0,
     });
     expectIdentity(store);
   });

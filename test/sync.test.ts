@@ -10,7 +10,9 @@ import util from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { EventStore, SyncConfig, SyncClient, implementation } from '../src/index.js';
 import { Schedule, backoffDelay } from '../src/js/sync/schedule.js';
+import { IngestServer } from './helpers/ingest-server.js';
 import {
+  AGENT,
   TOKEN,
   expectAllDelivered,
   expectNoTokenInWarnings,
@@ -696,6 +698,26 @@ describe(`SyncClient (${implementation})`, () => {
       'budget_threshold_reached',
       'router_stopped',
     ]);
+  });
+
+  it('any valid port works, ports the global fetch refuses included (e.g. 6000)', async () => {
+    // fetch() refuses these ("bad port"); node:http and the native client do not.
+    let server: IngestServer | null = null;
+    for (const port of [6000, 6566, 6665, 6666, 6667, 6668, 6669, 6697, 10080]) {
+      server = await IngestServer.start({ [TOKEN]: AGENT }, port).catch(() => null);
+      if (server !== null) break;
+    }
+    if (server === null) throw new Error('none of the ports fetch refuses is free on this machine');
+    try {
+      const store = new EventStore();
+      recordMix(store, 3);
+      const client = new SyncClient(store, fastConfig(server));
+      await expect(client.syncEvents()).resolves.toBe(3);
+      expect(client.lastError()).toBeNull();
+      expect(server.accepted).toHaveLength(3);
+    } finally {
+      await server.close();
+    }
   });
 
   it('providers outside the protocol are sent as unknown', async () => {

@@ -136,10 +136,10 @@ export class IngestServer {
     });
   }
 
-  /** A server on 127.0.0.1 and a free port; `tokens` maps IC tokens to agent ids. */
-  static async start(tokens: Record<string, string>): Promise<IngestServer> {
+  /** A server on 127.0.0.1 and a free port (or `port`); `tokens` maps IC tokens to agent ids. */
+  static async start(tokens: Record<string, string>, port = 0): Promise<IngestServer> {
     const server = new IngestServer(tokens);
-    await server.#listen(0);
+    await server.#listen(port);
     server.#port = (server.#server.address() as AddressInfo).port;
     return server;
   }
