@@ -134,7 +134,7 @@ export class FallbackSyncClient implements SyncClientApi {
       schedule: this.#schedule,
       store,
       claim: (max, ignoreBackoff) => this.#claim(max, ignoreBackoff),
-      post: (claimed, cancel) => this.#post(claimed, cancel),
+      post: (claimed, cancel, holdProcess) => this.#post(claimed, cancel, holdProcess),
       settle: (claimed, outcome, summary) => this.#settle(claimed, outcome, summary),
       eligibleCount: (now) =>
         Math.max(0, this.#store.unsyncedCount() - this.#schedule.claimed.size - this.#schedule.waiting(now)),
@@ -171,7 +171,7 @@ export class FallbackSyncClient implements SyncClientApi {
     const lane = async (): Promise<void> => {
       while (next < claimed.length) {
         const event = claimed[next++] as Claimed;
-        const outcome: Outcome = outage ? { type: 'skipped' } : await this.#post(event, null);
+        const outcome: Outcome = outage ? { type: 'skipped' } : await this.#post(event, null, true);
         if (outcome.type === 'failed' && outcome.outage) outage = true;
         this.#settle(event, outcome, summary);
       }
@@ -247,7 +247,7 @@ export class FallbackSyncClient implements SyncClientApi {
   }
 
   /** Posts one event and classifies the answer. Never throws. */
-  async #post(claimed: Claimed, cancel: AbortSignal | null): Promise<Outcome> {
+  async #post(claimed: Claimed, cancel: AbortSignal | null, holdProcess: boolean): Promise<Outcome> {
     const body = wireBody(claimed.event, this.#token);
     if (body === null) return { type: 'skipped' };
     const max = this.#config.maxEventBytes;
@@ -262,7 +262,7 @@ export class FallbackSyncClient implements SyncClientApi {
     }
     let answer;
     try {
-      answer = await this.#transport.post(body, cancel);
+      answer = await this.#transport.post(body, cancel, holdProcess);
     } catch (error) {
       return this.#requestFailure(error);
     }

@@ -40,8 +40,13 @@ export class TransportError extends Error {
 
 /** What a sender needs to deliver one body. */
 export interface Transport {
-  /** Posts `body` (JSON); resolves with the answer, rejects with a {@link TransportError}. */
-  post(body: string, cancel: AbortSignal | null): Promise<Answer>;
+  /**
+   * Posts `body` (JSON); resolves with the answer, rejects with a
+   * {@link TransportError}. With `holdProcess` false, the request does not
+   * keep the process alive (the background loop's requests: the process
+   * may end meanwhile, and its exit hooks take over).
+   */
+  post(body: string, cancel: AbortSignal | null, holdProcess?: boolean): Promise<Answer>;
   /** Closes the idle connections. */
   close(): void;
 }
@@ -71,7 +76,7 @@ export class HttpTransport implements Transport {
     this.#timeoutMs = timeoutMs;
   }
 
-  post(body: string, cancel: AbortSignal | null): Promise<Answer> {
+  post(body: string, cancel: AbortSignal | null, holdProcess = true): Promise<Answer> {
     return new Promise((resolve, reject) => {
       let connected = false;
       let settled = false;
@@ -88,6 +93,7 @@ export class HttpTransport implements Transport {
         () => fail(new TransportError(`no complete answer within ${this.#timeoutMs} ms`, 'timeout', !connected)),
         this.#timeoutMs,
       );
+      if (!holdProcess) timer.unref();
       const req = this.#request(this.#url, {
         method: 'POST',
         agent: this.#agent,
@@ -99,6 +105,8 @@ export class HttpTransport implements Transport {
         },
       });
       req.on('socket', (socket) => {
+        // The agent ref()s a socket it hands out again: undo that for the loop's requests.
+        if (!holdProcess) socket.unref();
         if (!socket.connecting) connected = true;
         else socket.once('connect', () => (connected = true));
       });

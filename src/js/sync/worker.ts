@@ -46,7 +46,8 @@ export interface Internals {
   readonly schedule: Schedule;
   readonly store: SyncableStore;
   claim(max: number, ignoreBackoff: boolean): Claimed[];
-  post(claimed: Claimed, cancel: AbortSignal | null): Promise<Outcome>;
+  /** Posts one event; `holdProcess` false: the request does not keep the process alive. */
+  post(claimed: Claimed, cancel: AbortSignal | null, holdProcess: boolean): Promise<Outcome>;
   settle(claimed: Claimed, outcome: Outcome, summary: Summary): void;
   eligibleCount(now: number): number;
   pruneRetries(): void;
@@ -158,7 +159,9 @@ export class FallbackSyncHandle implements SyncHandleApi {
       const claimed = this.#queue.shift();
       if (claimed === undefined) break;
       this.#inFlight++;
-      void i.post(claimed, this.#cancel.signal).then((outcome) => {
+      // Not holding the process: when the program is done, beforeExit comes
+      // and stops this loop (flush within the deadline, spool), as with the addon.
+      void i.post(claimed, this.#cancel.signal, false).then((outcome) => {
         this.#inFlight--;
         try {
           i.settle(claimed, outcome, this.#summary);
