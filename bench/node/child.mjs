@@ -495,7 +495,7 @@ async function timeDelivery(receiver, config, n, record, what) {
   const t0 = performance.now();
   const handle = client.start();
   await record(store);
-  while (store.unsyncedCount() > 0) await sleep(1);
+  while (store.unsyncedCount() > 0) await sleep(2);
   const ms = performance.now() - t0;
   const report = await handle.stop();
   const got = await receiver.counts();
