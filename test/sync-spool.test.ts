@@ -83,8 +83,17 @@ describe(`spool (${implementation})`, () => {
     expect(first.closeSpool()).toBe(0);
     expect(first.spoolStatus()).toBeNull();
     const second = new SyncClient(new EventStore(), unreachable(dir));
-    expect(readFileSync(join(dir, 'spool.lock'), 'utf8').trim()).toBe(String(process.pid));
+    expect(readFileSync(join(dir, 'spool.lock'), 'utf8').split(/\s+/)[0]).toBe(String(process.pid));
     second.closeSpool();
+    // A lock left by a run that is gone is taken over, even one that had
+    // this very pid (a restarted container); one held by a live process is not.
+    writeFileSync(join(dir, 'spool.lock'), `${process.pid} a-past-run\n`);
+    new SyncClient(new EventStore(), unreachable(dir)).closeSpool();
+    writeFileSync(join(dir, 'spool.lock'), `${process.ppid}\n`);
+    if (implementation === 'js') {
+      // The native client takes its lock with flock; only the pure-JS one reads pids.
+      expect(() => new SyncClient(new EventStore(), unreachable(dir))).toThrow(/in use by another process/);
+    }
     // A file where the directory should be.
     const file = join(root, `not-a-dir-${dirs++}`);
     writeFileSync(file, 'x');

@@ -16,9 +16,10 @@
  * exit, never on the recording path.
  *
  * Node cannot `flock`: the lock file `spool.lock` is created exclusively and
- * holds the owner's pid; a lock whose process is gone (a crash) is taken
- * over. The Rust core writes its pid there too, so a pure-JS client refuses
- * a directory a live native one holds.
+ * holds the owner's pid and a token of its run; a lock whose process is gone
+ * (a crash), or that a past run with this same pid left (a restarted
+ * container), is taken over. The Rust core writes its pid there too, so a
+ * pure-JS client refuses a directory a live native one holds.
  */
 import {
   closeSync,
@@ -30,6 +31,7 @@ import {
   unlinkSync,
   writeSync,
 } from 'node:fs';
+import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import type { AnalyticsEvent, LlmCompletedEvent, LlmFailedEvent } from '../../shared/types.js';
@@ -238,6 +240,22 @@ function alive(pid: number): boolean {
   }
 }
 
+/**
+ * This process among others with the same pid: a container restarted on the
+ * same volume often gets the pid its previous run had.
+ */
+const INCARNATION = randomUUID();
+
+/** Whether the lock file's content names a live owner other than a past run of this pid. */
+function heldByOther(content: string): boolean {
+  const [pidText, token] = content.trim().split(/\s+/);
+  const owner = Number.parseInt(pidText ?? '', 10);
+  if (!Number.isSafeInteger(owner) || owner <= 0) return false;
+  // Our pid: another client of this very process, or a past run that had it.
+  if (owner === process.pid) return token === INCARNATION;
+  return alive(owner);
+}
+
 /** Takes the lock file; throws if a live process holds it. */
 function lock(dir: string): string {
   const path = join(dir, LOCK_FILE);
@@ -245,7 +263,7 @@ function lock(dir: string): string {
     try {
       const fd = openSync(path, 'wx');
       try {
-        writeSync(fd, `${process.pid}\n`);
+        writeSync(fd, `${process.pid} ${INCARNATION}\n`);
       } finally {
         closeSync(fd);
       }
@@ -253,13 +271,13 @@ function lock(dir: string): string {
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw unavailableError(dir, error);
     }
-    let owner = Number.NaN;
+    let content = '';
     try {
-      owner = Number.parseInt(readFileSync(path, 'utf8'), 10);
+      content = readFileSync(path, 'utf8');
     } catch {
       // Gone meanwhile: try again.
     }
-    if (owner === process.pid || (Number.isSafeInteger(owner) && owner > 0 && alive(owner))) throw lockedError(dir);
+    if (heldByOther(content)) throw lockedError(dir);
     try {
       // Its owner is gone (a crash): take it over.
       unlinkSync(path);
