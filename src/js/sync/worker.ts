@@ -73,6 +73,8 @@ export class FallbackSyncHandle implements SyncHandleApi {
   #nextSpool: number;
   /** Claimed and not yet sent, oldest first. */
   #queue: Claimed[] = [];
+  /** The next one to send in `#queue` (an index: `shift()` moves the whole array). */
+  #next = 0;
   #inFlight = 0;
   /** Sending on its own: until nothing is eligible. */
   #active = false;
@@ -155,9 +157,13 @@ export class FallbackSyncHandle implements SyncHandleApi {
     const i = this.#internals;
     if (this.#finished || !this.#active || performance.now() < i.schedule.gate) return;
     while (this.#inFlight < i.config.maxInFlight) {
-      if (this.#queue.length === 0) this.#queue = i.claim(i.config.maxBatch, false);
-      const claimed = this.#queue.shift();
+      if (this.#next === this.#queue.length) {
+        this.#queue = i.claim(i.config.maxBatch, false);
+        this.#next = 0;
+      }
+      const claimed = this.#queue[this.#next];
       if (claimed === undefined) break;
+      this.#next++;
       this.#inFlight++;
       // Not holding the process: when the program is done, beforeExit comes
       // and stops this loop (flush within the deadline, spool), as with the addon.
@@ -197,7 +203,7 @@ export class FallbackSyncHandle implements SyncHandleApi {
     this.#active = true;
     await new Promise<void>((resolve) => {
       const check = (): void => {
-        const drained = this.#inFlight === 0 && this.#queue.length === 0 && i.store.unsyncedCount() === 0;
+        const drained = this.#inFlight === 0 && this.#next === this.#queue.length && i.store.unsyncedCount() === 0;
         if (drained || performance.now() >= deadline) {
           clearInterval(this.#ticker);
           this.#onProgress = null;
@@ -224,8 +230,9 @@ export class FallbackSyncHandle implements SyncHandleApi {
     // Requests still in flight are abandoned: their events stay buffered.
     this.#finished = true;
     this.#cancel.abort();
-    for (const claimed of this.#queue) i.schedule.claimed.delete(claimed.id);
+    for (const claimed of this.#queue.slice(this.#next)) i.schedule.claimed.delete(claimed.id);
     this.#queue = [];
+    this.#next = 0;
     i.spoolNow(true);
     untrackRunning(this.#running);
     return this.report();
