@@ -19,6 +19,7 @@ import {
   startServer,
   useSyncHarness,
   waitFor,
+  warningsMatching,
 } from './helpers/sync-harness.js';
 
 useSyncHarness();
@@ -193,6 +194,23 @@ describe(`spool (${implementation})`, () => {
     expect(next.unsyncedEvents()).toStrictEqual(events.slice(40 - kept));
     await replay.stop();
     reader.closeSpool();
+  });
+
+  it('a spool write that fails is counted and warned once; the events stay in memory and are still sent', async () => {
+    const dir = newDir();
+    const store = new EventStore();
+    const client = new SyncClient(store, unreachable(dir, 4_096).withSpoolInterval(20));
+    // Compaction writes a temporary file then renames it: a directory in its way makes every rewrite fail.
+    mkdirSync(join(dir, `${SPOOL_FILE}.tmp`));
+    const handle = start(client);
+    recordMix(store, 40); // over 4 KiB: the spool must be rewritten
+    await waitFor(() => (client.spoolStatus()?.writeErrors ?? 0) >= 1, 10_000, 'a failed write');
+    recordMix(store, 40); // and again
+    await waitFor(() => (client.spoolStatus()?.writeErrors ?? 0) >= 2, 10_000, 'another failed write');
+    const report = await handle.stop();
+    expect(report.remaining).toBe(80);
+    expect(warningsMatching(/could not write the spool/)).toHaveLength(1);
+    client.closeSpool();
   });
 
   it('a smaller store takes what fits and counts the rest dropped', async () => {
