@@ -323,3 +323,23 @@ async fn the_report_counts_from_the_handles_start() {
     );
     assert_eq!(client.delivered_count(), 6);
 }
+
+#[tokio::test]
+async fn stop_on_a_current_thread_runtime_returns_at_once_and_the_loop_flushes_in_the_background() {
+    let server = TestServer::start().await;
+    let store = Arc::new(EventStore::new());
+    let config = fast_config(server.url())
+        .with_interval(Duration::from_secs(60))
+        .with_batch_threshold(1_000);
+    let client = SyncClient::new(store.clone(), config).expect("config");
+    let handle = client.start(&tokio::runtime::Handle::current());
+    let events = record_mix(&store, 4);
+    // Blocking here would stall the very runtime that runs the loop.
+    let report = handle.stop();
+    assert_eq!(report.delivered, 0, "returned before the flush");
+    wait_until("flushed in the background", PATIENCE, || {
+        store.unsynced_count() == 0
+    })
+    .await;
+    assert_stored_exactly(&server, &events);
+}

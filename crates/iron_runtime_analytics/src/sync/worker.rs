@@ -149,6 +149,11 @@ impl SyncHandle {
     /// thread, `main` after the work is done, `spawn_blocking`); inside async
     /// code use [`SyncHandle::stop_async`]. Returns within the deadline plus
     /// a short margin even if the loop cannot run.
+    ///
+    /// Called on a thread that drives a current-thread runtime (e.g. in a
+    /// `#[tokio::test]`), where blocking would stall the loop itself, it
+    /// writes the spool and returns at once with the report of that instant:
+    /// the loop flushes in the background while the runtime runs.
     pub fn stop(mut self) -> SyncReport {
         self.stop_blocking()
     }
@@ -157,6 +162,12 @@ impl SyncHandle {
         self.stopped = true;
         // An error means the loop already ended: its report is waiting, or it died.
         let _ = self.control.send(true);
+        let current_thread = tokio::runtime::Handle::try_current()
+            .is_ok_and(|rt| rt.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread);
+        if current_thread {
+            self.client.inner.spool_now(true);
+            return self.report();
+        }
         let wait = self.client.config().stop_deadline() + STOP_MARGIN;
         match self.done.recv_timeout(wait) {
             Ok(report) => report,
