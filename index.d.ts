@@ -202,7 +202,7 @@ interface ComputedStats {
 }
 /**
  * The buffer's accounting, read at one consistent instant:
- * `recorded === buffered + drained + synced + rejected + dropped + evicted`.
+ * `recorded + replayed === buffered + drained + synced + rejected + dropped + evicted`.
  * `lost` counts records the store accepted but could not record (they are
  * outside the identity, never silent: `lostReason` says why).
  */
@@ -225,6 +225,13 @@ interface Accounting {
     lost: number;
     /** Why records were last lost, or `null`. */
     lostReason: string | null;
+    /**
+     * Events recorded elsewhere and taken back from a sync spool at start (not
+     * counted in the statistics again); those that found no room are in
+     * `dropped`. The identity: `recorded + replayed = buffered + drained +
+     * synced + rejected + dropped + evicted`.
+     */
+    replayed: number;
 }
 /** Price of one model. */
 interface ModelPricing {
@@ -396,6 +403,24 @@ declare const DEFAULT_STOP_DEADLINE_MS = 10000;
 declare const DEFAULT_MAX_BATCH = 1000;
 /** Default period at which the loop compares the pending count with the threshold: 20 ms. */
 declare const DEFAULT_THRESHOLD_CHECK_MS = 20;
+/**
+ * Default largest request body of one event: 64 KiB. A larger event is
+ * rejected locally (counted, with its reason), never sent.
+ */
+declare const DEFAULT_MAX_EVENT_BYTES: number;
+/** The smallest accepted body cap: 1 KiB (an event's body is a few hundred bytes). */
+declare const MIN_MAX_EVENT_BYTES = 1024;
+/** Default time between two writes of the spool by the background loop: 1 s. */
+declare const DEFAULT_SPOOL_INTERVAL_MS = 1000;
+/** The smallest accepted spool size: 4 KiB. */
+declare const MIN_SPOOL_BYTES: number;
+/**
+ * The signals {@link SyncConfig.withShutdownSignals} accepts: those that end
+ * a process by default and can be caught.
+ */
+declare const SHUTDOWN_SIGNALS: readonly ["SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGBREAK"];
+/** One of {@link SHUTDOWN_SIGNALS}. */
+type ShutdownSignal = (typeof SHUTDOWN_SIGNALS)[number];
 /** What `toString()`, `toJSON()` and `util.inspect` show instead of the token. */
 declare const REDACTED = "<redacted>";
 /** The settings of a {@link SyncConfig}, as shown by `toJSON()` (the token redacted). */
@@ -411,6 +436,13 @@ interface SyncConfigJson {
     stopDeadlineMs: number;
     maxBatch: number;
     thresholdCheckMs: number;
+    maxEventBytes: number;
+    spool: {
+        dir: string;
+        maxBytes: number;
+    } | null;
+    spoolIntervalMs: number;
+    shutdownSignals: ShutdownSignal[];
 }
 /**
  * Where and how to deliver events: the Control API's base URL, the agent's
@@ -455,6 +487,44 @@ declare class SyncConfig {
      * {@link DEFAULT_STOP_DEADLINE_MS}); 0 stops without flushing.
      */
     withStopDeadline(ms: number): SyncConfig;
+    /**
+     * The largest request body of one event, in bytes (default
+     * {@link DEFAULT_MAX_EVENT_BYTES}, at least {@link MIN_MAX_EVENT_BYTES}).
+     * A larger event is rejected locally, counted and kept in
+     * `rejectedEvents()` (status 413, error code `EVENT_TOO_LARGE`); it is
+     * never sent.
+     */
+    withMaxEventBytes(n: number): SyncConfig;
+    /**
+     * Keeps undelivered events on disk so that they survive a restart: the
+     * background loop writes them to an append-only file in `dir` at least
+     * every {@link withSpoolInterval spool interval} and when it stops (or the
+     * process exits); delivered ones are trimmed. The next client on the same
+     * directory replays them into its store when it starts; each keeps its
+     * id, so one delivered twice is counted once by the server. At most
+     * `maxBytes` (at least {@link MIN_SPOOL_BYTES}): past that, the oldest
+     * events are left out of the spool, and counted.
+     *
+     * One process at a time: a second client on the same directory throws.
+     * `dir` is created if needed.
+     */
+    withSpool(dir: string, options: {
+        maxBytes: number;
+    }): SyncConfig;
+    /**
+     * How often the background loop writes the spool, ms (default
+     * {@link DEFAULT_SPOOL_INTERVAL_MS}): a process killed outright (`SIGKILL`,
+     * a crash) loses at most the events recorded since the last write.
+     */
+    withSpoolInterval(ms: number): SyncConfig;
+    /**
+     * Opt-in: on these signals (e.g. `['SIGTERM', 'SIGINT']`), running
+     * handles stop (flushing within the stop deadline, then spooling what is
+     * left), then the signal ends the process as it would have. Without this,
+     * such a signal ends the process at once (only the spool's last periodic
+     * write survives). `RangeError` for a signal outside {@link SHUTDOWN_SIGNALS}.
+     */
+    withShutdownSignals(signals: readonly string[]): SyncConfig;
     /** Events taken by one pass (default {@link DEFAULT_MAX_BATCH}). */
     withMaxBatch(n: number): SyncConfig;
     /**
@@ -484,6 +554,16 @@ declare class SyncConfig {
     get maxBatch(): number;
     /** Period of the threshold check, ms. */
     get thresholdCheckMs(): number;
+    /** The largest request body of one event, in bytes. */
+    get maxEventBytes(): number;
+    /** The spool directory, or `null` without a spool. */
+    get spoolDir(): string | null;
+    /** The spool's size limit in bytes, or `null` without a spool. */
+    get spoolMaxBytes(): number | null;
+    /** How often the background loop writes the spool, ms. */
+    get spoolIntervalMs(): number;
+    /** The signals on which running handles stop before the process ends. */
+    get shutdownSignals(): readonly ShutdownSignal[];
     /** Every setting, the token shown as `<redacted>`. */
     toJSON(): SyncConfigJson;
     /** `SyncConfig {"serverUrl":…,"icToken":"<redacted>",…}`. */
@@ -532,16 +612,30 @@ interface SyncReport {
      * handle started, by any pass of its client (manual passes included).
      */
     delivered: number;
-    /** Events the server refused for good (400 / 422) since the handle started. */
+    /**
+     * Events refused for good since the handle started: the server answered
+     * 400, 413 or 422, or the body was over `maxEventBytes` (never sent).
+     */
     rejected: number;
     /** LLM events still buffered in the store, waiting to be sent, at the time of the report. */
     remaining: number;
+    /**
+     * Undelivered events held in the spool at the time of the report (0
+     * without a spool): a process started on the same spool directory sends them.
+     */
+    spooled: number;
+    /** Events an earlier process left in the spool, put back into the store when the handle started. */
+    replayed: number;
 }
-/** An event the server refused for good (HTTP 400 or 422), with its reason. */
+/**
+ * An event refused for good, with its reason: the server answered 400, 413
+ * or 422, or its body was over `SyncConfig.withMaxEventBytes` and it was
+ * never sent (status 413, error code `EVENT_TOO_LARGE`).
+ */
 interface RejectedEvent {
     /** The event's id. */
     eventId: string;
-    /** The HTTP status: 400 or 422. */
+    /** The HTTP status: 400, 413 or 422. */
     status: number;
     /** The server's error code, e.g. `VALIDATION_ERROR`, or `null` if it sent none. */
     errorCode: string | null;
@@ -551,15 +645,46 @@ interface RejectedEvent {
      */
     message: string;
 }
+/** What a spool holds and has done, for monitoring (`SyncClient.spoolStatus()`). */
+interface SpoolStatus {
+    /** The spool directory. */
+    dir: string;
+    /** Undelivered events in the spool file now. */
+    spooled: number;
+    /** The spool file's size in bytes. */
+    fileBytes: number;
+    /** Events read back from the file when the client was created. */
+    readBack: number;
+    /**
+     * Undelivered events left out of the spool because it was full
+     * (`maxBytes`), oldest first. They stay in memory and are still sent.
+     */
+    leftOut: number;
+    /** A last record cut short by a crash, found when the file was read (0 or 1). */
+    tornRecords: number;
+    /** Bytes that were not records, skipped when the file was read. */
+    garbageBytes: number;
+    /** Intact records that could not be understood, skipped when the file was read. */
+    unreadableRecords: number;
+    /** Writes that failed (disk full, permissions…), since the client was created. */
+    writeErrors: number;
+}
 /** The running background loop started by {@link SyncClientApi.start}. */
 interface SyncHandleApi {
     /**
-     * Stops the loop: no new passes are scheduled, then passes run until no
-     * event is pending or the stop deadline (`SyncConfig.withStopDeadline`)
-     * expires; a request still in flight at the deadline is abandoned and its
-     * event stays buffered. The backoff is forgiven while flushing, but a
-     * server's `Retry-After` is honoured. Resolves with the handle's report;
-     * never rejects. Calling it again returns the same report.
+     * Stops the loop: nothing new starts on its own, then the loop flushes
+     * until no event is pending or the stop deadline
+     * (`SyncConfig.withStopDeadline`) expires; a request still in flight at
+     * the deadline is abandoned and its event stays buffered. Backoffs are
+     * forgiven while flushing, but a server's `Retry-After` is honoured. With
+     * a spool, what is left is written to it. Resolves with the handle's
+     * report; never rejects. Calling it again returns the same report.
+     *
+     * A running handle also stops by itself when the process is about to
+     * exit (`beforeExit`), and on the signals of
+     * `SyncConfig.withShutdownSignals`; on `exit` (`process.exit()`, an
+     * uncaught exception) it spools synchronously, or prints one line on
+     * stderr with the number of undelivered events lost.
      */
     stop(): Promise<SyncReport>;
     /** What the loop did so far (the same counts as {@link stop}'s, read now). */
@@ -569,36 +694,49 @@ interface SyncHandleApi {
 interface SyncClientApi {
     /**
      * One pass, now: takes up to `maxBatch` buffered LLM events that no other
-     * pass is sending, posts them (at most `maxInFlight` at once), and applies
-     * the answers: delivered events are marked synced, rejected ones (400/422)
-     * marked rejected, the others stay buffered. The loop's backoff does not
-     * apply: the pass posts at once.
+     * sender holds, posts them (at most `maxInFlight` at once), and applies
+     * the answers: delivered events are marked synced, refused ones
+     * (400/413/422, or over the body cap) marked rejected, the others stay
+     * buffered with their retry state. A failure of one request does not hold
+     * the others back; an outage (connection refused, 429, 401/403) stops the
+     * pass from sending more. Backoffs do not apply: the pass posts at once.
      *
      * Resolves to the number of events delivered by this pass. A transient
-     * failure (5xx, timeout, connection error, 401/403, 429, another status)
-     * does not reject: the pass stops sending, keeps the events, and the
-     * failure is available from {@link lastError}.
+     * failure does not reject: the events stay buffered, and the failure is
+     * available from {@link lastError}.
      */
     syncEvents(): Promise<number>;
     /**
-     * Starts the background loop: a pass every `interval`, and as soon as
-     * `batchThreshold` events are pending; after a failure the next pass waits
-     * for an exponential backoff (and at least `Retry-After`). The loop's
-     * timers never keep the process alive. Stop it with `await handle.stop()`
-     * to flush what is pending.
+     * Starts the background loop, after putting the events read back from the
+     * spool (if any) into the store. It sends as soon as `batchThreshold`
+     * events are pending, or every `interval`, and keeps `maxInFlight`
+     * requests going while events are eligible: a failed event waits for its
+     * own backoff, an outage pauses everyone (at least `Retry-After`). With a
+     * spool, it writes the undelivered events every `spoolInterval`. The
+     * loop's timers never keep the process alive. Stop it with
+     * `await handle.stop()` to flush what is pending.
      */
     start(): SyncHandleApi;
-    /** The last 64 events the server refused for good, oldest first, with its message. */
+    /** The last 64 events refused for good, oldest first, with the reason. */
     rejectedEvents(): RejectedEvent[];
     /** Events delivered over this client's life. */
     deliveredCount(): number;
     /** Events rejected for good over this client's life. */
     rejectedCount(): number;
     /**
-     * The first transient failure of the last pass to finish (manual or
-     * background), or `null` if that pass had none. Never carries the token.
+     * The latest transient failure (of a manual pass, or of the loop since
+     * delivery last ran clean), or `null`. Never carries the token.
      */
     lastError(): SyncError | null;
+    /** The spool's state, or `null` without a spool (or once closed). */
+    spoolStatus(): SpoolStatus | null;
+    /**
+     * Writes the spool one last time and releases its directory, so that
+     * another client (of this process or another) may use it; returns how
+     * many events it holds, or `null` without a spool. Nothing is spooled
+     * afterwards; stop the handle first if the client is done.
+     */
+    closeSpool(): number | null;
 }
 
 /**
@@ -1024,21 +1162,21 @@ declare function meterNodeResponse(store: EventStoreApi, pricing: PricingManager
 
 /**
  * The pure-JS sync client: delivers the buffered LLM events of a store to
- * the Control API (Protocol 012) with the global `fetch`, with the semantics
- * of the Rust core's `SyncClient` (`crates/iron_runtime_analytics/src/sync/`):
+ * the Control API (Protocol 012) with the semantics of the Rust core's
+ * `SyncClient` (`crates/iron_runtime_analytics/src/sync/`):
  *
  * | answer | the event |
  * |---|---|
  * | 202 `accepted`, 200 `duplicate` (any 2xx) | delivered: `markSynced` |
- * | 400, 422 | refused for good: `markRejected`, counted, kept in `rejectedEvents()`, warned once per (status, code), never retried |
- * | 401, 403 | kept; the loop backs off and warns once until a success |
- * | 429 | kept; the next pass waits at least `Retry-After` |
- * | 5xx, timeout, connection error, any other status | kept; retried after an exponential backoff with jitter |
+ * | 400, 413, 422, or a body over `maxEventBytes` (never sent) | refused for good: `markRejected`, counted, kept in `rejectedEvents()`, warned once per (status, code), never retried |
+ * | 5xx, timeout, connection reset, answer lost | kept; this event alone waits for its own backoff |
+ * | connection refused, 401/403, 429 (`Retry-After`), another status | kept; every event waits (an outage) |
  *
  * Retries are safe: an event keeps its id and the server deduplicates on it.
- * An event is never in flight twice, whichever passes of this client run at
- * once. Local events (router lifecycle, budget thresholds) are never sent.
- * The IC token is never logged and never part of an error.
+ * An event is never in flight twice. Local events (router lifecycle, budget
+ * thresholds) are never sent. The IC token is never logged and never part
+ * of an error. The HTTP lives in `transport.ts`, the schedule in
+ * `schedule.ts`, the loop in `worker.ts`, the spool in `spool.ts`.
  */
 
 /** How many rejected events `rejectedEvents()` remembers. */
@@ -1081,4 +1219,4 @@ declare const SyncClient: SyncClientClass;
 /** An instance of {@link SyncClient}. */
 type SyncClient = SyncClientApi;
 
-export { type Accounting, type AnalyticsEvent, type BudgetThresholdEvent, type ComputedStats, DEFAULT_BACKOFF_INITIAL_MS, DEFAULT_BACKOFF_MAX_MS, DEFAULT_BATCH_THRESHOLD, DEFAULT_MAX_BATCH, DEFAULT_MAX_IN_FLIGHT, DEFAULT_STOP_DEADLINE_MS, DEFAULT_SYNC_INTERVAL_MS, DEFAULT_THRESHOLD_CHECK_MS, DEFAULT_TIMEOUT_MS, type EventBase, type EventInput, type EventReceiver, EventStore, type EventStoreApi, type EventStoreClass, type EventStoreOptions, type EventType, type Implementation, LATENCY_BUCKETS_SECONDS, type LatencyHistogram, type LatencyInput, type LlmCompletedEvent, type LlmFailedEvent, MAX_METERED_BODY_BYTES, type MeterOptions, type MeterRecord, type ModelLatency, type ModelPricing, type ModelStats, PricingManager, type PricingManagerApi, type PricingManagerClass, PricingTableError, Provider, type ProviderName, REJECTED_RING_CAPACITY, type RecordDetails, type RecordUsageOptions, type RejectedEvent, type RouterStartedEvent, type RouterStoppedEvent, SseUsageAccumulator, type SseUsageAccumulatorOptions, SyncClient, type SyncClientApi, type SyncClientClass, SyncConfig, SyncError, type SyncFailureKind, type SyncHandleApi, type SyncReport, type Usage, type UsageError, errorCodeForStatus, implementation, inferProvider, meterFetchResponse, meterNodeResponse, nativeLoadError, usageFromResponse };
+export { type Accounting, type AnalyticsEvent, type BudgetThresholdEvent, type ComputedStats, DEFAULT_BACKOFF_INITIAL_MS, DEFAULT_BACKOFF_MAX_MS, DEFAULT_BATCH_THRESHOLD, DEFAULT_MAX_BATCH, DEFAULT_MAX_EVENT_BYTES, DEFAULT_MAX_IN_FLIGHT, DEFAULT_SPOOL_INTERVAL_MS, DEFAULT_STOP_DEADLINE_MS, DEFAULT_SYNC_INTERVAL_MS, DEFAULT_THRESHOLD_CHECK_MS, DEFAULT_TIMEOUT_MS, type EventBase, type EventInput, type EventReceiver, EventStore, type EventStoreApi, type EventStoreClass, type EventStoreOptions, type EventType, type Implementation, LATENCY_BUCKETS_SECONDS, type LatencyHistogram, type LatencyInput, type LlmCompletedEvent, type LlmFailedEvent, MAX_METERED_BODY_BYTES, MIN_MAX_EVENT_BYTES, MIN_SPOOL_BYTES, type MeterOptions, type MeterRecord, type ModelLatency, type ModelPricing, type ModelStats, PricingManager, type PricingManagerApi, type PricingManagerClass, PricingTableError, Provider, type ProviderName, REJECTED_RING_CAPACITY, type RecordDetails, type RecordUsageOptions, type RejectedEvent, type RouterStartedEvent, type RouterStoppedEvent, SHUTDOWN_SIGNALS, type ShutdownSignal, type SpoolStatus, SseUsageAccumulator, type SseUsageAccumulatorOptions, SyncClient, type SyncClientApi, type SyncClientClass, SyncConfig, SyncError, type SyncFailureKind, type SyncHandleApi, type SyncReport, type Usage, type UsageError, errorCodeForStatus, implementation, inferProvider, meterFetchResponse, meterNodeResponse, nativeLoadError, usageFromResponse };

@@ -50,11 +50,17 @@ export {
   DEFAULT_STOP_DEADLINE_MS,
   DEFAULT_MAX_BATCH,
   DEFAULT_THRESHOLD_CHECK_MS,
+  DEFAULT_MAX_EVENT_BYTES,
+  MIN_MAX_EVENT_BYTES,
+  DEFAULT_SPOOL_INTERVAL_MS,
+  MIN_SPOOL_BYTES,
+  SHUTDOWN_SIGNALS,
 } from './shared/sync/config.js';
+export type { ShutdownSignal } from './shared/sync/config.js';
 export { SyncError } from './shared/sync/errors.js';
 export type { SyncFailureKind } from './shared/sync/errors.js';
 export { REJECTED_RING_CAPACITY } from './js/sync/client.js';
-export type { SyncReport, RejectedEvent, SyncHandleApi, SyncClientApi } from './shared/sync/types.js';
+export type { SyncReport, RejectedEvent, SpoolStatus, SyncHandleApi, SyncClientApi } from './shared/sync/types.js';
 export { LATENCY_BUCKETS_SECONDS } from './shared/latency.js';
 
 const loaded = loadNative();

@@ -117,7 +117,7 @@ describe('store.prometheus()', () => {
     store.recordBudgetThreshold(80, 8, 10);
     store.recordLlmCompletedWithProvider(pricing, 'my-model', 'my-gateway', 1, 1);
     expect(store.accounting()).toEqual({
-      recorded: 8, buffered: 4, drained: 0, synced: 1, rejected: 1, dropped: 1, evicted: 1, lost: 0, lostReason: null,
+      recorded: 8, buffered: 4, drained: 0, synced: 1, rejected: 1, dropped: 1, evicted: 1, replayed: 0, lost: 0, lostReason: null,
     });
 
     const all = samples(store.prometheus());

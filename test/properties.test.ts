@@ -136,6 +136,8 @@ function check(store: EventStore, ref: Reference): void {
     rejected: ref.rejected,
     dropped: ref.dropped,
     evicted: ref.evicted,
+    // The reference model never restores events from a spool.
+    replayed: 0,
     lost: 0,
     lostReason: null,
   });

@@ -93,7 +93,7 @@ describe('a new store', () => {
     expect(store.snapshotEvents()).toEqual([]);
     expect(store.unsyncedEvents()).toEqual([]);
     expect(store.accounting()).toEqual({
-      recorded: 0, buffered: 0, drained: 0, synced: 0, rejected: 0, dropped: 0, evicted: 0, lost: 0, lostReason: null,
+      recorded: 0, buffered: 0, drained: 0, synced: 0, rejected: 0, dropped: 0, evicted: 0, replayed: 0, lost: 0, lostReason: null,
     });
     const expected: ComputedStats = {
       totalRequests: 0, failedRequests: 0, totalInputTokens: 0, totalOutputTokens: 0,
@@ -111,7 +111,7 @@ describe('a new store', () => {
     for (let i = 0; i < 10_000; i++) store.recordLlmFailed('gpt-4');
     expect(store.len()).toBe(10_000);
     expect(store.accounting()).toEqual({
-      recorded: 10_000, buffered: 10_000, drained: 0, synced: 0, rejected: 0, dropped: 0, evicted: 0, lost: 0, lostReason: null,
+      recorded: 10_000, buffered: 10_000, drained: 0, synced: 0, rejected: 0, dropped: 0, evicted: 0, replayed: 0, lost: 0, lostReason: null,
     });
     notBuffered(store, 'dropped', () => store.recordLlmFailed('gpt-4'));
     expect(store.droppedCount()).toBe(1);
@@ -617,7 +617,7 @@ describe('the buffer', () => {
     const next = idOf(store, () => store.recordLlmCompleted(pricing, 'gpt-4', 5, 0));
     expect(ids(store.snapshotEvents())).toEqual([kept[0], kept[2], next]);
     expect(store.accounting()).toEqual({
-      recorded: 6, buffered: 3, drained: 0, synced: 1, rejected: 0, dropped: 2, evicted: 0, lost: 0, lostReason: null,
+      recorded: 6, buffered: 3, drained: 0, synced: 1, rejected: 0, dropped: 2, evicted: 0, replayed: 0, lost: 0, lostReason: null,
     });
     expectIdentity(store);
   });
@@ -656,7 +656,7 @@ describe('the buffer', () => {
     expect(store.evictedCount()).toBe(8);
     expect(ids(store.snapshotEvents())).toEqual([llmX, llmY, llmZ, llmW]);
     expect(store.accounting()).toEqual({
-      recorded: 13, buffered: 4, drained: 0, synced: 0, rejected: 0, dropped: 1, evicted: 8, lost: 0, lostReason: null,
+      recorded: 13, buffered: 4, drained: 0, synced: 0, rejected: 0, dropped: 1, evicted: 8, replayed: 0, lost: 0, lostReason: null,
     });
     expectIdentity(store);
   });
@@ -748,7 +748,7 @@ describe('the buffer', () => {
     expect(store.markRejected([b])).toBe(0);
     expect(ids(store.snapshotEvents())).toEqual([local, c]);
     expect(store.accounting()).toEqual({
-      recorded: 4, buffered: 2, drained: 0, synced: 1, rejected: 1, dropped: 0, evicted: 0, lost: 0, lostReason: null,
+      recorded: 4, buffered: 2, drained: 0, synced: 1, rejected: 1, dropped: 0, evicted: 0, replayed: 0, lost: 0, lostReason: null,
     });
     expectIdentity(store);
   });

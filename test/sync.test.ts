@@ -7,175 +7,30 @@
  * store's outbox is empty, and the counts add up.
  */
 import util from 'node:util';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { EventStore, PricingManager, SyncConfig, SyncClient, implementation } from '../src/index.js';
-import type { AnalyticsEvent } from '../src/index.js';
-import { backoffDelay } from '../src/js/sync/client.js';
+import { describe, expect, it } from 'vitest';
+import { EventStore, SyncConfig, SyncClient, implementation } from '../src/index.js';
+import { Schedule, backoffDelay } from '../src/js/sync/schedule.js';
 import { IngestServer } from './helpers/ingest-server.js';
+import {
+  AGENT,
+  TOKEN,
+  expectAllDelivered,
+  expectNoTokenInWarnings,
+  expectStoredExactlyOnce,
+  fastConfig,
+  isLlm,
+  pricing,
+  recordMix,
+  sleep,
+  start,
+  startServer,
+  useSyncHarness,
+  waitFor,
+  warnings,
+  warningsMatching,
+} from './helpers/sync-harness.js';
 
-const TOKEN = 'ic_secret_7Q2xV9pLmZ3kR8wT';
-const AGENT = 'agent_sync_tests';
-const pricing = new PricingManager();
-
-// ---------------------------------------------------------------------------
-// Harness
-// ---------------------------------------------------------------------------
-
-type Handle = ReturnType<InstanceType<typeof SyncClient>['start']>;
-
-const servers: IngestServer[] = [];
-const handles: Handle[] = [];
-const warnings: string[] = [];
-let warnSpy: ReturnType<typeof vi.spyOn>;
-
-beforeAll(() => {
-  warnSpy = vi.spyOn(console, 'warn').mockImplementation((...args: unknown[]) => {
-    const line = args.map((a) => (typeof a === 'string' ? a : util.inspect(a))).join(' ');
-    // The store's own warning (an unpriced model, 'my-finetune' below) is not the sync client's.
-    if (!line.includes('no price for model')) warnings.push(line);
-  });
-});
-
-beforeEach(() => {
-  warnings.length = 0;
-});
-
-afterEach(async () => {
-  await Promise.all(handles.splice(0).map((h) => h.stop()));
-  await Promise.all(servers.splice(0).map((s) => s.close()));
-});
-
-afterAll(() => {
-  warnSpy.mockRestore();
-});
-
-/** Every warning of the whole file is checked for the token as well, in each test. */
-function expectNoTokenInWarnings(): void {
-  for (const w of warnings) expect(w).not.toContain(TOKEN);
-}
-
-async function startServer(): Promise<IngestServer> {
-  const server = await IngestServer.start({ [TOKEN]: AGENT });
-  servers.push(server);
-  return server;
-}
-
-/** Short intervals and backoffs so the file runs in seconds. */
-function fastConfig(server: IngestServer): SyncConfig {
-  return new SyncConfig(server.url, TOKEN)
-    .withInterval(50)
-    .withBatchThreshold(1_000)
-    .withThresholdCheck(5)
-    .withBackoff(10, 80)
-    .withTimeout(2_000)
-    .withStopDeadline(3_000);
-}
-
-function start(client: InstanceType<typeof SyncClient>): Handle {
-  const handle = client.start();
-  handles.push(handle);
-  return handle;
-}
-
-async function waitFor(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const until = performance.now() + timeoutMs;
-  while (!condition()) {
-    if (performance.now() > until) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Records `n` LLM events of every shape (with and without the optional fields). */
-function recordMix(store: EventStore, n: number): void {
-  for (let i = 0; i < n; i++) {
-    switch (i % 5) {
-      case 0:
-        store.recordLlmCompleted(pricing, 'gpt-4', 150 + i, 50);
-        break;
-      case 1:
-        store.recordLlmCompleted(pricing, 'claude-3-opus-20240229', 200, 100 + i, 'agent_local', 'ip_anthropic-001');
-        break;
-      case 2:
-        store.recordLlmFailed('gpt-4o-mini', null, null, 'rate_limit_exceeded', `upstream said no #${i}`);
-        break;
-      case 3:
-        store.recordLlmFailed('claude-3-haiku-20240307', 'agent_local', 'ip_anthropic-002', null, null);
-        break;
-      default:
-        store.recordLlmCompleted(pricing, 'my-finetune', 0, 0, null, 'ip_unknown-9');
-        break;
-    }
-  }
-}
-
-/** The provider names Protocol 012 accepts: openai and anthropic stay, the rest is unknown. */
-function wireProvider(provider: string): string {
-  const lower = provider.toLowerCase();
-  return lower === 'openai' || lower === 'anthropic' ? lower : 'unknown';
-}
-
-/** The exact body the protocol expects for an event, written independently of the library. */
-function expectedBody(event: AnalyticsEvent): Record<string, unknown> {
-  if (event.eventType !== 'llm_request_completed' && event.eventType !== 'llm_request_failed') {
-    throw new Error(`${event.eventType} is never sent`);
-  }
-  const body: Record<string, unknown> = {
-    ic_token: TOKEN,
-    event_id: event.eventId,
-    timestamp_ms: event.timestampMs,
-    event_type: event.eventType,
-    model: event.model,
-    provider: wireProvider(event.provider),
-  };
-  if (event.providerId !== null) body.provider_id = event.providerId;
-  if (event.eventType === 'llm_request_completed') {
-    body.input_tokens = event.inputTokens;
-    body.output_tokens = event.outputTokens;
-    body.cost_micros = event.costMicros;
-  } else {
-    if (event.errorCode !== null) body.error_code = event.errorCode;
-    if (event.errorMessage !== null) body.error_message = event.errorMessage;
-  }
-  return body;
-}
-
-const isLlm = (e: AnalyticsEvent): boolean =>
-  e.eventType === 'llm_request_completed' || e.eventType === 'llm_request_failed';
-
-/** Each of `expected` is in the server's store exactly once, with exactly its fields; nothing else is. */
-function expectStoredExactlyOnce(server: IngestServer, expected: AnalyticsEvent[]): void {
-  const byId = new Map<string, unknown>();
-  for (const stored of server.accepted) {
-    const id = stored.body.event_id as string;
-    expect(byId.has(id), `event ${id} stored twice`).toBe(false);
-    byId.set(id, stored);
-  }
-  expect(server.accepted).toHaveLength(expected.length);
-  for (const event of expected) {
-    expect(byId.get(event.eventId)).toStrictEqual({ agentId: AGENT, body: expectedBody(event) });
-  }
-}
-
-/** The end state of a scenario where everything was eventually delivered. */
-function expectAllDelivered(
-  server: IngestServer,
-  store: EventStore,
-  expected: AnalyticsEvent[],
-  report?: { delivered: number; rejected: number; remaining: number },
-): void {
-  expectStoredExactlyOnce(server, expected);
-  expect(store.unsyncedCount()).toBe(0);
-  expect(store.accounting().synced).toBe(expected.length);
-  expect(store.accounting().rejected).toBe(0);
-  if (report) expect(report).toStrictEqual({ delivered: expected.length, rejected: 0, remaining: 0 });
-  expectNoTokenInWarnings();
-}
-
-function warningsMatching(pattern: RegExp): string[] {
-  return warnings.filter((w) => pattern.test(w));
-}
+useSyncHarness();
 
 // ---------------------------------------------------------------------------
 // SyncConfig
@@ -195,6 +50,10 @@ describe(`SyncConfig (${implementation})`, () => {
       stopDeadline: base.stopDeadlineMs,
       maxBatch: base.maxBatch,
       thresholdCheck: base.thresholdCheckMs,
+      maxEventBytes: base.maxEventBytes,
+      spool: [base.spoolDir, base.spoolMaxBytes],
+      spoolInterval: base.spoolIntervalMs,
+      shutdownSignals: base.shutdownSignals,
     }).toStrictEqual({
       interval: 30_000,
       batchThreshold: 10,
@@ -204,6 +63,10 @@ describe(`SyncConfig (${implementation})`, () => {
       stopDeadline: 10_000,
       maxBatch: 1_000,
       thresholdCheck: 20,
+      maxEventBytes: 65_536,
+      spool: [null, null],
+      spoolInterval: 1_000,
+      shutdownSignals: [],
     });
 
     const tuned = base
@@ -214,7 +77,11 @@ describe(`SyncConfig (${implementation})`, () => {
       .withBackoff(1, 9)
       .withStopDeadline(0)
       .withMaxBatch(4)
-      .withThresholdCheck(6);
+      .withThresholdCheck(6)
+      .withMaxEventBytes(2_048)
+      .withSpool('/var/lib/router/spool', { maxBytes: 1 << 20 })
+      .withSpoolInterval(7)
+      .withShutdownSignals(['SIGTERM', 'SIGINT', 'SIGTERM']);
     expect(tuned).not.toBe(base);
     expect(base.intervalMs).toBe(30_000);
     expect(base.stopDeadlineMs).toBe(10_000);
@@ -230,6 +97,10 @@ describe(`SyncConfig (${implementation})`, () => {
       stopDeadlineMs: 0,
       maxBatch: 4,
       thresholdCheckMs: 6,
+      maxEventBytes: 2_048,
+      spool: { dir: '/var/lib/router/spool', maxBytes: 1 << 20 },
+      spoolIntervalMs: 7,
+      shutdownSignals: ['SIGTERM', 'SIGINT'],
     });
     expect(Object.keys(base)).toStrictEqual([]);
     expect(() => {
@@ -311,6 +182,19 @@ describe(`SyncConfig (${implementation})`, () => {
     expect(() => c.withBackoff(500, 100)).toThrow(RangeError);
     // Longer than Node's timers can wait.
     expect(() => c.withInterval(2 ** 31)).toThrow(RangeError);
+
+    expect(() => c.withMaxEventBytes(1_023)).toThrow(RangeError);
+    expect(() => c.withMaxEventBytes('64k' as unknown as number)).toThrow(TypeError);
+    expect(() => c.withSpoolInterval(0)).toThrow(RangeError);
+    expect(() => c.withSpool('', { maxBytes: 1 << 20 })).toThrow(TypeError);
+    expect(() => c.withSpool(42 as unknown as string, { maxBytes: 1 << 20 })).toThrow(TypeError);
+    expect(() => c.withSpool('/tmp/s', null as unknown as { maxBytes: number })).toThrow(TypeError);
+    expect(() => c.withSpool('/tmp/s', { maxBytes: 4_095 })).toThrow(RangeError);
+    expect(() => c.withSpool('/tmp/s', { maxBytes: 1.5e6 + 0.5 })).toThrow(RangeError);
+    expect(() => c.withShutdownSignals('SIGTERM' as unknown as string[])).toThrow(TypeError);
+    expect(() => c.withShutdownSignals(['SIGKILL'])).toThrow(RangeError);
+    expect(() => c.withShutdownSignals([15 as unknown as string])).toThrow(TypeError);
+    expect(c.withShutdownSignals([]).shutdownSignals).toStrictEqual([]);
   });
 });
 
@@ -327,6 +211,32 @@ describe('backoff (the pure-JS client)', () => {
       expect(d).toBeLessThanOrEqual(Math.min(2 * base, 30_000));
     }
     expect(backoffDelay(10_000, 100, 30_000, () => 0.5)).toBe(30_000);
+  });
+
+  it('schedule: a failing event waits alone; a wave of outage signals is one step; a success opens the gate', () => {
+    const schedule = new Schedule(new SyncConfig('http://h', 't').withBackoff(100, 1_000).withMaxInFlight(8));
+    const now = 1_000_000;
+    expect(schedule.eventFailed('a', now)).toMatchObject({ everyone: false });
+    expect(schedule.eligible('a', now, false)).toBe(false);
+    expect(schedule.eligible('a', now, true)).toBe(true); // a manual pass ignores backoffs
+    expect(schedule.eligible('b', now, false)).toBe(true);
+    expect(schedule.gate).toBeLessThanOrEqual(now);
+    // Eight requests answered 429 together: one outage, not eight doublings.
+    for (let i = 0; i < 8; i++) schedule.outage(now, 1_000);
+    expect(schedule.gate).toBe(now + 1_000);
+    schedule.settled('b', now + 10);
+    expect(schedule.gate).toBe(now + 1_000); // a success never shortens a Retry-After
+    schedule.forgive(now + 20);
+    expect(schedule.gate).toBe(now + 1_000);
+    expect(schedule.eligible('a', now + 20, false)).toBe(true); // stopping forgives the backoffs
+    // Eight failures of single events in a row close the gate for everyone.
+    const later = now + 5_000;
+    const results = Array.from({ length: 8 }, (_, i) => schedule.eventFailed(`e${i}`, later));
+    expect(results.slice(0, 7).every((r) => !r.everyone)).toBe(true);
+    expect(results[7]).toMatchObject({ everyone: true });
+    expect(schedule.gate).toBeGreaterThan(later);
+    schedule.settled('e0', later + 1);
+    expect(schedule.gate).toBe(later + 1);
   });
 });
 
@@ -398,7 +308,7 @@ describe(`SyncClient (${implementation})`, () => {
     expect(client.deliveredCount()).toBe(20);
     expectAllDelivered(server, store, expected);
     // The handle counts every delivery of its client since it started, manual passes included.
-    expect(report).toStrictEqual({ delivered: 20, rejected: 0, remaining: 0 });
+    expect(report).toStrictEqual({ delivered: 20, rejected: 0, remaining: 0, spooled: 0, replayed: 0 });
   });
 
   it('burst of 503s: events kept, retried with backoff, delivered once', async () => {
@@ -537,7 +447,7 @@ describe(`SyncClient (${implementation})`, () => {
     const handle = start(client);
     await waitFor(() => store.unsyncedCount() === 0, 5_000, 'delivery after the timeouts');
     const report = await handle.stop();
-    expect(report).toStrictEqual({ delivered: 2, rejected: 0, remaining: 0 });
+    expect(report).toStrictEqual({ delivered: 2, rejected: 0, remaining: 0, spooled: 0, replayed: 0 });
     // The slow requests are processed by the server after the client gave up.
     await waitFor(() => server.requests.every((r) => r.outcome !== null), 2_000, 'the slow requests to finish');
     expectAllDelivered(server, store, expected);
@@ -585,7 +495,7 @@ describe(`SyncClient (${implementation})`, () => {
     await sleep(150); // several loop intervals: nothing is retried
     const report = await handle.stop();
 
-    expect(report).toStrictEqual({ delivered: good.length, rejected: 4, remaining: 0 });
+    expect(report).toStrictEqual({ delivered: good.length, rejected: 4, remaining: 0, spooled: 0, replayed: 0 });
     expect(client.rejectedCount()).toBe(4);
     expect(client.lastError()).toBeNull();
     expect(store.accounting().rejected).toBe(4);
@@ -679,7 +589,7 @@ describe(`SyncClient (${implementation})`, () => {
     await waitFor(() => store.unsyncedCount() === 0, 2_000, 'the next interval pass');
     const report = await handle.stop();
     expectAllDelivered(server, store, [...expected, ...more]);
-    expect(report).toStrictEqual({ delivered: 3, rejected: 0, remaining: 0 });
+    expect(report).toStrictEqual({ delivered: 3, rejected: 0, remaining: 0, spooled: 0, replayed: 0 });
   });
 
   it('stop() on a healthy server flushes everything: remaining 0', async () => {
@@ -692,7 +602,7 @@ describe(`SyncClient (${implementation})`, () => {
     const handle = start(client);
     recordMix(store, 30);
     const expected = store.snapshotEvents();
-    expect(handle.report()).toStrictEqual({ delivered: 0, rejected: 0, remaining: 30 });
+    expect(handle.report()).toStrictEqual({ delivered: 0, rejected: 0, remaining: 30, spooled: 0, replayed: 0 });
     const report = await handle.stop();
     expectAllDelivered(server, store, expected, report);
     // Stopping again gives the same report.
@@ -712,7 +622,7 @@ describe(`SyncClient (${implementation})`, () => {
     const elapsed = performance.now() - t0;
     // A functional bound (the deadline is honoured), with room for a loaded machine.
     expect(elapsed).toBeLessThan(400 + 2_500);
-    expect(report).toStrictEqual({ delivered: 0, rejected: 0, remaining: 7 });
+    expect(report).toStrictEqual({ delivered: 0, rejected: 0, remaining: 7, spooled: 0, replayed: 0 });
     expect(store.unsyncedCount()).toBe(7);
     expect(store.accounting().rejected).toBe(0);
   });
@@ -732,7 +642,7 @@ describe(`SyncClient (${implementation})`, () => {
     const report = await handle.stop();
     // Returns at its deadline, not when the 3 s answers arrive (room for a loaded machine).
     expect(performance.now() - t0).toBeLessThan(300 + 2_500);
-    expect(report).toStrictEqual({ delivered: 0, rejected: 0, remaining: 5 });
+    expect(report).toStrictEqual({ delivered: 0, rejected: 0, remaining: 5, spooled: 0, replayed: 0 });
     expect(store.unsyncedCount()).toBe(5);
   });
 
@@ -743,7 +653,7 @@ describe(`SyncClient (${implementation})`, () => {
     const handle = start(client);
     recordMix(store, 3);
     const report = await handle.stop();
-    expect(report).toStrictEqual({ delivered: 0, rejected: 0, remaining: 3 });
+    expect(report).toStrictEqual({ delivered: 0, rejected: 0, remaining: 3, spooled: 0, replayed: 0 });
     expect(server.posts).toBe(0);
   });
 
@@ -782,12 +692,32 @@ describe(`SyncClient (${implementation})`, () => {
     const report = await handle.stop();
     expect(server.posts).toBe(2);
     expectAllDelivered(server, store, llm);
-    expect(report).toStrictEqual({ delivered: 0, rejected: 0, remaining: 0 });
+    expect(report).toStrictEqual({ delivered: 0, rejected: 0, remaining: 0, spooled: 0, replayed: 0 });
     expect(store.snapshotEvents().map((e) => e.eventType)).toStrictEqual([
       'router_started',
       'budget_threshold_reached',
       'router_stopped',
     ]);
+  });
+
+  it('any valid port works, ports the global fetch refuses included (e.g. 6000)', async () => {
+    // fetch() refuses these ("bad port"); node:http and the native client do not.
+    let server: IngestServer | null = null;
+    for (const port of [6000, 6566, 6665, 6666, 6667, 6668, 6669, 6697, 10080]) {
+      server = await IngestServer.start({ [TOKEN]: AGENT }, port).catch(() => null);
+      if (server !== null) break;
+    }
+    if (server === null) throw new Error('none of the ports fetch refuses is free on this machine');
+    try {
+      const store = new EventStore();
+      recordMix(store, 3);
+      const client = new SyncClient(store, fastConfig(server));
+      await expect(client.syncEvents()).resolves.toBe(3);
+      expect(client.lastError()).toBeNull();
+      expect(server.accepted).toHaveLength(3);
+    } finally {
+      await server.close();
+    }
   });
 
   it('providers outside the protocol are sent as unknown', async () => {
@@ -823,26 +753,61 @@ describe(`SyncClient (${implementation})`, () => {
   it('never shows the token: not in warnings of any kind, not in errors', async () => {
     const server = await startServer();
     const store = new EventStore();
-    recordMix(store, 3);
-    const client = new SyncClient(store, fastConfig(server).withTimeout(100).withMaxInFlight(1));
-    for (const fault of [
-      () => server.fail503(1),
-      () => server.rateLimit(1, 0),
-      () => server.unauthorizedUntil(performance.now() + 10_000),
-      () => server.slow(1, 300),
-    ]) {
+    recordMix(store, 12);
+    // One request at a time, and timeouts far from the server's delays: no
+    // outcome depends on how fast this machine is.
+    const client = new SyncClient(store, fastConfig(server).withTimeout(200).withMaxInFlight(1));
+    const faults: [string, () => void, RegExp][] = [
+      ['server', () => server.fail503(1), /HTTP 503/],
+      ['rate_limited', () => server.rateLimit(1, 0), /HTTP 429/],
+      ['unauthorized', () => server.unauthorizedUntil(performance.now() + 60_000), /HTTP 401/],
+      ['timeout', () => server.slow(1, 5_000), /did not answer within 200 ms/],
+    ];
+    for (const [kind, fault, warning] of faults) {
       fault();
       await client.syncEvents();
-      expect(client.lastError()).not.toBeNull();
-      const error = client.lastError()!;
-      expect(`${String(error)} ${error.stack ?? ''} ${util.inspect(error)} ${JSON.stringify(error)}`).not.toContain(TOKEN);
+      const error = client.lastError();
+      expect(error, kind).toMatchObject({ kind });
+      expect(`${String(error)} ${error?.stack ?? ''} ${util.inspect(error)} ${JSON.stringify(error)}`).not.toContain(TOKEN);
+      expect(warningsMatching(warning), kind).toHaveLength(1);
       server.unauthorizedUntil(0);
     }
     await server.down();
     await client.syncEvents();
     expect(client.lastError()).toMatchObject({ kind: 'transport' });
     expect(util.inspect(client.lastError())).not.toContain(TOKEN);
-    expect(warnings.length).toBeGreaterThanOrEqual(5);
+    expect(warningsMatching(/could not reach/)).toHaveLength(1);
     expectNoTokenInWarnings();
+  });
+
+  it('never shows the token when a rejection message is cut inside it, or the URL carries a query', async () => {
+    const server = await startServer();
+    const store = new EventStore();
+    // The message is cut at 512 bytes: pads put the cut before, inside and after the token.
+    const pads: number[] = [];
+    for (let pad = 512 - TOKEN.length - 30; pad <= 512 - 12; pad += 3) pads.push(pad);
+    for (const pad of pads) store.recordLlmCompleted(pricing, `bad-echo-pad-${pad}`, 1, 1);
+    const client = new SyncClient(store, fastConfig(server));
+    await client.syncEvents();
+    const rejected = client.rejectedEvents();
+    expect(rejected).toHaveLength(pads.length);
+    const piece = TOKEN.slice(0, 6);
+    for (const r of rejected) {
+      expect(r.message).not.toContain(piece);
+      expect(Buffer.byteLength(r.message)).toBeLessThanOrEqual(512 + Buffer.byteLength('…'));
+    }
+    expect(rejected.some((r) => r.message.endsWith('from <redacted>'))).toBe(true);
+    for (const w of warnings) expect(w).not.toContain(piece);
+
+    for (const url of [`http://127.0.0.1:1/?ic_token=${TOKEN}`, `http://127.0.0.1:1/#${TOKEN}`]) {
+      let message = '';
+      try {
+        new SyncConfig(url, 'another_token');
+      } catch (error) {
+        message = String(error);
+      }
+      expect(message).toMatch(/must not have a query or a fragment/);
+      expect(message).not.toContain(TOKEN);
+    }
   });
 });

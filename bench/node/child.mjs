@@ -8,6 +8,9 @@
 // `@@BENCH_RESULT {json}` with its metrics. Anything else on stdout/stderr is
 // diagnostics. Exits non-zero, loudly, on any failed correctness check.
 import { fork } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
@@ -440,7 +443,9 @@ async function caseMemory() {
 }
 
 // ---------------------------------------------------------------------------
-// 7: sync throughput against a local Protocol 012 receiver, and the event loop's delay meanwhile
+// 7: delivery against a local Protocol 012 receiver (its own process): healthy
+// throughput and the event loop's delay, mixed faults, a 413 poison event,
+// the spool on and off
 // ---------------------------------------------------------------------------
 
 async function startReceiver() {
@@ -456,35 +461,88 @@ async function startReceiver() {
       proc.once('message', resolve);
       proc.send(what);
     });
-  return { port, count: async () => (await ask('count')).count, stop: () => proc.kill() };
+  return {
+    port,
+    counts: () => ask('count'),
+    reset: () => ask('reset'),
+    faults: (faults) => ask({ faults }),
+    stop: () => proc.kill(),
+  };
 }
 
-async function syncUntilEmpty(store, client) {
-  let idle = 0;
-  while (store.unsyncedCount() > 0) {
-    const delivered = await client.syncEvents();
-    if (delivered === 0 && ++idle > 50) {
-      throw new Error(`sync makes no progress: ${client.lastError()?.message ?? 'no error reported'}`);
-    }
+/** The faults of issue 11: 1 connection in 13 dropped, 1 answer in 17 lost after storing, ten 503s then ten 429s after 300 requests. */
+const MIXED_FAULTS = { dropEvery: 13, loseReplyEvery: 17, burstAfter: 300, burst503: 10, burst429: 10, retryAfter: 1 };
+
+/** A configuration for the background loop: sends as soon as anything is pending, default backoffs. */
+function loopConfig(receiver) {
+  return new SyncConfig(`http://127.0.0.1:${receiver.port}`, 'ic_bench')
+    .withBatchThreshold(1)
+    .withInterval(3_600_000)
+    .withThresholdCheck(5)
+    .withMaxBatch(5_000)
+    .withMaxInFlight(8)
+    .withStopDeadline(30_000);
+}
+
+/**
+ * Starts the loop and times it until nothing is pending; `record(store)`
+ * records the events (all at once, or paced over time, before resolving).
+ * Checks every event arrived exactly once.
+ */
+async function timeDelivery(receiver, config, n, record, what) {
+  await receiver.reset();
+  const store = EventStore.withCapacity(STORE_CAPACITY);
+  const client = new SyncClient(store, config);
+  const t0 = performance.now();
+  const handle = client.start();
+  await record(store);
+  while (store.unsyncedCount() > 0) await sleep(2);
+  const ms = performance.now() - t0;
+  const report = await handle.stop();
+  const got = await receiver.counts();
+  check(got.count === n, `${what}: the receiver holds ${got.count} events, expected ${n}`);
+  check(report.delivered === n && report.remaining === 0, `${what}: report ${JSON.stringify(report)}`);
+  return { ms, store, client, got };
+}
+
+const recordAll = (n) => async (store) => {
+  for (let i = 0; i < n; i++) completed(store, i);
+};
+
+/** Records `n` events at `perSecond`, in steps of 10 ms (a router's steady traffic). */
+const recordPaced = (n, perSecond) => async (store) => {
+  const t0 = performance.now();
+  let done = 0;
+  while (done < n) {
+    const due = Math.min(n, Math.ceil(((performance.now() - t0) / 1_000) * perSecond));
+    for (; done < due; done++) completed(store, done);
+    await sleep(10);
   }
+};
+
+/** ns per record over `chunks` tight loops of 1,000 records, each in its own event-loop turn (the loop's timers run in between). */
+async function recordCostWhileSyncing(receiver, config) {
+  const store = EventStore.withCapacity(1_000_000);
+  const client = new SyncClient(store, config);
+  const handle = client.start();
+  const samples = [];
+  for (let chunk = 0; chunk < 60; chunk++) {
+    const t0 = performance.now();
+    for (let i = 0; i < 1_000; i++) completed(store, chunk * 1_000 + i);
+    samples.push(((performance.now() - t0) * 1e6) / 1_000);
+    await sleep(5);
+  }
+  await handle.stop();
+  return { nsPerRecord: median(samples), client };
 }
 
 async function caseSync() {
   const N = 5_000;
-  const WARM = 200;
   const receiver = await startReceiver();
+  const spoolRoot = mkdtempSync(join(tmpdir(), 'iron-bench-spool-'));
   try {
-    const store = new EventStore();
-    const config = new SyncConfig(`http://127.0.0.1:${receiver.port}`, 'ic_bench')
-      .withBatchThreshold(1_000_000)
-      .withInterval(3_600_000)
-      .withMaxBatch(5_000)
-      .withMaxInFlight(8);
-    const client = new SyncClient(store, config);
-
     // Warm-up (untimed): connections opened, code compiled.
-    for (let i = 0; i < WARM; i++) completed(store, i);
-    await syncUntilEmpty(store, client);
+    await timeDelivery(receiver, loopConfig(receiver), 500, recordAll(500), 'warm-up');
 
     // The idle loop's own figure: monitorEventLoopDelay counts the 1 ms timer period itself.
     const idle = monitorEventLoopDelay({ resolution: 1 });
@@ -492,25 +550,75 @@ async function caseSync() {
     await sleep(250);
     idle.disable();
 
-    for (let i = 0; i < N; i++) completed(store, i);
-    check(store.unsyncedCount() === N, `sync: ${N} pending`);
+    // Healthy throughput, all pending at once, and the event loop meanwhile.
     const h = monitorEventLoopDelay({ resolution: 1 });
     h.enable();
-    const t0 = performance.now();
-    await syncUntilEmpty(store, client);
-    const elapsed = performance.now() - t0;
+    const healthy = await timeDelivery(receiver, loopConfig(receiver), N, recordAll(N), 'healthy');
     h.disable();
-
-    const received = await receiver.count();
-    check(received === WARM + N, `sync: receiver counted ${received}, expected ${WARM + N}`);
-    check(client.deliveredCount() === WARM + N, `sync: deliveredCount ${client.deliveredCount()}`);
-    metric('events_per_sec', N / (elapsed / 1000), 'events/s', 'higher', 'Protocol 012 posts one event per request: 5,000 POSTs');
-    metric('loop_p99', h.percentile(99) / 1e6, 'ms', 'lower', 'monitorEventLoopDelay({resolution: 1}) p99 during the sync (includes the 1 ms sampling period)');
+    metric('events_per_sec', N / (healthy.ms / 1000), 'events/s', 'higher', 'the background loop, 8 in flight, one POST per event (Protocol 012): 5,000 events');
+    metric('loop_p99', h.percentile(99) / 1e6, 'ms', 'lower', 'monitorEventLoopDelay({resolution: 1}) p99 meanwhile (includes the 1 ms sampling period)');
     metric('loop_max', h.max / 1e6, 'ms', 'lower');
     metric('idle_loop_p99', idle.percentile(99) / 1e6, 'ms', 'lower', 'the same histogram on an idle loop, for reference');
-    info.elapsedMs = elapsed;
+
+    // Mixed faults against the same 2,000 events on a healthy receiver.
+    const M = 2_000;
+    const base = await timeDelivery(receiver, loopConfig(receiver), M, recordAll(M), 'healthy 2,000');
+    const mixed = await timeDelivery(receiver, loopConfig(receiver), M, async (store) => {
+      await receiver.faults(MIXED_FAULTS);
+      await recordAll(M)(store);
+    }, 'mixed faults');
+    info.mixedRequests = mixed.got.requests;
+    info.mixedDuplicates = mixed.got.duplicates;
+    metric('healthy_2000_ms', base.ms, 'ms', 'lower', '2,000 events pending at once, healthy receiver');
+    metric('mixed_2000_ms', mixed.ms, 'ms', 'lower', '1 connection in 13 dropped, 1 answer in 17 lost after storing, ten 503s then ten 429s (Retry-After: 1): all delivered exactly once');
+    metric('mixed_over_healthy', mixed.ms / base.ms, '×', 'lower', 'includes the Retry-After waits the protocol imposes on every request (at least 1 s)');
+    const noWait = await timeDelivery(receiver, loopConfig(receiver), M, async (store) => {
+      await receiver.faults({ ...MIXED_FAULTS, retryAfter: 0 });
+      await recordAll(M)(store);
+    }, 'mixed faults, Retry-After: 0');
+    metric('mixed_retry_after_0_over_healthy', noWait.ms / base.ms, '×', 'lower', 'the same faults with Retry-After: 0: what the client itself costs');
+
+    // A router's steady traffic: 2,000 events over about a second.
+    const pacedHealthy = await timeDelivery(receiver, loopConfig(receiver), M, recordPaced(M, 2_000), 'paced healthy');
+    const pacedMixed = await timeDelivery(receiver, loopConfig(receiver), M, async (store) => {
+      await receiver.faults(MIXED_FAULTS);
+      await recordPaced(M, 2_000)(store);
+    }, 'paced mixed');
+    metric('paced_mixed_over_healthy', pacedMixed.ms / pacedHealthy.ms, '×', 'lower', '2,000 events recorded at 2,000/s while delivering, from the first record to the last delivery');
+
+    // A 413 poison event at the head of 1,000 good ones.
+    const poisonConfig = loopConfig(receiver).withMaxBatch(200);
+    const poisoned = await timeDelivery(receiver, poisonConfig, 1_000, async (store) => {
+      await receiver.faults({ maxBodyBytes: 2_048 });
+      store.recordLlmFailed('gpt-4o', null, null, 'context_too_long', 'm'.repeat(3_000));
+      await recordAll(1_000)(store);
+    }, 'poison');
+    check(poisoned.client.rejectedCount() === 1, `poison: ${poisoned.client.rejectedCount()} rejected`);
+    check(poisoned.client.rejectedEvents()[0]?.status === 413, 'poison: rejected with 413');
+    metric('poison_1000_ms', poisoned.ms, 'ms', 'lower', '1,000 good events behind a 413 poison event: all delivered once, the poison rejected with its reason');
+
+    // The spool on and off: delivery throughput, and the recording cost while it writes.
+    const spooled = await timeDelivery(
+      receiver,
+      loopConfig(receiver).withSpool(join(spoolRoot, 'throughput'), { maxBytes: 64 << 20 }).withSpoolInterval(100),
+      N,
+      recordAll(N),
+      'spool on',
+    );
+    spooled.client.closeSpool();
+    metric('spool_events_per_sec', N / (spooled.ms / 1000), 'events/s', 'higher', 'as events_per_sec, with a spool written every 100 ms');
+    metric('spool_delivery_ratio', healthy.ms / spooled.ms, '×', 'higher', 'spool-on throughput / spool-off');
+    const down = new SyncConfig('http://127.0.0.1:1', 'ic_bench').withBatchThreshold(1).withThresholdCheck(5).withStopDeadline(0);
+    const off = await recordCostWhileSyncing(receiver, down);
+    const on = await recordCostWhileSyncing(receiver, down.withSpool(join(spoolRoot, 'record'), { maxBytes: 256 << 20 }).withSpoolInterval(50));
+    check((on.client.spoolStatus()?.spooled ?? 0) > 0, 'spool on: nothing spooled');
+    on.client.closeSpool();
+    metric('record_ns_spool_off', off.nsPerRecord, 'ns', 'lower', 'recordLlmCompleted while a client runs (receiver unreachable: the buffer grows), median of 60 runs of 1,000');
+    metric('record_ns_spool_on', on.nsPerRecord, 'ns', 'lower', 'the same with a spool written every 50 ms (its file grows to 60,000 events)');
+    info.healthyMs = healthy.ms;
   } finally {
     receiver.stop();
+    rmSync(spoolRoot, { recursive: true, force: true });
   }
 }
 

@@ -93,6 +93,11 @@ export class IdSource {
   #block = 0;
   /** The id's first 33 characters for the numbers of `#block`. */
   #head: string;
+  /**
+   * Ids from elsewhere (events taken back from a spool) by number, and the
+   * other way round; `null` until the first one.
+   */
+  #aliases: { idOf: Map<number, string>; seqOf: Map<string, number> } | null = null;
 
   constructor() {
     storesCreated += 1;
@@ -103,6 +108,10 @@ export class IdSource {
 
   /** The id of number `seq` (0 ≤ seq < 2^48): the same string every time. */
   idOf(seq: number): string {
+    if (this.#aliases !== null) {
+      const alias = this.#aliases.idOf.get(seq);
+      if (alias !== undefined) return alias;
+    }
     const block = Math.floor(seq / LOW_RANGE);
     if (block !== this.#block) {
       this.#block = block;
@@ -116,8 +125,35 @@ export class IdSource {
     return this.idOf(this.seq++);
   }
 
+  /**
+   * Gives number `seq` the id `id` from elsewhere (canonical form), so that
+   * `idOf(seq)` and `seqOf(id)` find each other.
+   */
+  alias(seq: number, id: string): void {
+    this.#aliases ??= { idOf: new Map(), seqOf: new Map() };
+    this.#aliases.idOf.set(seq, id);
+    this.#aliases.seqOf.set(id, seq);
+  }
+
+  /** Forgets the alias `id` (its event left the store). */
+  forget(id: string): void {
+    const seq = this.#aliases?.seqOf.get(id);
+    if (seq === undefined) return;
+    this.#aliases?.seqOf.delete(id);
+    this.#aliases?.idOf.delete(seq);
+  }
+
+  /** Forgets every alias. */
+  forgetAll(): void {
+    this.#aliases = null;
+  }
+
   /** The number of an id of this store (in any form `canonicalUuid` reads), or -1. */
   seqOf(id: string): number {
+    if (this.#aliases !== null) {
+      const seq = this.#aliases.seqOf.get(canonicalUuid(id) ?? id);
+      if (seq !== undefined) return seq;
+    }
     let canonical: string | null = id;
     // lastIndexOf(…, 0) is a prefix test, markedly faster than startsWith in V8.
     if (!(id.length === 36 && id.lastIndexOf(this.prefix, 0) === 0)) {

@@ -37,7 +37,7 @@ import { renderPrometheus } from '../shared/prometheus.js';
 import { recordUsageOn } from '../shared/record-usage.js';
 import { Fifo } from './fifo.js';
 import { SeqQueue } from './seq-queue.js';
-import { IdSource } from './ids.js';
+import { IdSource, canonicalUuid } from './ids.js';
 import { isPricingManager, lookupPrice, usageCostMicros, type PricingManager, type PriceEntry } from './pricing.js';
 import { createReceiver, offerToReceiver, type Receiver } from './stream.js';
 import { toPublic, type Stored, type StoredLlm, type StoredLocal } from './events.js';
@@ -105,6 +105,7 @@ export class EventStore implements EventStoreApi {
   #rejected = 0;
   #dropped = 0;
   #evicted = 0;
+  #replayed = 0;
 
   readonly #sat = new Saturation();
   readonly #totals = new Tally();
@@ -501,6 +502,11 @@ export class EventStore implements EventStoreApi {
    */
   #admit(local: boolean): boolean {
     this.#recorded++;
+    return this.#makeRoom(local);
+  }
+
+  /** Makes room for one event (see {@link #admit}), counting it dropped or evicted if there is none. */
+  #makeRoom(local: boolean): boolean {
     if (this.#llm.size + this.#locals.length < this.#capacity) return true;
     if (this.#locals.length > 0) {
       this.#locals.shift();
@@ -547,14 +553,68 @@ export class EventStore implements EventStoreApi {
     let removed = 0;
     for (const id of ids) {
       const seq = this.#ids.seqOf(id);
-      if (seq >= 0 && this.#llm.remove(seq)) removed++;
+      if (seq >= 0 && this.#llm.remove(seq)) {
+        removed++;
+        this.#ids.forget(id);
+      }
     }
     return removed;
+  }
+
+  /**
+   * @internal Takes back LLM events recorded elsewhere (a sync spool
+   * replayed at start; the sync client calls this): each keeps its id and
+   * timestamp, is not counted in the statistics again, and takes room like
+   * any LLM event (none left: dropped and counted). `accounting().replayed`
+   * counts every event offered. Local events and events already buffered
+   * are skipped. Returns how many were buffered.
+   */
+  restoreEvents(events: readonly AnalyticsEvent[]): number {
+    let restored = 0;
+    for (const event of events) {
+      if (event.eventType !== 'llm_request_completed' && event.eventType !== 'llm_request_failed') continue;
+      if (this.#ids.seqOf(event.eventId) >= 0) continue;
+      this.#replayed++;
+      if (!this.#makeRoom(false)) continue;
+      const seq = this.#ids.seq++;
+      // The same shape as a recorded event's (field order included).
+      const { timestampMs, agentId, provider, model, providerId } = event;
+      this.#llm.push(
+        event.eventType === 'llm_request_completed'
+          ? {
+              seq,
+              timestampMs,
+              eventType: event.eventType,
+              agentId,
+              provider,
+              model,
+              providerId,
+              inputTokens: event.inputTokens,
+              outputTokens: event.outputTokens,
+              costMicros: event.costMicros,
+            }
+          : {
+              seq,
+              timestampMs,
+              eventType: event.eventType,
+              agentId,
+              provider,
+              model,
+              providerId,
+              errorCode: event.errorCode,
+              errorMessage: event.errorMessage,
+            },
+      );
+      this.#ids.alias(seq, canonicalUuid(event.eventId) ?? event.eventId);
+      restored++;
+    }
+    return restored;
   }
 
   /** Removes and returns every buffered event, oldest first. */
   drainAll(): AnalyticsEvent[] {
     const events = this.snapshotEvents();
+    this.#ids.forgetAll();
     this.#llm.clear();
     this.#locals.clear();
     this.#drained += events.length;
@@ -628,7 +688,7 @@ export class EventStore implements EventStoreApi {
     return this.#evicted;
   }
 
-  /** The buffer's accounting: `recorded = buffered + drained + synced + rejected + dropped + evicted`. */
+  /** The buffer's accounting: `recorded + replayed = buffered + drained + synced + rejected + dropped + evicted`. */
   accounting(): Accounting {
     return {
       recorded: this.#recorded,
@@ -638,6 +698,7 @@ export class EventStore implements EventStoreApi {
       rejected: this.#rejected,
       dropped: this.#dropped,
       evicted: this.#evicted,
+      replayed: this.#replayed,
       // The fallback records synchronously: nothing can be accepted and lost.
       lost: 0,
       lostReason: null,

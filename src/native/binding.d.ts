@@ -125,6 +125,15 @@ export declare class NativeSyncClient {
   rejectedEvents(): Array<JsRejectedEvent>
   deliveredCount(): number
   rejectedCount(): number
+  /** The spool's state, or none without a spool. */
+  spoolStatus(): JsSpoolStatus | null
+  /**
+   * Writes the undelivered events to the spool now, synchronously (for
+   * the process's `exit` event); how many it holds, or none.
+   */
+  spoolNow(): number | null
+  /** Writes the spool one last time and releases its directory. */
+  closeSpool(): number | null
 }
 
 /** A running background loop. */
@@ -146,6 +155,7 @@ export interface JsAccounting {
   dropped: number
   evicted: number
   lost: number
+  replayed: number
 }
 
 /** A model's long-context tier, as returned to JS. */
@@ -180,6 +190,19 @@ export interface JsRejectedEvent {
   message: string
 }
 
+/** The spool's state. */
+export interface JsSpoolStatus {
+  dir: string
+  spooled: number
+  fileBytes: number
+  readBack: number
+  leftOut: number
+  tornRecords: number
+  garbageBytes: number
+  unreadableRecords: number
+  writeErrors: number
+}
+
 /** A transient failure of the last pass, as the JS `SyncError` wants it. */
 export interface JsSyncFailure {
   kind: string
@@ -193,6 +216,8 @@ export interface JsSyncReport {
   delivered: number
   rejected: number
   remaining: number
+  spooled: number
+  replayed: number
 }
 
 /** Durations and sizes of a `SyncConfig`, as the wrapper passes them (ms). */
@@ -206,6 +231,11 @@ export interface JsSyncSettings {
   stopDeadlineMs: number
   maxBatch: number
   thresholdCheckMs: number
+  maxEventBytes: number
+  /** The spool directory, or none. */
+  spoolDir?: string
+  spoolMaxBytes: number
+  spoolIntervalMs: number
 }
 
 /**

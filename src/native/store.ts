@@ -413,6 +413,7 @@ export class EventStore implements EventStoreApi {
       rejected: a.rejected,
       dropped: a.dropped,
       evicted: a.evicted,
+      replayed: a.replayed,
       lost: a.lost + this.#lost,
       lostReason: this.#lostReason ?? this.#n.lostReason() ?? null,
     };

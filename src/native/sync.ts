@@ -2,7 +2,8 @@
 import type { EventStoreApi } from '../shared/api.js';
 import { SyncConfig, checkSyncConfig, tokenOf } from '../shared/sync/config.js';
 import { SyncError, type SyncFailureKind } from '../shared/sync/errors.js';
-import type { RejectedEvent, SyncClientApi, SyncHandleApi, SyncReport } from '../shared/sync/types.js';
+import { trackRunning, untrackRunning, type RunningHandle } from '../shared/sync/exit.js';
+import type { RejectedEvent, SpoolStatus, SyncClientApi, SyncHandleApi, SyncReport } from '../shared/sync/types.js';
 import type { NativeSyncClientHandle, NativeSyncHandleHandle } from './loader.js';
 import { addon } from './addon.js';
 import { flushPending } from './batch.js';
@@ -16,25 +17,43 @@ const relayWarnings = (): void => {
 class NativeSyncHandle implements SyncHandleApi {
   #h: NativeSyncHandleHandle;
   #final: SyncReport | null = null;
+  #stopping: Promise<SyncReport> | null = null;
   #relay: NodeJS.Timeout;
+  readonly #running: RunningHandle;
 
-  constructor(h: NativeSyncHandleHandle) {
+  constructor(h: NativeSyncHandleHandle, client: NativeSyncClientHandle, store: EventStoreApi, config: SyncConfig) {
     this.#h = h;
     this.#relay = setInterval(relayWarnings, 100);
     this.#relay.unref();
+    this.#running = {
+      stop: () => this.stop(),
+      spoolNow: () => {
+        // Records still batched on this thread first: the spool must see them.
+        flushPending();
+        return client.spoolNow() ?? null;
+      },
+      undelivered: () => store.unsyncedCount(),
+      signals: config.shutdownSignals,
+    };
+    trackRunning(this.#running);
   }
 
-  /** Flushes what is pending (bounded by the stop deadline), then stops; runs off the event loop. */
-  async stop(): Promise<SyncReport> {
-    if (this.#final) return this.#final;
+  /** Flushes what is pending (bounded by the stop deadline), spools the rest, then stops; runs off the event loop. */
+  stop(): Promise<SyncReport> {
+    return (this.#stopping ??= this.#stop());
+  }
+
+  async #stop(): Promise<SyncReport> {
     flushPending();
-    this.#final = await this.#h.stop();
+    const report = await this.#h.stop();
+    this.#final = report;
     clearInterval(this.#relay);
     relayWarnings();
-    return this.#final;
+    untrackRunning(this.#running);
+    return report;
   }
 
-  /** Counts so far: delivered and rejected since start, and what remains buffered. */
+  /** Counts so far: delivered and rejected since start, what remains buffered, the spool. */
   report(): SyncReport {
     return this.#final ?? this.#h.report();
   }
@@ -44,11 +63,13 @@ class NativeSyncHandle implements SyncHandleApi {
 export class SyncClient implements SyncClientApi {
   #c: NativeSyncClientHandle;
   #config: SyncConfig;
+  #store: EventStoreApi;
 
   constructor(store: EventStoreApi, config: SyncConfig) {
     const handle = storeHandle(store);
     checkSyncConfig(config, 'config');
     this.#config = config;
+    this.#store = store;
     this.#c = new (addon().NativeSyncClient)(handle, config.serverUrl, tokenOf(config), {
       intervalMs: config.intervalMs,
       batchThreshold: config.batchThreshold,
@@ -59,6 +80,10 @@ export class SyncClient implements SyncClientApi {
       stopDeadlineMs: config.stopDeadlineMs,
       maxBatch: config.maxBatch,
       thresholdCheckMs: config.thresholdCheckMs,
+      maxEventBytes: config.maxEventBytes,
+      spoolDir: config.spoolDir ?? undefined,
+      spoolMaxBytes: config.spoolMaxBytes ?? 0,
+      spoolIntervalMs: config.spoolIntervalMs,
     });
   }
 
@@ -75,10 +100,10 @@ export class SyncClient implements SyncClientApi {
     return delivered;
   }
 
-  /** Starts the background loop. */
+  /** Starts the background loop (after putting the spooled events back into the store). */
   start(): SyncHandleApi {
     flushPending();
-    return new NativeSyncHandle(this.#c.start());
+    return new NativeSyncHandle(this.#c.start(), this.#c, this.#store, this.#config);
   }
 
   rejectedEvents(): RejectedEvent[] {
@@ -98,10 +123,24 @@ export class SyncClient implements SyncClientApi {
     return this.#c.rejectedCount();
   }
 
-  /** The first transient failure of the last pass, or `null`. */
+  /** The latest transient failure, or `null`. */
   lastError(): SyncError | null {
     relayWarnings();
     const f = this.#c.lastError();
     return f ? new SyncError(f.kind as SyncFailureKind, f.message, f.status ?? null, f.retryAfterMs ?? null) : null;
+  }
+
+  /** The spool's state, or `null` without a spool. */
+  spoolStatus(): SpoolStatus | null {
+    relayWarnings();
+    return this.#c.spoolStatus() ?? null;
+  }
+
+  /** Writes the spool one last time and releases its directory. */
+  closeSpool(): number | null {
+    flushPending();
+    const spooled = this.#c.closeSpool() ?? null;
+    relayWarnings();
+    return spooled;
   }
 }

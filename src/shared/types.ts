@@ -209,7 +209,7 @@ export interface ComputedStats {
 
 /**
  * The buffer's accounting, read at one consistent instant:
- * `recorded === buffered + drained + synced + rejected + dropped + evicted`.
+ * `recorded + replayed === buffered + drained + synced + rejected + dropped + evicted`.
  * `lost` counts records the store accepted but could not record (they are
  * outside the identity, never silent: `lostReason` says why).
  */
@@ -232,6 +232,13 @@ export interface Accounting {
   lost: number;
   /** Why records were last lost, or `null`. */
   lostReason: string | null;
+  /**
+   * Events recorded elsewhere and taken back from a sync spool at start (not
+   * counted in the statistics again); those that found no room are in
+   * `dropped`. The identity: `recorded + replayed = buffered + drained +
+   * synced + rejected + dropped + evicted`.
+   */
+  replayed: number;
 }
 
 /** Price of one model. */

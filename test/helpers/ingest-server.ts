@@ -4,9 +4,11 @@
  * the test. Listens on 127.0.0.1 on a free port.
  *
  * Order of handling of one POST:
- *   faults (drop before storing, 503, 429, slow) → body validation (400) →
- *   token (401) → `bad-` models (400/422) → dedup and store (202/200) →
- *   fault "drop after storing".
+ *   faults (a burst starting, drop before storing, 413 over the body limit,
+ *   503 for a model, 503, 429, slow) → body validation (400) → token (401) →
+ *   `bad-` models (400/422) → dedup and store (202/200) → fault "drop after
+ *   storing". Faults may be counted (the next N requests) or periodic (every
+ *   Nth request), and mixed.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -102,8 +104,12 @@ export class IngestServer {
   duplicates = 0;
   /** The most requests being handled at once. */
   maxConcurrent = 0;
+  /** Requests that arrived while another one for the same event was being handled (a client must never do that). */
+  overlaps = 0;
   #concurrent = 0;
   readonly #seen = new Set<string>();
+  /** Requests being handled now, per event id. */
+  readonly #handling = new Map<string, number>();
 
   // Faults, each for the next N requests that reach it.
   #fail503 = 0;
@@ -115,6 +121,11 @@ export class IngestServer {
   #slowMs = 0;
   #delayAllMs = 0;
   #unauthorizedUntil = 0;
+  #dropEvery = 0;
+  #loseReplyEvery = 0;
+  #burst: { after: number; unavailable: number; rateLimited: number; seconds: number } | null = null;
+  #maxBodyBytes = Infinity;
+  #failingModel: string | null = null;
 
   private constructor(tokens: Record<string, string>) {
     this.#tokens = new Map(Object.entries(tokens));
@@ -125,10 +136,10 @@ export class IngestServer {
     });
   }
 
-  /** A server on 127.0.0.1 and a free port; `tokens` maps IC tokens to agent ids. */
-  static async start(tokens: Record<string, string>): Promise<IngestServer> {
+  /** A server on 127.0.0.1 and a free port (or `port`); `tokens` maps IC tokens to agent ids. */
+  static async start(tokens: Record<string, string>, port = 0): Promise<IngestServer> {
     const server = new IngestServer(tokens);
-    await server.#listen(0);
+    await server.#listen(port);
     server.#port = (server.#server.address() as AddressInfo).port;
     return server;
   }
@@ -185,6 +196,31 @@ export class IngestServer {
     this.#delayAllMs = ms;
   }
 
+  /** Every `n`-th request (1-based) has its connection destroyed before the event is stored (0: never). */
+  dropEvery(n: number): void {
+    this.#dropEvery = n;
+  }
+
+  /** Every `n`-th request is stored, then its connection destroyed: the answer is lost (0: never). */
+  loseReplyEvery(n: number): void {
+    this.#loseReplyEvery = n;
+  }
+
+  /** Once `after` requests have arrived, the next ones get `unavailable` 503s, then `rateLimited` 429s with `Retry-After: seconds`. */
+  burstAfter(after: number, unavailable: number, rateLimited: number, seconds = 1): void {
+    this.#burst = { after, unavailable, rateLimited, seconds };
+  }
+
+  /** Bodies longer than `bytes` are answered 413, as a proxy in front of the server would. */
+  maxBodyBytes(bytes: number): void {
+    this.#maxBodyBytes = bytes;
+  }
+
+  /** Events whose model starts with `prefix` are answered 503, every time (`null`: none). */
+  failModel(prefix: string | null): void {
+    this.#failingModel = prefix;
+  }
+
   /** Stops listening and closes every connection; the port stays reserved for {@link up}. */
   async down(): Promise<void> {
     if (!this.#isUp) return;
@@ -228,10 +264,12 @@ export class IngestServer {
     }
     const record: RequestRecord = { at: performance.now(), answeredAt: null, eventId: null, outcome: null };
     this.requests.push(record);
+    const nth = this.requests.length;
     this.#concurrent++;
     this.maxConcurrent = Math.max(this.maxConcurrent, this.#concurrent);
     res.on('close', () => {
       this.#concurrent--;
+      if (record.eventId !== null) this.#handling.set(record.eventId, (this.#handling.get(record.eventId) ?? 1) - 1);
     });
 
     const chunks: Buffer[] = [];
@@ -245,11 +283,30 @@ export class IngestServer {
     } catch {
       body = undefined;
     }
+    if (record.eventId !== null) {
+      const handling = (this.#handling.get(record.eventId) ?? 0) + 1;
+      this.#handling.set(record.eventId, handling);
+      if (handling > 1) this.overlaps++;
+    }
 
     // Faults of the infrastructure: before anything is stored.
-    if (this.#dropBefore > 0) {
-      this.#dropBefore--;
+    if (this.#burst !== null && nth > this.#burst.after) {
+      this.#fail503 += this.#burst.unavailable;
+      this.#rateLimit += this.#burst.rateLimited;
+      this.#retryAfter = String(this.#burst.seconds);
+      this.#burst = null;
+    }
+    const every = (n: number): boolean => n > 0 && nth % n === 0;
+    if (this.#dropBefore > 0 || every(this.#dropEvery)) {
+      if (this.#dropBefore > 0) this.#dropBefore--;
       return this.#drop(req, record);
+    }
+    if (chunks.reduce((n, c) => n + c.length, 0) > this.#maxBodyBytes) {
+      return this.#json(res, record, 413, { error: 'PAYLOAD_TOO_LARGE', message: 'request entity too large' });
+    }
+    const model = (body as { model?: unknown } | undefined)?.model;
+    if (this.#failingModel !== null && typeof model === 'string' && model.startsWith(this.#failingModel)) {
+      return this.#json(res, record, 503, { error: 'SERVICE_UNAVAILABLE', message: 'not this one' });
     }
     if (this.#fail503 > 0) {
       this.#fail503--;
@@ -292,6 +349,12 @@ export class IngestServer {
         error: { code: 'UNPROCESSABLE_EVENT', message: `model ${event.model} cannot be processed` },
       });
     }
+    const pad = /^bad-echo-pad-(\d+)$/.exec(event.model);
+    if (pad !== null) {
+      // A careless server that echoes the token after `pad` bytes of message.
+      const message = `${'x'.repeat(Number(pad[1]))} from ${event.ic_token}`;
+      return this.#json(res, record, 400, { error: 'VALIDATION_ERROR', message });
+    }
     if (event.model.startsWith('bad-echo-')) {
       // A careless server that echoes the request: the client must redact the token.
       return this.#json(res, record, 400, { error: 'VALIDATION_ERROR', message: `bad event from ${event.ic_token}` });
@@ -307,8 +370,8 @@ export class IngestServer {
     }
     this.#seen.add(key);
     this.accepted.push({ agentId, body: event });
-    if (this.#dropAfter > 0) {
-      this.#dropAfter--;
+    if (this.#dropAfter > 0 || every(this.#loseReplyEvery)) {
+      if (this.#dropAfter > 0) this.#dropAfter--;
       return this.#drop(req, record);
     }
     return this.#json(res, record, 202, { event_id: event.event_id, status: 'accepted' });

@@ -61,7 +61,7 @@
 //!   dropped and counted ([`EventStore::dropped_count`]), and still counted in the stats.
 //! - Delivered and drained events leave the buffer, so room frees up.
 //! - Snapshots are non-destructive and oldest first, whatever writers do meanwhile.
-//! - `recorded == buffered + drained + synced + rejected + dropped + evicted`
+//! - `recorded + replayed == buffered + drained + synced + rejected + dropped + evicted`
 //!   at every instant ([`EventStore::accounting`]).
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]

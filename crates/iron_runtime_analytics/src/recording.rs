@@ -121,7 +121,20 @@ impl EventStore {
         self.record_ref(&event)
     }
 
-    fn record_ref<'a>(&self, event: &'a AnalyticsEvent) -> Result<Option<EventId>, RecordError> {
+    fn record_ref(&self, event: &AnalyticsEvent) -> Result<Option<EventId>, RecordError> {
+        let id = self.push(self.new_event(event)?);
+        if let (true, Some(id)) = (event.synced, id) {
+            self.mark_synced(&[id]);
+        }
+        Ok(id)
+    }
+
+    /// A pre-built event as the store records it (its key if the id is this
+    /// store's), checked as [`EventStore::record`] checks it.
+    pub(crate) fn new_event<'a>(
+        &self,
+        event: &'a AnalyticsEvent,
+    ) -> Result<NewEvent<'a>, RecordError> {
         let key = self.key_of(event.id);
         let agent = event.agent_id.as_deref();
         check_optional("agent_id", agent)?;
@@ -191,11 +204,7 @@ impl EventStore {
                 },
             ),
         };
-        let id = self.push(new);
-        if let (true, Some(id)) = (event.synced, id) {
-            self.mark_synced(&[id]);
-        }
-        Ok(id)
+        Ok(new)
     }
 
     /// Records a completed LLM request (see [`EventStore::try_record_llm_completed`]);

@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use iron_runtime_analytics::sync::{
     DEFAULT_BACKOFF_INITIAL, DEFAULT_BACKOFF_MAX, DEFAULT_BATCH_THRESHOLD, DEFAULT_MAX_BATCH,
-    DEFAULT_MAX_IN_FLIGHT, DEFAULT_STOP_DEADLINE, DEFAULT_SYNC_INTERVAL, DEFAULT_THRESHOLD_CHECK,
-    DEFAULT_TIMEOUT,
+    DEFAULT_MAX_EVENT_BYTES, DEFAULT_MAX_IN_FLIGHT, DEFAULT_SPOOL_INTERVAL, DEFAULT_STOP_DEADLINE,
+    DEFAULT_SYNC_INTERVAL, DEFAULT_THRESHOLD_CHECK, DEFAULT_TIMEOUT, MIN_MAX_EVENT_BYTES,
+    MIN_SPOOL_BYTES,
 };
 use iron_runtime_analytics::{EventStore, SyncClient, SyncConfig, SyncError};
 
@@ -41,6 +42,11 @@ fn defaults_are_the_named_constants() {
     assert_eq!(c.max_batch(), 1_000);
     assert_eq!(c.threshold_check(), DEFAULT_THRESHOLD_CHECK);
     assert_eq!(c.threshold_check(), Duration::from_millis(20));
+    assert_eq!(c.max_event_bytes(), DEFAULT_MAX_EVENT_BYTES);
+    assert_eq!(c.max_event_bytes(), 64 * 1024);
+    assert_eq!((c.spool_dir(), c.spool_max_bytes()), (None, None));
+    assert_eq!(c.spool_interval(), DEFAULT_SPOOL_INTERVAL);
+    assert_eq!(c.spool_interval(), Duration::from_secs(1));
     assert!(c.validate().is_ok());
 }
 
@@ -55,7 +61,10 @@ fn builders_set_every_option() {
         .with_backoff(ms(5), ms(6))
         .with_stop_deadline(ms(7))
         .with_max_batch(8)
-        .with_threshold_check(ms(9));
+        .with_threshold_check(ms(9))
+        .with_max_event_bytes(10_000)
+        .with_spool("/var/lib/router/spool", 1 << 20)
+        .with_spool_interval(ms(11));
     assert_eq!(c.interval(), ms(1));
     assert_eq!(c.batch_threshold(), 2);
     assert_eq!(c.timeout(), ms(3));
@@ -64,6 +73,13 @@ fn builders_set_every_option() {
     assert_eq!(c.stop_deadline(), ms(7));
     assert_eq!(c.max_batch(), 8);
     assert_eq!(c.threshold_check(), ms(9));
+    assert_eq!(c.max_event_bytes(), 10_000);
+    assert_eq!(
+        c.spool_dir(),
+        Some(std::path::Path::new("/var/lib/router/spool"))
+    );
+    assert_eq!(c.spool_max_bytes(), Some(1 << 20));
+    assert_eq!(c.spool_interval(), ms(11));
     assert!(c.validate().is_ok());
     assert!(
         config()
@@ -121,6 +137,7 @@ fn zero_settings_are_refused() {
         (config().with_backoff(zero, zero), "backoff initial delay"),
         (config().with_max_batch(0), "max_batch"),
         (config().with_threshold_check(zero), "threshold_check"),
+        (config().with_spool_interval(zero), "spool_interval"),
     ];
     for (c, name) in cases {
         match c.validate() {
@@ -137,6 +154,22 @@ fn other_bad_settings_are_refused() {
         .validate()
         .expect_err("initial > max");
     assert!(matches!(error, SyncError::InvalidBackoff { .. }), "{error}");
+    let small = [
+        (
+            config().with_max_event_bytes(MIN_MAX_EVENT_BYTES - 1),
+            "max_event_bytes",
+        ),
+        (
+            config().with_spool("/tmp/s", MIN_SPOOL_BYTES - 1),
+            "spool max_bytes",
+        ),
+    ];
+    for (c, name) in small {
+        match c.validate() {
+            Err(SyncError::TooSmall { setting, .. }) => assert_eq!(setting, name),
+            other => panic!("{name}: {other:?}"),
+        }
+    }
     for token in ["", "   "] {
         let error = SyncConfig::new("http://h", token)
             .validate()
@@ -179,10 +212,14 @@ fn errors_never_show_the_token() {
         SyncConfig::new("ftp://h", SECRET),
         SyncConfig::new("not a url", SECRET),
         SyncConfig::new(format!("http://h/?t={}", "x"), SECRET),
+        // A URL carrying a secret in its query: refused, and never echoed.
+        SyncConfig::new(format!("http://h/?ic_token={SECRET}"), "another"),
+        SyncConfig::new(format!("http://h/#{SECRET}"), "another"),
         config().with_interval(Duration::ZERO),
         config().with_backoff(Duration::from_secs(2), Duration::from_secs(1)),
     ];
     for c in bad {
+        assert!(!format!("{c:?}").contains(SECRET), "{c:?}");
         let error = c.validate().expect_err("invalid");
         assert!(!error.to_string().contains(SECRET));
         assert!(!format!("{error:?}").contains(SECRET));

@@ -176,9 +176,20 @@ async fn failures_space_out_the_attempts() {
     let handle = client.start(&tokio::runtime::Handle::current());
     tokio::time::sleep(Duration::from_millis(1_500)).await;
     // Without backoff the loop would try every 2 ms (hundreds of attempts);
-    // with 40, 80, 160, 320, 320… ms (plus jitter) it tries about seven times.
-    let attempts = server.post_count();
-    assert!((3..=15).contains(&attempts), "{attempts} attempts in 1.5 s");
+    // with 40, 80, 160, 320, 320… ms (plus jitter) per event, each event is
+    // tried a handful of times, never twice within its first backoff.
+    for event in &events {
+        let at = server.arrivals(event);
+        assert!(
+            (1..=10).contains(&at.len()),
+            "{} attempts in 1.5 s",
+            at.len()
+        );
+        for pair in at.windows(2) {
+            let gap = pair[1] - pair[0];
+            assert!(gap >= Duration::from_millis(40), "retried after {gap:?}");
+        }
+    }
     assert_eq!(store.unsynced_count(), 5);
 
     server.set_faults(Faults::default());

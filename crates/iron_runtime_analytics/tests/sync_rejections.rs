@@ -1,4 +1,4 @@
-//! 400 / 422: the server will never accept the event: it is removed,
+//! 400 / 413 / 422: the server will never accept the event: it is removed,
 //! counted as rejected (never delivered), kept in the rejected ring with the
 //! server's message, and never retried. Any other 4xx is not a verdict on
 //! the event: it stays buffered.
@@ -139,4 +139,38 @@ async fn a_wrong_endpoint_is_an_error_not_a_rejection() {
     assert_eq!(store.unsynced_count(), 5, "nothing treated as delivered");
     assert_eq!(store.accounting().rejected, 0, "nor as rejected");
     assert!(client.rejected_events().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_echoed_in_a_rejection_never_shows_whatever_the_cut() {
+    let server = TestServer::start().await;
+    let store = Arc::new(EventStore::new());
+    // The message is cut at 512 bytes: pads that put the cut before, inside
+    // and after the token.
+    let pads: Vec<usize> = (512 - TOKEN.len() - 12..=512 - 8).step_by(3).collect();
+    for pad in &pads {
+        record_model(&store, &format!("bad-echo-{pad}"), 1);
+    }
+    let client = SyncClient::try_new(store.clone(), fast_config(server.url())).expect("config");
+    client.try_sync_events().await.expect("all settled");
+    let rejected = client.rejected_events();
+    assert_eq!(rejected.len(), pads.len());
+    let piece = &TOKEN[..6];
+    for r in &rejected {
+        assert_eq!(r.status, 400);
+        assert!(
+            !r.message.contains(piece),
+            "a piece of the token: {}",
+            r.message
+        );
+        assert!(
+            r.message.len() <= 512 + '…'.len_utf8(),
+            "{}",
+            r.message.len()
+        );
+    }
+    // Where the whole token fits, it shows as <redacted>.
+    assert!(rejected
+        .iter()
+        .any(|r| r.message.ends_with("sent by <redacted>")));
 }

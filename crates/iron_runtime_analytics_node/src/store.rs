@@ -27,6 +27,7 @@ pub struct JsAccounting {
     pub dropped: f64,
     pub evicted: f64,
     pub lost: f64,
+    pub replayed: f64,
 }
 
 /// Process-wide stores by name: the addon is loaded once per process, so
@@ -435,6 +436,7 @@ impl NativeStore {
             dropped: n(a.dropped),
             evicted: n(a.evicted),
             lost: n(a.lost),
+            replayed: n(a.replayed),
         }
     }
 }

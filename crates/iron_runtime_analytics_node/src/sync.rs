@@ -4,6 +4,7 @@
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
+use iron_runtime_analytics::sync::SpoolStatus;
 use iron_runtime_analytics::{SyncClient, SyncConfig, SyncHandle, SyncReport};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
@@ -41,6 +42,11 @@ pub struct JsSyncSettings {
     pub stop_deadline_ms: f64,
     pub max_batch: u32,
     pub threshold_check_ms: f64,
+    pub max_event_bytes: u32,
+    /// The spool directory, or none.
+    pub spool_dir: Option<String>,
+    pub spool_max_bytes: f64,
+    pub spool_interval_ms: f64,
 }
 
 /// A delivery report.
@@ -49,6 +55,8 @@ pub struct JsSyncReport {
     pub delivered: f64,
     pub rejected: f64,
     pub remaining: f64,
+    pub spooled: f64,
+    pub replayed: f64,
 }
 
 impl From<SyncReport> for JsSyncReport {
@@ -57,6 +65,38 @@ impl From<SyncReport> for JsSyncReport {
             delivered: r.delivered as f64,
             rejected: r.rejected as f64,
             remaining: r.remaining as f64,
+            spooled: r.spooled as f64,
+            replayed: r.replayed as f64,
+        }
+    }
+}
+
+/// The spool's state.
+#[napi(object)]
+pub struct JsSpoolStatus {
+    pub dir: String,
+    pub spooled: f64,
+    pub file_bytes: f64,
+    pub read_back: f64,
+    pub left_out: f64,
+    pub torn_records: f64,
+    pub garbage_bytes: f64,
+    pub unreadable_records: f64,
+    pub write_errors: f64,
+}
+
+impl From<SpoolStatus> for JsSpoolStatus {
+    fn from(s: SpoolStatus) -> Self {
+        Self {
+            dir: s.dir.display().to_string(),
+            spooled: s.spooled as f64,
+            file_bytes: s.file_bytes as f64,
+            read_back: s.read_back as f64,
+            left_out: s.left_out as f64,
+            torn_records: s.torn_records as f64,
+            garbage_bytes: s.garbage_bytes as f64,
+            unreadable_records: s.unreadable_records as f64,
+            write_errors: s.write_errors as f64,
         }
     }
 }
@@ -168,7 +208,13 @@ impl NativeSyncClient {
             .with_backoff(ms(s.backoff_initial_ms), ms(s.backoff_max_ms))
             .with_stop_deadline(ms(s.stop_deadline_ms))
             .with_max_batch(s.max_batch as usize)
-            .with_threshold_check(ms(s.threshold_check_ms));
+            .with_threshold_check(ms(s.threshold_check_ms))
+            .with_max_event_bytes(s.max_event_bytes as usize)
+            .with_spool_interval(ms(s.spool_interval_ms));
+        let config = match s.spool_dir {
+            Some(dir) => config.with_spool(dir, s.spool_max_bytes as u64),
+            None => config,
+        };
         install_logger();
         let client = SyncClient::try_new(store.inner.clone(), config).map_err(js_error)?;
         Ok(Self { client })
@@ -225,6 +271,25 @@ impl NativeSyncClient {
     pub fn rejected_count(&self) -> f64 {
         self.client.rejected_count() as f64
     }
+
+    /// The spool's state, or none without a spool.
+    #[napi(catch_unwind)]
+    pub fn spool_status(&self) -> Option<JsSpoolStatus> {
+        self.client.spool_status().map(JsSpoolStatus::from)
+    }
+
+    /// Writes the undelivered events to the spool now, synchronously (for
+    /// the process's `exit` event); how many it holds, or none.
+    #[napi(catch_unwind)]
+    pub fn spool_now(&self) -> Option<f64> {
+        self.client.spool_now().map(|n| n as f64)
+    }
+
+    /// Writes the spool one last time and releases its directory.
+    #[napi(catch_unwind)]
+    pub fn close_spool(&self) -> Option<f64> {
+        self.client.close_spool().map(|n| n as f64)
+    }
 }
 
 /// The blocking part of [`NativeSyncClient::sync_events`], on the libuv pool.
@@ -251,6 +316,23 @@ impl Task for SyncPass {
 #[napi]
 pub struct NativeSyncHandle {
     handle: Arc<Mutex<Option<SyncHandle>>>,
+}
+
+impl Drop for NativeSyncHandle {
+    /// Collected by the garbage collector while still running: stop it
+    /// without blocking the JS thread (inside the runtime's context, the
+    /// core's drop spools at once and flushes in the background).
+    fn drop(&mut self) {
+        let handle = self
+            .handle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let (Some(handle), Ok(runtime)) = (handle, runtime()) {
+            let _context = runtime.enter();
+            drop(handle);
+        }
+    }
 }
 
 #[napi]

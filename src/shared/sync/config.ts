@@ -36,6 +36,26 @@ export const INGEST_PATH = '/api/v1/analytics/events';
 export const MAX_DURATION_MS = 2_147_483_647;
 /** The longest size accepted (batch threshold, max batch, max in flight). */
 export const MAX_SYNC_SIZE = 100_000_000;
+/**
+ * Default largest request body of one event: 64 KiB. A larger event is
+ * rejected locally (counted, with its reason), never sent.
+ */
+export const DEFAULT_MAX_EVENT_BYTES = 64 * 1024;
+/** The smallest accepted body cap: 1 KiB (an event's body is a few hundred bytes). */
+export const MIN_MAX_EVENT_BYTES = 1024;
+/** Default time between two writes of the spool by the background loop: 1 s. */
+export const DEFAULT_SPOOL_INTERVAL_MS = 1_000;
+/** The smallest accepted spool size: 4 KiB. */
+export const MIN_SPOOL_BYTES = 4 * 1024;
+/** The largest accepted spool size: 2^53 - 1 bytes (a safe integer). */
+export const MAX_SPOOL_BYTES = Number.MAX_SAFE_INTEGER;
+/**
+ * The signals {@link SyncConfig.withShutdownSignals} accepts: those that end
+ * a process by default and can be caught.
+ */
+export const SHUTDOWN_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGBREAK'] as const;
+/** One of {@link SHUTDOWN_SIGNALS}. */
+export type ShutdownSignal = (typeof SHUTDOWN_SIGNALS)[number];
 
 /** What `toString()`, `toJSON()` and `util.inspect` show instead of the token. */
 export const REDACTED = '<redacted>';
@@ -53,6 +73,10 @@ export interface SyncConfigJson {
   stopDeadlineMs: number;
   maxBatch: number;
   thresholdCheckMs: number;
+  maxEventBytes: number;
+  spool: { dir: string; maxBytes: number } | null;
+  spoolIntervalMs: number;
+  shutdownSignals: ShutdownSignal[];
 }
 
 interface Settings {
@@ -65,6 +89,10 @@ interface Settings {
   stopDeadlineMs: number;
   maxBatch: number;
   thresholdCheckMs: number;
+  maxEventBytes: number;
+  spool: Readonly<{ dir: string; maxBytes: number }> | null;
+  spoolIntervalMs: number;
+  shutdownSignals: readonly ShutdownSignal[];
 }
 
 const DEFAULTS: Settings = {
@@ -77,14 +105,20 @@ const DEFAULTS: Settings = {
   stopDeadlineMs: DEFAULT_STOP_DEADLINE_MS,
   maxBatch: DEFAULT_MAX_BATCH,
   thresholdCheckMs: DEFAULT_THRESHOLD_CHECK_MS,
+  maxEventBytes: DEFAULT_MAX_EVENT_BYTES,
+  spool: null,
+  spoolIntervalMs: DEFAULT_SPOOL_INTERVAL_MS,
+  shutdownSignals: Object.freeze([]),
 };
 
-/** A positive integer up to `max` (`min` 0 for the stop deadline). */
+/** An integer from `min` (1 unless given; 0 for the stop deadline) up to `max`. */
 function checkSetting(value: unknown, name: string, max: number, min = 1): asserts value is number {
   const expected =
     min === 0
       ? `a non-negative integer no greater than ${max}`
-      : `a positive integer no greater than ${max}`;
+      : min === 1
+        ? `a positive integer no greater than ${max}`
+        : `an integer from ${min} to ${max}`;
   if (typeof value !== 'number') {
     throw new TypeError(`${name} must be ${expected}, got ${describeValue(value)}`);
   }
@@ -119,7 +153,9 @@ function checkServerUrl(value: unknown): asserts value is string {
     throw new TypeError('serverUrl must not contain credentials (user:password@); the IC token authenticates');
   }
   if (url.href.includes('?') || url.href.includes('#')) {
-    throw new TypeError(`serverUrl must not have a query or a fragment, got ${describeValue(value)}`);
+    // Not echoed whole: a query may carry a secret.
+    const shown = `${url.origin}${url.pathname}?<redacted>`;
+    throw new TypeError(`serverUrl must not have a query or a fragment, got ${JSON.stringify(shown)}`);
   }
 }
 
@@ -233,6 +269,75 @@ export class SyncConfig {
     return this.#with({ stopDeadlineMs: ms + 0 }); // -0 is 0
   }
 
+  /**
+   * The largest request body of one event, in bytes (default
+   * {@link DEFAULT_MAX_EVENT_BYTES}, at least {@link MIN_MAX_EVENT_BYTES}).
+   * A larger event is rejected locally, counted and kept in
+   * `rejectedEvents()` (status 413, error code `EVENT_TOO_LARGE`); it is
+   * never sent.
+   */
+  withMaxEventBytes(n: number): SyncConfig {
+    checkSetting(n, 'maxEventBytes', MAX_SYNC_SIZE, MIN_MAX_EVENT_BYTES);
+    return this.#with({ maxEventBytes: n });
+  }
+
+  /**
+   * Keeps undelivered events on disk so that they survive a restart: the
+   * background loop writes them to an append-only file in `dir` at least
+   * every {@link withSpoolInterval spool interval} and when it stops (or the
+   * process exits); delivered ones are trimmed. The next client on the same
+   * directory replays them into its store when it starts; each keeps its
+   * id, so one delivered twice is counted once by the server. At most
+   * `maxBytes` (at least {@link MIN_SPOOL_BYTES}): past that, the oldest
+   * events are left out of the spool, and counted.
+   *
+   * One process at a time: a second client on the same directory throws.
+   * `dir` is created if needed.
+   */
+  withSpool(dir: string, options: { maxBytes: number }): SyncConfig {
+    if (typeof dir !== 'string' || dir === '') {
+      throw new TypeError(`spool dir must be a non-empty path string, got ${describeValue(dir)}`);
+    }
+    if (typeof options !== 'object' || options === null) {
+      throw new TypeError(`spool options must be { maxBytes }, got ${describeValue(options)}`);
+    }
+    checkSetting(options.maxBytes, 'spool maxBytes', MAX_SPOOL_BYTES, MIN_SPOOL_BYTES);
+    return this.#with({ spool: Object.freeze({ dir, maxBytes: options.maxBytes }) });
+  }
+
+  /**
+   * How often the background loop writes the spool, ms (default
+   * {@link DEFAULT_SPOOL_INTERVAL_MS}): a process killed outright (`SIGKILL`,
+   * a crash) loses at most the events recorded since the last write.
+   */
+  withSpoolInterval(ms: number): SyncConfig {
+    checkSetting(ms, 'spoolInterval', MAX_DURATION_MS);
+    return this.#with({ spoolIntervalMs: ms });
+  }
+
+  /**
+   * Opt-in: on these signals (e.g. `['SIGTERM', 'SIGINT']`), running
+   * handles stop (flushing within the stop deadline, then spooling what is
+   * left), then the signal ends the process as it would have. Without this,
+   * such a signal ends the process at once (only the spool's last periodic
+   * write survives). `RangeError` for a signal outside {@link SHUTDOWN_SIGNALS}.
+   */
+  withShutdownSignals(signals: readonly string[]): SyncConfig {
+    if (!Array.isArray(signals)) {
+      throw new TypeError(`shutdown signals must be an array such as ['SIGTERM', 'SIGINT'], got ${describeValue(signals)}`);
+    }
+    for (const signal of signals) {
+      if (typeof signal !== 'string') {
+        throw new TypeError(`a shutdown signal must be a string such as 'SIGTERM', got ${describeValue(signal)}`);
+      }
+      if (!(SHUTDOWN_SIGNALS as readonly string[]).includes(signal)) {
+        throw new RangeError(`shutdown signals must be among ${SHUTDOWN_SIGNALS.join(', ')}, got ${JSON.stringify(signal)}`);
+      }
+    }
+    const unique = [...new Set(signals as ShutdownSignal[])];
+    return this.#with({ shutdownSignals: Object.freeze(unique) });
+  }
+
   /** Events taken by one pass (default {@link DEFAULT_MAX_BATCH}). */
   withMaxBatch(n: number): SyncConfig {
     checkSetting(n, 'maxBatch', MAX_SYNC_SIZE);
@@ -303,12 +408,40 @@ export class SyncConfig {
     return this.#s.thresholdCheckMs;
   }
 
+  /** The largest request body of one event, in bytes. */
+  get maxEventBytes(): number {
+    return this.#s.maxEventBytes;
+  }
+
+  /** The spool directory, or `null` without a spool. */
+  get spoolDir(): string | null {
+    return this.#s.spool?.dir ?? null;
+  }
+
+  /** The spool's size limit in bytes, or `null` without a spool. */
+  get spoolMaxBytes(): number | null {
+    return this.#s.spool?.maxBytes ?? null;
+  }
+
+  /** How often the background loop writes the spool, ms. */
+  get spoolIntervalMs(): number {
+    return this.#s.spoolIntervalMs;
+  }
+
+  /** The signals on which running handles stop before the process ends. */
+  get shutdownSignals(): readonly ShutdownSignal[] {
+    return this.#s.shutdownSignals;
+  }
+
   /** Every setting, the token shown as `<redacted>`. */
   toJSON(): SyncConfigJson {
+    const { spool, shutdownSignals, ...rest } = this.#s;
     return {
       serverUrl: this.#serverUrl,
       icToken: REDACTED,
-      ...this.#s,
+      ...rest,
+      spool: spool === null ? null : { ...spool },
+      shutdownSignals: [...shutdownSignals],
     };
   }
 

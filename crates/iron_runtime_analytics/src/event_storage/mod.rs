@@ -29,6 +29,7 @@
 
 mod config;
 mod outbox;
+mod replay;
 mod shard;
 mod stored;
 
@@ -36,6 +37,7 @@ pub use config::{
     NameCounts, StoreConfig, DEFAULT_CARDINALITY_LIMIT, MAX_CARDINALITY_LIMIT, MAX_NAME_CHARS,
 };
 use outbox::Outbox;
+use replay::Replayed;
 use shard::{home_shard, lock, try_lock, Room, Shard};
 use stored::{Admission, Shared, StoredEvent, StoredPayload};
 pub(crate) use stored::{Cost, Kind, Latency, Name, Names, NewEvent, NewPayload, ProviderArg};
@@ -52,8 +54,8 @@ use crossbeam_utils::CachePadded;
 
 use crate::credits::CreditPool;
 use crate::event::{
-    global_key, id_prefix, key_source, key_timestamp_ms, next_store_index, AnalyticsEvent, EventId,
-    EventPayload, LlmFailureData, LlmModelMeta, LlmUsageData, GLOBAL_SOURCE, MAX_SHARDS,
+    global_key, id_prefix, key_source, next_store_index, AnalyticsEvent, EventId, EventPayload,
+    LlmFailureData, LlmModelMeta, LlmUsageData, GLOBAL_SOURCE, MAX_SHARDS,
 };
 use crate::intern::TransientReader;
 use crate::stats::{ComputedStats, Counters, ModelLatency, ModelStats};
@@ -115,11 +117,13 @@ pub enum RecordError {
 }
 
 /// The buffer's accounting, read at one consistent instant:
-/// `recorded == buffered + drained + synced + rejected + dropped + evicted`.
+/// `recorded + replayed == buffered + drained + synced + rejected + dropped + evicted`.
 ///
-/// `lost` counts records a binding accepted from its caller but could not
-/// hand to the store (see [`EventStore::record_lost`]), and `refused` the
-/// records the infallible `record*` methods refused for bad input (see
+/// `replayed` counts events recorded by another process and offered back by
+/// [`EventStore::restore_events`] (a sync spool replayed at start). `lost`
+/// counts records a binding accepted from its caller but could not hand to
+/// the store (see [`EventStore::record_lost`]), and `refused` the records the
+/// infallible `record*` methods refused for bad input (see
 /// [`EventStore::refused_count`]); they never became events, so they are
 /// outside the identity, but never silent.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -143,22 +147,25 @@ pub struct Accounting {
     /// Records refused for bad input by the infallible `record*` methods
     /// (see [`EventStore::refused_count`]).
     pub refused: u64,
+    /// Events recorded elsewhere and offered back by [`EventStore::restore_events`]
+    /// (a sync spool replayed at start); those that found no room are in `dropped`.
+    pub replayed: u64,
 }
 
 impl Accounting {
     /// Whether the identity holds (it always should; exposed for tests and monitoring).
     pub fn is_balanced(&self) -> bool {
-        [
+        let sides = |parts: &[u64]| parts.iter().try_fold(0u64, |sum, &n| sum.checked_add(n));
+        let taken_in = sides(&[self.recorded, self.replayed]);
+        let settled = sides(&[
             self.buffered,
             self.drained,
             self.synced,
             self.rejected,
             self.dropped,
             self.evicted,
-        ]
-        .iter()
-        .try_fold(0u64, |sum, &n| sum.checked_add(n))
-            == Some(self.recorded)
+        ]);
+        taken_in.is_some() && taken_in == settled
     }
 }
 
@@ -211,6 +218,8 @@ pub struct EventStore {
     refused: AtomicU64,
     last_refusal: Mutex<Option<RecordError>>,
     refusal_warned: AtomicBool,
+    /// Original ids of the events taken back by [`EventStore::restore_events`].
+    replayed: Replayed,
 }
 
 impl fmt::Debug for EventStore {
@@ -362,6 +371,7 @@ impl EventStore {
             refused: AtomicU64::new(0),
             last_refusal: Mutex::new(None),
             refusal_warned: AtomicBool::new(false),
+            replayed: Replayed::default(),
         }
     }
 
@@ -561,8 +571,9 @@ impl EventStore {
         }
     }
 
-    /// Credits for shard `me`: a batch from the pool, else half of another shard's.
-    fn take_credits(&self, me: u8) -> usize {
+    /// Credits for shard `me` (`u8::MAX` for a caller that is no shard): a
+    /// batch from the pool, else half of another shard's.
+    pub(super) fn take_credits(&self, me: u8) -> usize {
         let got = self.credits.acquire(self.credit_batch);
         if got > 0 {
             self.publish_held(me, got);
@@ -592,9 +603,12 @@ impl EventStore {
 
     /// Publishes how many credits shard `index` holds, as of a batch taken
     /// or used up (not per event). A shard holding credits never shows 0.
+    /// (An index that is no shard's, e.g. `u8::MAX`, publishes nothing.)
     pub(super) fn publish_held(&self, index: u8, credits: usize) {
-        // Relaxed: a hint for `take_credits`; the shard's lock guards the count.
-        self.held[usize::from(index)].store(credits, Ordering::Relaxed);
+        if let Some(held) = self.held.get(usize::from(index)) {
+            // Relaxed: a hint for `take_credits`; the shard's lock guards the count.
+            held.store(credits, Ordering::Relaxed);
+        }
     }
 
     fn send_to_stream(&self, event: AnalyticsEvent) {
@@ -614,6 +628,9 @@ impl EventStore {
 
     fn event_id(&self, key: u64) -> EventId {
         let prefix = if key_source(key) == GLOBAL_SOURCE {
+            if let Some(original) = self.replayed.original_id(key) {
+                return original;
+            }
             self.global_prefix
         } else {
             self.prefix
@@ -686,9 +703,11 @@ impl EventStore {
             },
             StoredPayload::Removed => unreachable!("INVARIANT: tombstones are never read out"),
         };
+        // A restored event keeps its original id, and the time it carries.
+        let id = self.event_id(e.key);
         AnalyticsEvent {
-            id: self.event_id(e.key),
-            timestamp_ms: key_timestamp_ms(e.key),
+            id,
+            timestamp_ms: id.timestamp_ms(),
             agent_id: name(Kind::Agent, e.agent),
             synced: false,
             payload,
@@ -737,16 +756,18 @@ impl EventStore {
     /// The buffer's accounting at one instant (see [`Accounting`]).
     pub fn accounting(&self) -> Accounting {
         let o = self.pull();
+        let (replayed, replay_dropped) = self.replayed.counts();
         Accounting {
             recorded: o.recorded_at_pull,
             buffered: (o.llm + o.local) as u64,
             drained: o.drained,
             synced: o.synced,
             rejected: o.rejected,
-            dropped: o.dropped_at_pull,
+            dropped: o.dropped_at_pull + replay_dropped,
             evicted: o.evicted + o.shard_evicted_at_pull,
             lost: self.lost.load(Ordering::Relaxed),
             refused: self.refused.load(Ordering::Relaxed),
+            replayed,
         }
     }
 
@@ -803,6 +824,7 @@ impl EventStore {
         }
         self.credits.release(o.llm);
         o.drained += events.len() as u64;
+        self.replayed.forget_all();
         o.events = VecDeque::new();
         o.llm = 0;
         o.local = 0;
@@ -815,7 +837,10 @@ impl EventStore {
     /// is free again at once.
     pub fn mark_synced(&self, ids: &[EventId]) -> usize {
         let mut o = self.pull();
-        let removed = o.remove_llm(ids.iter().filter_map(|&id| self.key_of(id)), &self.names);
+        let removed = o.remove_llm(
+            ids.iter().filter_map(|&id| self.outbox_key(id)),
+            &self.names,
+        );
         o.synced += removed as u64;
         drop(o);
         self.credits.release(removed);
@@ -826,7 +851,10 @@ impl EventStore {
     /// as rejected, never as delivered. Returns how many were removed.
     pub fn mark_rejected(&self, ids: &[EventId]) -> usize {
         let mut o = self.pull();
-        let removed = o.remove_llm(ids.iter().filter_map(|&id| self.key_of(id)), &self.names);
+        let removed = o.remove_llm(
+            ids.iter().filter_map(|&id| self.outbox_key(id)),
+            &self.names,
+        );
         o.rejected += removed as u64;
         drop(o);
         self.credits.release(removed);

@@ -1,41 +1,42 @@
-//! [`SyncClient`]: one HTTP client, and the pass that delivers buffered events.
+//! [`SyncClient`]: one HTTP client, its schedule and spool, and what it tells
+//! its user (rejections, the last failure, the counts).
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use futures_util::stream::{self, StreamExt};
-use log::{debug, info, warn};
+use log::{debug, warn};
 use url::Url;
 
-use super::wire::{self, Failure, FailureKind, Outcome, Verdict, WireEvent};
+use super::schedule::Schedule;
+use super::spool::{Spool, SpoolStatus};
+use super::warn::Warnings;
+use super::wire::Failure;
 use super::{SyncConfig, SyncError, SyncHandle};
 use crate::event::{AnalyticsEvent, EventId};
 use crate::event_storage::EventStore;
 
 /// How many rejected events [`SyncClient::rejected_events`] remembers.
 pub const REJECTED_RING_CAPACITY: usize = 64;
-/// The most distinct rejection kinds (status, code) warned about; past that,
-/// rejections are still counted and kept in the ring, but not logged.
-const MAX_WARNED_REJECTION_KINDS: usize = 64;
-/// The most bytes of an answer read (error messages are short).
-const MAX_BODY_BYTES: usize = 4_096;
 /// The endpoint of a disabled client, never contacted (see [`SyncClient::new`]).
 const DISABLED_ENDPOINT: &str = "http://sync-disabled.invalid/";
 
-/// An event the server refused for good (HTTP 400 or 422), with its reason.
+/// An event refused for good, with its reason: the server answered 400, 413
+/// or 422, or its body was over [`SyncConfig::with_max_event_bytes`] and it
+/// was never sent (status 413, error code `EVENT_TOO_LARGE`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct RejectedEvent {
     /// The event's id.
     pub event_id: EventId,
-    /// The HTTP status (400 or 422).
+    /// The HTTP status (400, 413 or 422).
     pub status: u16,
     /// The server's error code, e.g. `VALIDATION_ERROR`, if it sent one.
     pub error_code: Option<String>,
-    /// The server's message (or its raw answer), at most 512 bytes.
+    /// The server's message (or its raw answer), at most 512 bytes; any
+    /// copy of the IC token is replaced by `<redacted>`.
     pub message: String,
 }
 
@@ -43,9 +44,10 @@ pub struct RejectedEvent {
 /// (Protocol 012), on demand ([`SyncClient::try_sync_events`]) or in the
 /// background ([`SyncClient::start`]).
 ///
-/// Holds one HTTP client (rustls, connection pooling and keep-alive); cheap to
-/// clone, and clones share everything, including the set of events in flight,
-/// so that no event is ever posted twice at once. `Debug` never shows the token.
+/// Holds one HTTP client (rustls, connection pooling and keep-alive), the
+/// retry schedule of every event and, if configured, the spool; cheap to
+/// clone, and clones share everything, so that no event is ever posted twice
+/// at once. `Debug` never shows the token.
 #[derive(Clone)]
 pub struct SyncClient {
     pub(crate) inner: Arc<Inner>,
@@ -57,23 +59,30 @@ pub(crate) struct Inner {
     /// Why the client sends nothing (built by [`SyncClient::new`] from a
     /// configuration [`SyncClient::try_new`] refuses), if it does not.
     pub(crate) disabled: Option<String>,
-    endpoint: Url,
+    pub(crate) endpoint: Url,
     /// `None` for a disabled client.
-    http: Option<reqwest::Client>,
-    /// Events being posted now, by any pass of any clone.
-    in_flight: Mutex<HashSet<EventId>>,
-    rejected_ring: Mutex<VecDeque<RejectedEvent>>,
-    warnings: Mutex<Warnings>,
-    /// The first transient failure of the last pass that took events.
-    last_failure: Mutex<Option<PassFailure>>,
+    pub(crate) http: Option<reqwest::Client>,
+    pub(crate) schedule: Mutex<Schedule>,
+    /// The open spool; `None` without one, or once the client is closed.
+    spool: Mutex<Option<Spool>>,
+    /// Events read from the spool, restored into the store by the first start.
+    to_replay: Mutex<Option<Vec<AnalyticsEvent>>>,
+    pub(crate) rejected_ring: Mutex<VecDeque<RejectedEvent>>,
+    pub(crate) warnings: Mutex<Warnings>,
+    /// The latest transient failure, until delivery recovers.
+    pub(crate) last_failure: Mutex<Option<PassFailure>>,
     /// Events the server confirmed (202 or 200 duplicate) over this client's life.
     pub(crate) delivered: AtomicU64,
-    /// Events the server refused for good over this client's life.
+    /// Events refused for good over this client's life.
     pub(crate) rejected: AtomicU64,
+    /// Events taken back from the spool into the store.
+    pub(crate) replayed: AtomicU64,
+    /// Events in the spool after its last write (read without its lock).
+    spooled: AtomicU64,
 }
 
-/// Why the last pass (manual or background) could not deliver every event it
-/// took; the events stay buffered. See [`SyncClient::last_failure`].
+/// Why events could not be delivered (yet); they stay buffered. See
+/// [`SyncClient::last_failure`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct PassFailure {
@@ -88,7 +97,7 @@ pub struct PassFailure {
 }
 
 impl PassFailure {
-    fn of(failure: &Failure) -> Self {
+    pub(crate) fn of(failure: &Failure, ic_token: &str) -> Self {
         let (kind, status, retry_after) = match failure {
             Failure::Server(s) => ("server", Some(*s), None),
             Failure::RateLimited(r) => ("rate_limited", Some(429), *r),
@@ -109,7 +118,7 @@ impl PassFailure {
             kind,
             status,
             retry_after,
-            message,
+            message: super::wire::redact(&message, ic_token, false),
         }
     }
 }
@@ -120,55 +129,16 @@ impl PassFailure {
 pub struct PassOutcome {
     /// Events delivered (202 accepted or 200 duplicate).
     pub delivered: usize,
-    /// Events the server refused for good (400/422).
+    /// Events refused for good (400/413/422, or over the body cap).
     pub rejected: usize,
-    /// The first transient failure, which stopped the pass.
+    /// The pass's first transient failure, if any.
     pub failure: Option<PassFailure>,
-}
-
-/// Which warnings were logged, so that each is logged once.
-#[derive(Default)]
-struct Warnings {
-    /// Failure kinds warned about since the last success.
-    failures: HashSet<FailureKind>,
-    /// Rejection kinds warned about, ever.
-    rejections: HashSet<(u16, Option<String>)>,
-}
-
-/// What one pass did.
-#[derive(Debug, Default)]
-pub(crate) struct PassSummary {
-    /// Events the pass took (not in flight elsewhere).
-    pub(crate) taken: usize,
-    pub(crate) delivered: usize,
-    pub(crate) rejected: usize,
-    /// The first transient failure, if any: the pass stopped sending then.
-    pub(crate) failure: Option<Failure>,
-    /// The longest `Retry-After` of the pass's 429 answers.
-    pub(crate) retry_after: Option<Duration>,
 }
 
 /// Locks a mutex, ignoring poison: every critical section here leaves its
 /// data consistent between statements.
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// The events a pass took: removed from the in-flight set when the pass ends
-/// or is cancelled (e.g. by the stop deadline), after their outcome was
-/// applied to the store.
-struct Claim<'a> {
-    inner: &'a Inner,
-    events: Vec<AnalyticsEvent>,
-}
-
-impl Drop for Claim<'_> {
-    fn drop(&mut self) {
-        let mut in_flight = lock(&self.inner.in_flight);
-        for e in &self.events {
-            in_flight.remove(&e.event_id());
-        }
-    }
 }
 
 impl SyncClient {
@@ -177,8 +147,8 @@ impl SyncClient {
     /// [`SyncClient::try_new`] refuses gives a *disabled* client, which
     /// sends nothing and keeps every event buffered: an empty `server_url`
     /// (0.4.0's way to turn sync off) silently, anything else (a bad URL, an
-    /// empty token, a zero setting) with a warning logged once
-    /// ([`SyncClient::disabled_reason`] says why).
+    /// empty token, a zero setting, a spool directory that cannot be used)
+    /// with a warning logged once ([`SyncClient::disabled_reason`] says why).
     ///
     /// ```
     /// use std::sync::Arc;
@@ -187,7 +157,7 @@ impl SyncClient {
     /// assert!(client.disabled_reason().unwrap().contains("no server URL"));
     /// ```
     pub fn new(store: Arc<EventStore>, config: SyncConfig) -> Self {
-        match Self::build(store.clone(), config.clone()) {
+        match Self::try_new(Arc::clone(&store), config.clone()) {
             Ok(client) => client,
             Err(e) => {
                 let reason = if config.server_url.is_empty() {
@@ -199,26 +169,28 @@ impl SyncClient {
                 };
                 let endpoint = Url::parse(DISABLED_ENDPOINT)
                     .expect("INVARIANT: DISABLED_ENDPOINT is a valid URL");
-                Self::with_parts(store, config, Some(reason), endpoint, None)
+                Self::with_parts(store, config, Some(reason), endpoint, None, None)
             }
         }
     }
 
     /// A client for `store` that sends to `config`'s server, or why not.
+    /// With a spool ([`SyncConfig::with_spool`]), opens and locks its
+    /// directory and reads back what an earlier process left there;
+    /// [`SyncClient::start`] puts those events back into the store.
     ///
     /// # Errors
-    /// [`SyncError`] for an invalid configuration (see [`SyncConfig::validate`])
-    /// or an HTTP client that cannot be built.
+    /// [`SyncError`] for an invalid configuration (see [`SyncConfig::validate`]),
+    /// an HTTP client that cannot be built, a spool directory that cannot be
+    /// used ([`SyncError::SpoolUnavailable`]) or that another client holds
+    /// ([`SyncError::SpoolLocked`]).
     pub fn try_new(store: Arc<EventStore>, config: SyncConfig) -> Result<Self, SyncError> {
-        Self::build(store, config)
-    }
-
-    fn build(store: Arc<EventStore>, config: SyncConfig) -> Result<Self, SyncError> {
         config.validate()?;
         let endpoint = config.ingest_url()?;
         let http = reqwest::Client::builder()
             .timeout(config.timeout())
             .connect_timeout(config.timeout())
+            .pool_max_idle_per_host(config.max_in_flight())
             // A redirect means server_url is not the final address: say so
             // (UnexpectedStatus) rather than re-post the token elsewhere.
             .redirect(reqwest::redirect::Policy::none())
@@ -230,7 +202,18 @@ impl SyncClient {
             .map_err(|e| SyncError::HttpClient {
                 source: Box::new(e),
             })?;
-        Ok(Self::with_parts(store, config, None, endpoint, Some(http)))
+        let spool = match (config.spool_dir(), config.spool_max_bytes()) {
+            (Some(dir), Some(max_bytes)) => Some(Spool::open(dir, max_bytes)?),
+            _ => None,
+        };
+        Ok(Self::with_parts(
+            store,
+            config,
+            None,
+            endpoint,
+            Some(http),
+            spool,
+        ))
     }
 
     fn with_parts(
@@ -239,20 +222,27 @@ impl SyncClient {
         disabled: Option<String>,
         endpoint: Url,
         http: Option<reqwest::Client>,
+        spool: Option<(Spool, Vec<AnalyticsEvent>)>,
     ) -> Self {
+        let (spool, to_replay) = spool.map_or((None, None), |(s, events)| (Some(s), Some(events)));
+        let spooled = to_replay.as_ref().map_or(0, Vec::len) as u64;
         Self {
             inner: Arc::new(Inner {
                 store,
+                schedule: Mutex::new(Schedule::new(&config)),
                 config,
                 disabled,
                 endpoint,
                 http,
-                in_flight: Mutex::new(HashSet::new()),
+                spool: Mutex::new(spool),
+                to_replay: Mutex::new(to_replay),
                 rejected_ring: Mutex::new(VecDeque::with_capacity(REJECTED_RING_CAPACITY)),
                 last_failure: Mutex::new(None),
                 warnings: Mutex::new(Warnings::default()),
                 delivered: AtomicU64::new(0),
                 rejected: AtomicU64::new(0),
+                replayed: AtomicU64::new(0),
+                spooled: AtomicU64::new(spooled),
             }),
         }
     }
@@ -282,22 +272,23 @@ impl SyncClient {
     }
 
     /// One pass, now: takes up to `max_batch` buffered LLM events that no
-    /// other pass is sending, posts them (at most `max_in_flight` at once),
-    /// and applies the answers: delivered events are marked synced, rejected
-    /// ones (400/422) marked rejected, the others stay buffered. Returns how
-    /// many were delivered.
+    /// other sender holds, posts them (at most `max_in_flight` at once), and
+    /// applies the answers: delivered events are marked synced, refused ones
+    /// (400/413/422, or over the body cap) marked rejected, the others stay
+    /// buffered with their retry state. A failure of one request does not
+    /// hold the others back; an outage (connection refused, 429, 401/403)
+    /// stops the pass from sending more. Returns how many were delivered.
     ///
-    /// Must run inside a tokio runtime. The loop's backoff does not apply
-    /// here: the pass posts at once.
+    /// Must run inside a tokio runtime. Backoffs do not apply here: the pass
+    /// posts at once.
     ///
     /// # Errors
     /// [`SyncError::Disabled`] for a disabled client (see [`SyncClient::new`]).
-    /// The first transient failure of the pass ([`SyncError::Server`],
+    /// The pass's first transient failure ([`SyncError::Server`],
     /// [`SyncError::Timeout`], [`SyncError::Transport`],
     /// [`SyncError::RateLimited`], [`SyncError::Unauthorized`],
-    /// [`SyncError::UnexpectedStatus`]): the pass stopped sending then. Events
-    /// it delivered before are still marked synced and counted; the others
-    /// stay buffered for a later pass.
+    /// [`SyncError::UnexpectedStatus`]). Events it delivered are still
+    /// marked synced and counted; the others stay buffered for a later pass.
     pub async fn try_sync_events(&self) -> Result<usize, SyncError> {
         if let Some(reason) = &self.inner.disabled {
             return Err(SyncError::Disabled {
@@ -312,37 +303,47 @@ impl SyncClient {
     }
 
     /// One pass like [`SyncClient::try_sync_events`], reporting what it delivered
-    /// and rejected even when a transient failure stopped it (bindings use
+    /// and rejected even when a transient failure happened (bindings use
     /// this: their callers get the count, and the failure on the side through
     /// [`SyncClient::last_failure`]).
     pub async fn sync_pass(&self) -> PassOutcome {
         let summary = self.inner.pass().await;
+        let ic_token = self.inner.config.ic_token();
         PassOutcome {
             delivered: summary.delivered,
             rejected: summary.rejected,
-            failure: summary.failure.as_ref().map(PassFailure::of),
+            failure: summary
+                .failure
+                .as_ref()
+                .map(|f| PassFailure::of(f, ic_token)),
         }
     }
 
-    /// Starts the background loop on `runtime`: a pass every `interval`, and
-    /// as soon as `batch_threshold` events are pending; after a failure, the
-    /// next pass waits for the backoff delay. Stop it with
-    /// [`SyncHandle::stop`] or [`SyncHandle::stop_async`] to flush what is
-    /// left; dropping the handle ends the loop without flushing. The loop of
-    /// a disabled client ends at once. (Takes the client, as in 0.4.0; clone
-    /// it first to keep one: clones share everything.)
+    /// Starts the background loop on `runtime`, after putting the events
+    /// read back from the spool (if any) into the store. It sends as soon as
+    /// `batch_threshold` events are pending, or every `interval`, and keeps
+    /// `max_in_flight` requests going while events are eligible: a failed
+    /// event waits for its own backoff, an outage pauses everyone. With a
+    /// spool, it writes the undelivered events every `spool_interval`.
+    ///
+    /// Stop it with [`SyncHandle::stop`] or [`SyncHandle::stop_async`] to
+    /// flush what is left (and spool what could not be delivered); dropping
+    /// the handle does the same. The loop of a disabled client ends at once.
+    /// (Takes the client, as in 0.4.0; clone it first to keep one: clones
+    /// share everything.)
     pub fn start(self, runtime: &tokio::runtime::Handle) -> SyncHandle {
-        SyncHandle::spawn(self, runtime)
+        let replayed = self.inner.replay();
+        SyncHandle::spawn(self, runtime, replayed)
     }
 
-    /// The last [`REJECTED_RING_CAPACITY`] events the server refused for
-    /// good, oldest first, with the server's message.
+    /// The last [`REJECTED_RING_CAPACITY`] events refused for good, oldest
+    /// first, with the reason.
     pub fn rejected_events(&self) -> Vec<RejectedEvent> {
         lock(&self.inner.rejected_ring).iter().cloned().collect()
     }
 
-    /// The first transient failure of the last pass (manual or background)
-    /// that took events, or `None` if it delivered everything it took.
+    /// The latest transient failure (of a manual pass, or of the loop since
+    /// delivery last ran clean), or `None`.
     pub fn last_failure(&self) -> Option<PassFailure> {
         lock(&self.inner.last_failure).clone()
     }
@@ -357,6 +358,31 @@ impl SyncClient {
     pub fn rejected_count(&self) -> u64 {
         self.inner.rejected.load(Ordering::Relaxed)
     }
+
+    /// The spool's state, or `None` without a spool.
+    pub fn spool_status(&self) -> Option<SpoolStatus> {
+        lock(&self.inner.spool).as_ref().map(Spool::status)
+    }
+
+    /// Writes the store's undelivered events to the spool now, and waits for
+    /// the disk; returns how many the spool holds, or `None` without a spool
+    /// (or if the write failed: it is counted in
+    /// [`SpoolStatus::write_errors`] and logged). For the last moments of a
+    /// process, when there is no time to flush (the loop writes it on its
+    /// own otherwise).
+    pub fn spool_now(&self) -> Option<u64> {
+        self.inner.spool_now(true)
+    }
+
+    /// Writes the spool one last time (durably) and releases its directory,
+    /// so that another client may use it; returns how many events it holds.
+    /// Afterwards nothing is spooled any more (delivery goes on: stop the
+    /// handle first if the client is done). Without a spool, does nothing.
+    pub fn close_spool(&self) -> Option<u64> {
+        let spooled = self.inner.spool_now(true);
+        lock(&self.inner.spool).take();
+        spooled
+    }
 }
 
 impl fmt::Debug for SyncClient {
@@ -364,258 +390,52 @@ impl fmt::Debug for SyncClient {
         f.debug_struct("SyncClient")
             .field("config", &self.inner.config)
             .field("endpoint", &self.inner.endpoint.as_str())
-            .field("in_flight", &lock(&self.inner.in_flight).len())
+            .field("claimed", &lock(&self.inner.schedule).claimed_count())
             .finish_non_exhaustive()
     }
 }
 
 impl Inner {
-    /// Buffered LLM events that no pass is sending.
-    pub(crate) fn pending_not_in_flight(&self) -> usize {
-        let unsynced = usize::try_from(self.store.unsynced_count()).unwrap_or(usize::MAX);
-        unsynced.saturating_sub(lock(&self.in_flight).len())
-    }
-
-    /// Takes up to `max_batch` events that are not in flight and marks them in flight.
-    fn claim(&self) -> Claim<'_> {
-        let max_batch = self.config.max_batch();
-        // The snapshot is taken under the in-flight lock: a pass marks an
-        // event synced *before* it leaves the set, so an event seen here
-        // either is still in the set or was not yet delivered.
-        let mut in_flight = lock(&self.in_flight);
-        let candidates = self
-            .store
-            .unsynced_events_limit(max_batch.saturating_add(in_flight.len()));
-        let mut events = Vec::with_capacity(candidates.len().min(max_batch));
-        for event in candidates {
-            if events.len() == max_batch {
-                break;
-            }
-            if event.event_type().is_synced() && in_flight.insert(event.event_id()) {
-                events.push(event);
-            }
-        }
-        drop(in_flight);
-        Claim {
-            inner: self,
-            events,
-        }
-    }
-
-    /// One pass (see [`SyncClient::try_sync_events`]). Cancel-safe: dropped
-    /// midway, the events it had not settled stay buffered.
-    pub(crate) async fn pass(&self) -> PassSummary {
-        if self.disabled.is_some() {
-            return PassSummary::default();
-        }
-        let claim = self.claim();
-        let mut summary = PassSummary {
-            taken: claim.events.len(),
-            ..PassSummary::default()
+    /// Puts the events read back from the spool into the store (once).
+    fn replay(&self) -> u64 {
+        let Some(events) = lock(&self.to_replay).take() else {
+            return 0;
         };
-        if claim.events.is_empty() {
-            *lock(&self.last_failure) = None;
-            return summary;
-        }
-        let stop_sending = AtomicBool::new(false);
-        let stop_sending = &stop_sending;
-        let events = &claim.events;
-        // Indices rather than `&AnalyticsEvent` items: a closure over a
-        // borrowed argument trips the compiler's `Send` check of the spawned loop.
-        let mut outcomes = stream::iter(0..events.len())
-            .map(|i| async move {
-                let event = &events[i];
-                // Relaxed: only a hint to stop early; a request that starts
-                // anyway is harmless.
-                if stop_sending.load(Ordering::Relaxed) {
-                    return (event.event_id(), Outcome::Skipped);
-                }
-                let outcome = self.post(event).await;
-                if matches!(outcome, Outcome::Failed(_)) {
-                    stop_sending.store(true, Ordering::Relaxed);
-                }
-                (event.event_id(), outcome)
-            })
-            .buffer_unordered(self.config.max_in_flight());
-        while let Some((event_id, outcome)) = outcomes.next().await {
-            self.apply(event_id, outcome, &mut summary);
-        }
-        drop(outcomes);
-        drop(claim);
-        *lock(&self.last_failure) = summary.failure.as_ref().map(PassFailure::of);
-        if summary.failure.is_none() && (summary.delivered > 0 || summary.rejected > 0) {
-            self.recovered();
-        }
-        summary
+        let restored = self.store.restore_events(&events) as u64;
+        // Relaxed: a statistic, read on its own.
+        self.replayed.fetch_add(restored, Ordering::Relaxed);
+        restored
     }
 
-    /// Posts one event and classifies the answer.
-    async fn post(&self, event: &AnalyticsEvent) -> Outcome {
-        let (Some(body), Some(http)) = (WireEvent::new(event, self.config.ic_token()), &self.http)
-        else {
-            return Outcome::Skipped;
-        };
-        let response = match http.post(self.endpoint.clone()).json(&body).send().await {
-            Ok(response) => response,
-            Err(e) => return Outcome::Failed(transport_failure(e)),
-        };
-        let status = response.status().as_u16();
-        let retry_after = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(wire::parse_retry_after);
-        let verdict = wire::verdict(status, retry_after);
-        // Read the (short) answer so the connection can be reused.
-        let body = match read_body(response).await {
-            Ok(body) => body,
-            // The status is known: a failure to read the rest does not change it.
-            Err(e) if matches!(verdict, Verdict::Delivered | Verdict::Rejected) => {
-                debug!(
-                    "could not read the answer to event {}: {e}",
-                    event.event_id()
-                );
-                Vec::new()
+    /// Whether undelivered events are spooled.
+    pub(crate) fn has_spool(&self) -> bool {
+        lock(&self.spool).is_some()
+    }
+
+    /// Events in the spool after its last write (0 without one).
+    pub(crate) fn spooled(&self) -> u64 {
+        // Relaxed: a statistic, read on its own.
+        self.spooled.load(Ordering::Relaxed)
+    }
+
+    /// Brings the spool in line with the store; see [`SyncClient::spool_now`].
+    pub(crate) fn spool_now(&self, durable: bool) -> Option<u64> {
+        // The snapshot is taken under the spool's lock: two writers can then
+        // never apply an older snapshot over a newer one.
+        let mut guard = lock(&self.spool);
+        let spool = guard.as_mut()?;
+        let events = self.store.unsynced_events();
+        match spool.sync(&events, durable) {
+            Ok(()) => {
+                let spooled = spool.spooled();
+                self.spooled.store(spooled, Ordering::Relaxed);
+                Some(spooled)
             }
-            Err(e) => return Outcome::Failed(transport_failure(e)),
-        };
-        match verdict {
-            Verdict::Delivered => Outcome::Delivered,
-            Verdict::Failed(failure) => Outcome::Failed(failure),
-            Verdict::Rejected => {
-                let (code, message) =
-                    wire::rejection_details(status, &body, self.config.ic_token());
-                Outcome::Rejected {
-                    status,
-                    code,
-                    message,
-                }
+            Err(e) => {
+                drop(guard);
+                self.warn_spool(&e);
+                None
             }
         }
     }
-
-    /// Applies one outcome to the store, the counters and the logs.
-    fn apply(&self, event_id: EventId, outcome: Outcome, summary: &mut PassSummary) {
-        match outcome {
-            Outcome::Delivered => {
-                self.store.mark_synced(&[event_id]);
-                summary.delivered += 1;
-                // Relaxed: a statistic; the store's own lock orders the removal.
-                self.delivered.fetch_add(1, Ordering::Relaxed);
-            }
-            Outcome::Rejected {
-                status,
-                code,
-                message,
-            } => {
-                self.store.mark_rejected(&[event_id]);
-                summary.rejected += 1;
-                self.rejected.fetch_add(1, Ordering::Relaxed);
-                self.warn_rejection(event_id, status, code.as_deref(), &message);
-                let mut ring = lock(&self.rejected_ring);
-                if ring.len() == REJECTED_RING_CAPACITY {
-                    ring.pop_front();
-                }
-                ring.push_back(RejectedEvent {
-                    event_id,
-                    status,
-                    error_code: code,
-                    message,
-                });
-            }
-            Outcome::Failed(failure) => {
-                self.warn_failure(&failure);
-                if let Failure::RateLimited(Some(retry_after)) = failure {
-                    summary.retry_after = summary.retry_after.max(Some(retry_after));
-                }
-                summary.failure.get_or_insert(failure);
-            }
-            Outcome::Skipped => {}
-        }
-    }
-
-    fn warn_rejection(&self, event_id: EventId, status: u16, code: Option<&str>, message: &str) {
-        let mut warnings = lock(&self.warnings);
-        let kind = (status, code.map(str::to_owned));
-        if warnings.rejections.contains(&kind)
-            || warnings.rejections.len() >= MAX_WARNED_REJECTION_KINDS
-        {
-            return;
-        }
-        warnings.rejections.insert(kind);
-        drop(warnings);
-        warn!(
-            "the Control API rejected event {event_id} (HTTP {status}, {}): {message}; \
-             it is dropped from the buffer, counted as rejected and never retried \
-             (further rejections of this kind are not logged; see SyncClient::rejected_events)",
-            code.unwrap_or("no error code"),
-        );
-    }
-
-    fn warn_failure(&self, failure: &Failure) {
-        let first = lock(&self.warnings).failures.insert(failure.kind());
-        let endpoint = self.endpoint.as_str();
-        if !first {
-            debug!("event delivery to {endpoint} failed again: {failure:?}");
-            return;
-        }
-        match failure {
-            Failure::Unauthorized(status) => warn!(
-                "the Control API refused the IC token (HTTP {status}): check or renew the token; \
-                 events stay buffered and delivery is retried with backoff"
-            ),
-            Failure::UnexpectedStatus(status) => warn!(
-                "the Control API answered HTTP {status} at {endpoint}: check server_url; \
-                 events stay buffered and delivery is retried with backoff"
-            ),
-            Failure::RateLimited(retry_after) => warn!(
-                "the Control API rate-limited this token (HTTP 429, retry after {retry_after:?}); \
-                 events stay buffered and delivery slows down"
-            ),
-            Failure::Server(status) => warn!(
-                "the Control API answered HTTP {status}; events stay buffered and delivery is \
-                 retried with backoff"
-            ),
-            Failure::Timeout => warn!(
-                "the Control API at {endpoint} did not answer within {} ms; events stay buffered \
-                 and delivery is retried with backoff",
-                self.config.timeout().as_millis()
-            ),
-            Failure::Transport(e) => warn!(
-                "could not reach the Control API at {endpoint} ({e}); events stay buffered and \
-                 delivery is retried with backoff"
-            ),
-        }
-    }
-
-    /// A pass went through without failure: warn again about the next failure.
-    fn recovered(&self) {
-        let mut warnings = lock(&self.warnings);
-        if !warnings.failures.is_empty() {
-            warnings.failures.clear();
-            drop(warnings);
-            info!("event delivery to the Control API resumed");
-        }
-    }
-}
-
-fn transport_failure(e: reqwest::Error) -> Failure {
-    if e.is_timeout() {
-        Failure::Timeout
-    } else {
-        Failure::Transport(e)
-    }
-}
-
-/// Reads at most [`MAX_BODY_BYTES`] of an answer.
-async fn read_body(mut response: reqwest::Response) -> Result<Vec<u8>, reqwest::Error> {
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await? {
-        let room = MAX_BODY_BYTES - body.len();
-        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
-        if body.len() == MAX_BODY_BYTES {
-            break;
-        }
-    }
-    Ok(body)
 }

@@ -1,6 +1,7 @@
 //! [`SyncConfig`]: where to send events, with which token, and how often.
 
 use std::fmt;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use url::Url;
@@ -27,6 +28,15 @@ pub const DEFAULT_MAX_BATCH: usize = 1_000;
 pub const DEFAULT_THRESHOLD_CHECK: Duration = Duration::from_millis(20);
 /// The ingestion path of Protocol 012, appended to the server URL.
 pub const INGEST_PATH: &str = "/api/v1/analytics/events";
+/// Default largest request body of one event: 64 KiB. A larger event is
+/// rejected locally (counted, with its reason), never sent.
+pub const DEFAULT_MAX_EVENT_BYTES: usize = 64 * 1024;
+/// The smallest accepted body cap: 1 KiB (an event's body is a few hundred bytes).
+pub const MIN_MAX_EVENT_BYTES: usize = 1024;
+/// Default time between two writes of the spool by the background loop: 1 s.
+pub const DEFAULT_SPOOL_INTERVAL: Duration = Duration::from_secs(1);
+/// The smallest accepted spool size: 4 KiB.
+pub const MIN_SPOOL_BYTES: u64 = 4 * 1024;
 
 /// Where and how to deliver events: the Control API's URL, the IC token, and
 /// the pacing of the background loop.
@@ -68,6 +78,9 @@ pub struct SyncConfig {
     stop_deadline: Duration,
     max_batch: usize,
     threshold_check: Duration,
+    max_event_bytes: usize,
+    spool: Option<(PathBuf, u64)>,
+    spool_interval: Duration,
 }
 
 impl SyncConfig {
@@ -86,6 +99,9 @@ impl SyncConfig {
             stop_deadline: DEFAULT_STOP_DEADLINE,
             max_batch: DEFAULT_MAX_BATCH,
             threshold_check: DEFAULT_THRESHOLD_CHECK,
+            max_event_bytes: DEFAULT_MAX_EVENT_BYTES,
+            spool: None,
+            spool_interval: DEFAULT_SPOOL_INTERVAL,
         }
     }
 
@@ -150,6 +166,43 @@ impl SyncConfig {
         self
     }
 
+    /// The largest request body of one event, in bytes (default
+    /// [`DEFAULT_MAX_EVENT_BYTES`], at least [`MIN_MAX_EVENT_BYTES`]). An
+    /// event whose body is larger is rejected locally, counted and kept in
+    /// [`SyncClient::rejected_events`](super::SyncClient::rejected_events)
+    /// with the error code `EVENT_TOO_LARGE`; it is never sent.
+    #[must_use]
+    pub fn with_max_event_bytes(mut self, max_event_bytes: usize) -> Self {
+        self.max_event_bytes = max_event_bytes;
+        self
+    }
+
+    /// Keeps undelivered events on disk, so that they survive a restart: the
+    /// background loop writes them to an append-only file in `dir` at least
+    /// every [spool interval](Self::with_spool_interval) and when it stops;
+    /// delivered ones are trimmed. The next [`SyncClient`](super::SyncClient)
+    /// on the same directory replays them into its store when it starts
+    /// (each event keeps its id, so one delivered twice is counted once by
+    /// the server). At most `max_bytes` (at least [`MIN_SPOOL_BYTES`]): past
+    /// that, the oldest events are left out of the spool, and counted.
+    ///
+    /// One process at a time: a second client on the same directory fails
+    /// with [`SyncError::SpoolLocked`]. `dir` is created if needed.
+    #[must_use]
+    pub fn with_spool(mut self, dir: impl Into<PathBuf>, max_bytes: u64) -> Self {
+        self.spool = Some((dir.into(), max_bytes));
+        self
+    }
+
+    /// How often the background loop writes the spool (default
+    /// [`DEFAULT_SPOOL_INTERVAL`]): a process killed outright (`SIGKILL`, a
+    /// crash) loses at most the events recorded since the last write.
+    #[must_use]
+    pub fn with_spool_interval(mut self, spool_interval: Duration) -> Self {
+        self.spool_interval = spool_interval;
+        self
+    }
+
     /// The Control API's base URL, as given.
     pub fn server_url(&self) -> &str {
         &self.server_url
@@ -195,6 +248,26 @@ impl SyncConfig {
         self.threshold_check
     }
 
+    /// The largest request body of one event, in bytes.
+    pub fn max_event_bytes(&self) -> usize {
+        self.max_event_bytes
+    }
+
+    /// The spool's directory, if the events are spooled.
+    pub fn spool_dir(&self) -> Option<&Path> {
+        self.spool.as_ref().map(|(dir, _)| dir.as_path())
+    }
+
+    /// The spool's size limit in bytes, if the events are spooled.
+    pub fn spool_max_bytes(&self) -> Option<u64> {
+        self.spool.as_ref().map(|(_, max)| *max)
+    }
+
+    /// How often the background loop writes the spool.
+    pub fn spool_interval(&self) -> Duration {
+        self.spool_interval
+    }
+
     pub(crate) fn ic_token(&self) -> &str {
         &self.ic_token
     }
@@ -236,7 +309,8 @@ impl SyncConfig {
     /// - [`SyncError::EmptyToken`]: the IC token is empty;
     /// - [`SyncError::ZeroSetting`]: a size, the interval, the timeout, the
     ///   threshold check or the first backoff delay is zero;
-    /// - [`SyncError::InvalidBackoff`]: the first backoff delay exceeds the cap.
+    /// - [`SyncError::InvalidBackoff`]: the first backoff delay exceeds the cap;
+    /// - [`SyncError::TooSmall`]: the body cap or the spool size is below its minimum.
     pub fn validate(&self) -> Result<(), SyncError> {
         self.ingest_url()?;
         if self.ic_token.trim().is_empty() {
@@ -250,6 +324,7 @@ impl SyncConfig {
             ("backoff initial delay", self.backoff_initial.is_zero()),
             ("max_batch", self.max_batch == 0),
             ("threshold_check", self.threshold_check.is_zero()),
+            ("spool_interval", self.spool_interval.is_zero()),
         ];
         if let Some((setting, _)) = zero.into_iter().find(|(_, is_zero)| *is_zero) {
             return Err(SyncError::ZeroSetting { setting });
@@ -260,14 +335,42 @@ impl SyncConfig {
                 max: self.backoff_max,
             });
         }
+        let too_small = [
+            (
+                "max_event_bytes",
+                self.max_event_bytes as u64,
+                MIN_MAX_EVENT_BYTES as u64,
+            ),
+            (
+                "spool max_bytes",
+                self.spool_max_bytes().unwrap_or(MIN_SPOOL_BYTES),
+                MIN_SPOOL_BYTES,
+            ),
+        ];
+        if let Some((setting, given, min)) = too_small.into_iter().find(|(_, v, min)| v < min) {
+            return Err(SyncError::TooSmall {
+                setting,
+                given,
+                min,
+            });
+        }
         Ok(())
+    }
+}
+
+/// The server URL without what may carry a secret: a query or fragment
+/// (which `validate` refuses, but a configuration may still be printed).
+fn shown_url(url: &str) -> String {
+    match url.find(['?', '#']) {
+        Some(cut) => format!("{}?<redacted>", &url[..cut]),
+        None => url.to_owned(),
     }
 }
 
 impl fmt::Debug for SyncConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SyncConfig")
-            .field("server_url", &self.server_url)
+            .field("server_url", &shown_url(&self.server_url))
             .field("ic_token", &"<redacted>")
             .field("sync_interval", &self.sync_interval)
             .field("batch_threshold", &self.batch_threshold)
@@ -278,6 +381,9 @@ impl fmt::Debug for SyncConfig {
             .field("stop_deadline", &self.stop_deadline)
             .field("max_batch", &self.max_batch)
             .field("threshold_check", &self.threshold_check)
+            .field("max_event_bytes", &self.max_event_bytes)
+            .field("spool", &self.spool)
+            .field("spool_interval", &self.spool_interval)
             .finish()
     }
 }

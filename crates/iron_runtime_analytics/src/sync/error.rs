@@ -1,6 +1,7 @@
 //! [`SyncError`]: what went wrong configuring or running a sync pass.
 
 use std::error::Error as StdError;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// Errors of the `sync` feature: a bad configuration, or a pass that could
@@ -40,6 +41,31 @@ pub enum SyncError {
         initial: Duration,
         /// The cap given.
         max: Duration,
+    },
+    /// A size is below its minimum.
+    #[error("the sync setting `{setting}` must be at least {min}, got {given}")]
+    TooSmall {
+        /// The setting's name.
+        setting: &'static str,
+        /// The value given.
+        given: u64,
+        /// The smallest value accepted.
+        min: u64,
+    },
+    /// The spool directory or its file could not be created, opened or read.
+    #[error("cannot use the spool directory {}: {source}; check that it exists (or can be created) and is writable", dir.display())]
+    SpoolUnavailable {
+        /// The directory given to `with_spool`.
+        dir: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Another process, or another client of this one, uses the spool directory.
+    #[error("the spool directory {} is in use by another process (or another SyncClient of this one); give each process its own spool directory", dir.display())]
+    SpoolLocked {
+        /// The directory given to `with_spool`.
+        dir: PathBuf,
     },
     /// The HTTP client could not be built (TLS setup).
     #[error("could not build the HTTP client: {source}")]
@@ -85,7 +111,7 @@ pub enum SyncError {
         reason: String,
     },
     /// The server answered a status the protocol does not use here (404,
-    /// 405, 413, a redirect…): the endpoint or its configuration is wrong.
+    /// 405, a redirect…): the endpoint or its configuration is wrong.
     #[error("the Control API answered HTTP {status}; check server_url (the events stay buffered and are retried)")]
     UnexpectedStatus {
         /// The HTTP status.

@@ -8,18 +8,26 @@
 //! | answer | the event |
 //! |---|---|
 //! | 202 `accepted`, 200 `duplicate` | delivered: [`EventStore::mark_synced`](crate::EventStore::mark_synced) |
-//! | 400, 422 | refused for good: [`EventStore::mark_rejected`](crate::EventStore::mark_rejected), counted, kept in [`SyncClient::rejected_events`], warned once per kind, never retried |
-//! | 401, 403 | kept; the loop backs off and warns once until a success |
-//! | 429 | kept; the next pass waits at least `Retry-After` |
-//! | 5xx, timeout, connection error, any other status | kept; retried after an exponential backoff with jitter |
+//! | 400, 413, 422, or a body over [`SyncConfig::with_max_event_bytes`] (never sent) | refused for good: [`EventStore::mark_rejected`](crate::EventStore::mark_rejected), counted, kept in [`SyncClient::rejected_events`], warned once per kind, never retried |
+//! | 5xx, timeout, reset connection, lost answer | kept; *this event* waits for its own capped, jittered backoff while the others keep flowing |
+//! | connection refused, 401/403, 429, another status | kept; *every* event waits (an outage): the global backoff, and at least `Retry-After` for 429 |
 //!
+//! A window of failures in a row (`max_in_flight`, at least 4) counts as an
+//! outage too; any success ends one at once (never before a `Retry-After`).
 //! Retries are safe: an event keeps its id, and the server deduplicates on it.
-//! An event is never in flight twice, whichever passes run at once.
-//! Local events (router lifecycle, budget thresholds) are never sent.
+//! An event is never in flight twice, whichever senders run at once. Local
+//! events (router lifecycle, budget thresholds) are never sent.
+//!
+//! With [`SyncConfig::with_spool`], undelivered events are also kept in a
+//! file that the next client on the same directory replays into its store
+//! ([`EventStore::restore_events`](crate::EventStore::restore_events)); see
+//! [`SpoolStatus`]. Stopping the loop, or dropping its [`SyncHandle`],
+//! flushes within the stop deadline and spools what is left.
 //!
 //! Recording never waits for any of this: the loop runs on a tokio runtime
-//! and only reads the store. The IC token is never logged, never shown by
-//! `Debug`, and never part of an error.
+//! and only reads the store (the spool is written by the loop, never by the
+//! recording path). The IC token is never logged, never shown by `Debug`,
+//! and never part of an error.
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -50,14 +58,20 @@
 mod client;
 mod config;
 mod error;
+mod schedule;
+mod send;
+mod spool;
+mod warn;
 mod wire;
 mod worker;
 
 pub use client::{PassFailure, PassOutcome, RejectedEvent, SyncClient, REJECTED_RING_CAPACITY};
 pub use config::{
     SyncConfig, DEFAULT_BACKOFF_INITIAL, DEFAULT_BACKOFF_MAX, DEFAULT_BATCH_THRESHOLD,
-    DEFAULT_MAX_BATCH, DEFAULT_MAX_IN_FLIGHT, DEFAULT_STOP_DEADLINE, DEFAULT_SYNC_INTERVAL,
-    DEFAULT_THRESHOLD_CHECK, DEFAULT_TIMEOUT, INGEST_PATH,
+    DEFAULT_MAX_BATCH, DEFAULT_MAX_EVENT_BYTES, DEFAULT_MAX_IN_FLIGHT, DEFAULT_SPOOL_INTERVAL,
+    DEFAULT_STOP_DEADLINE, DEFAULT_SYNC_INTERVAL, DEFAULT_THRESHOLD_CHECK, DEFAULT_TIMEOUT,
+    INGEST_PATH, MIN_MAX_EVENT_BYTES, MIN_SPOOL_BYTES,
 };
 pub use error::SyncError;
+pub use spool::{SpoolStatus, LOCK_FILE, SPOOL_FILE};
 pub use worker::{SyncHandle, SyncReport};

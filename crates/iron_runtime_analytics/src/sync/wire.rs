@@ -13,6 +13,10 @@ use crate::provider_utils::Provider;
 pub(crate) const MAX_RETRY_AFTER: Duration = Duration::from_secs(3_600);
 /// The longest server message kept (in bytes, cut at a character boundary).
 const MAX_MESSAGE_LEN: usize = 512;
+/// What replaces the token wherever it would appear.
+const REDACTED: &str = "<redacted>";
+/// The error code of an event refused locally because its body is over the cap.
+pub(crate) const TOO_LARGE_CODE: &str = "EVENT_TOO_LARGE";
 
 /// The body of `POST /api/v1/analytics/events`: exactly the protocol's
 /// fields, absent optionals left out. No `agent_id`: the server derives it
@@ -79,6 +83,13 @@ impl<'a> WireEvent<'a> {
     }
 }
 
+/// The JSON body for `event`, or `None` for an event kind that stays local.
+pub(crate) fn encode(event: &AnalyticsEvent, ic_token: &str) -> Option<Vec<u8>> {
+    let body = WireEvent::new(event, ic_token)?;
+    // Serializing plain strings and integers into a Vec cannot fail.
+    serde_json::to_vec(&body).ok()
+}
+
 /// Why a request did not deliver its event, when the event is fine and
 /// should be tried again later.
 #[derive(Debug)]
@@ -109,6 +120,21 @@ pub(crate) enum FailureKind {
 }
 
 impl Failure {
+    /// Whether the failure says the server (or the way to it) is unusable for
+    /// every event, not just this one: the whole client slows down then.
+    /// Connection refused, 429, 401/403 and statuses that mean a wrong
+    /// endpoint are; a 5xx, a reset or a timeout of one request are not (they
+    /// count towards a window of failures that is).
+    pub(crate) fn is_outage(&self) -> bool {
+        match self {
+            Failure::RateLimited(_) | Failure::Unauthorized(_) | Failure::UnexpectedStatus(_) => {
+                true
+            }
+            Failure::Transport(e) => e.is_connect(),
+            Failure::Server(_) | Failure::Timeout => false,
+        }
+    }
+
     pub(crate) fn kind(&self) -> FailureKind {
         match self {
             Failure::Server(_) => FailureKind::Server,
@@ -139,7 +165,8 @@ impl Failure {
 pub(crate) enum Outcome {
     /// 2xx: accepted now (202) or earlier (200 `duplicate`).
     Delivered,
-    /// 400 / 422: the server will never accept this event as it is.
+    /// 400 / 413 / 422 (or a body over the cap, refused here): the server
+    /// will never accept this event as it is.
     Rejected {
         status: u16,
         code: Option<String>,
@@ -147,7 +174,7 @@ pub(crate) enum Outcome {
     },
     /// Not delivered this time; the event is fine.
     Failed(Failure),
-    /// Not sent: the pass stopped after an earlier failure.
+    /// Not sent: the pass stopped after an outage, or the event stays local.
     Skipped,
 }
 
@@ -162,11 +189,13 @@ pub(crate) enum Verdict {
 pub(crate) fn verdict(status: u16, retry_after: Option<Duration>) -> Verdict {
     match status {
         200..=299 => Verdict::Delivered,
-        400 | 422 => Verdict::Rejected,
+        // 413: this event's body is over the server's (or a proxy's) limit;
+        // sending it again would only fail again.
+        400 | 413 | 422 => Verdict::Rejected,
         401 | 403 => Verdict::Failed(Failure::Unauthorized(status)),
         429 => Verdict::Failed(Failure::RateLimited(retry_after)),
         500..=599 => Verdict::Failed(Failure::Server(status)),
-        // Any other status (404, 405, 413, a redirect…) says the endpoint or
+        // Any other status (404, 405, a redirect…) says the endpoint or
         // its configuration is wrong, not the event: keep it and retry.
         _ => Verdict::Failed(Failure::UnexpectedStatus(status)),
     }
@@ -198,11 +227,14 @@ enum ErrorField {
 }
 
 /// The error code and message of a rejection body. The message falls back to
-/// the raw body, then to the status; any copy of the token is blanked out, so
-/// that logging the message can never leak it.
+/// the raw body, then to the status. Any copy of the token is blanked out
+/// before anything is cut, so that logging the message can never leak it; if
+/// the body itself was cut short (`cut`: the answer was longer than what is
+/// read), a piece of the token left at its end is blanked too.
 pub(crate) fn rejection_details(
     status: u16,
     body: &[u8],
+    cut: bool,
     ic_token: &str,
 ) -> (Option<String>, String) {
     let (code, message) = match serde_json::from_slice::<ErrorBody>(body) {
@@ -221,8 +253,8 @@ pub(crate) fn rejection_details(
         })
         .unwrap_or_else(|| format!("HTTP {status} without a message"));
     (
-        code.map(|c| redact(truncate(c), ic_token)),
-        redact(truncate(message), ic_token),
+        code.map(|c| truncate(redact(&c, ic_token, cut))),
+        truncate(redact(&message, ic_token, cut)),
     )
 }
 
@@ -238,12 +270,24 @@ fn truncate(mut s: String) -> String {
     s
 }
 
-fn redact(s: String, ic_token: &str) -> String {
-    if !ic_token.is_empty() && s.contains(ic_token) {
-        s.replace(ic_token, "<redacted>")
-    } else {
-        s
+/// `text` with every copy of the token replaced by `<redacted>`; with `cut`,
+/// also a beginning of the token that ends the text (the rest was cut off).
+pub(crate) fn redact(text: &str, ic_token: &str, cut: bool) -> String {
+    if ic_token.is_empty() {
+        return text.to_owned();
     }
+    let mut out = text.replace(ic_token, REDACTED);
+    if cut {
+        let partial = (1..ic_token.len())
+            .rev()
+            .filter(|&k| ic_token.is_char_boundary(k))
+            .find(|&k| out.ends_with(&ic_token[..k]));
+        if let Some(k) = partial {
+            out.truncate(out.len() - k);
+            out.push_str(REDACTED);
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -254,7 +298,7 @@ mod tests {
     fn both_error_body_shapes_parse() {
         let nested = br#"{"error":{"code":"VALIDATION_ERROR","message":"model is required"}}"#;
         assert_eq!(
-            rejection_details(400, nested, "tok"),
+            rejection_details(400, nested, false, "tok"),
             (
                 Some("VALIDATION_ERROR".to_owned()),
                 "model is required".to_owned()
@@ -262,18 +306,18 @@ mod tests {
         );
         let flat = br#"{"error":"VALIDATION_ERROR","message":"bad provider"}"#;
         assert_eq!(
-            rejection_details(422, flat, "tok"),
+            rejection_details(422, flat, false, "tok"),
             (
                 Some("VALIDATION_ERROR".to_owned()),
                 "bad provider".to_owned()
             )
         );
         assert_eq!(
-            rejection_details(400, b"plain text", "tok"),
+            rejection_details(400, b"plain text", false, "tok"),
             (None, "plain text".to_owned())
         );
         assert_eq!(
-            rejection_details(400, b"", "tok"),
+            rejection_details(400, b"", false, "tok"),
             (None, "HTTP 400 without a message".to_owned())
         );
     }
@@ -284,10 +328,34 @@ mod tests {
             r#"{{"error":"E","message":"bad token secret-123 {}"}}"#,
             "é".repeat(600)
         );
-        let (_, message) = rejection_details(400, body.as_bytes(), "secret-123");
+        let (_, message) = rejection_details(400, body.as_bytes(), false, "secret-123");
         assert!(!message.contains("secret-123"));
         assert!(message.contains("<redacted>"));
         assert!(message.len() <= MAX_MESSAGE_LEN + '…'.len_utf8());
+    }
+
+    #[test]
+    fn the_token_is_blanked_before_the_message_is_cut() {
+        let token = "ic_0123456789abcdefghijklmnopqrstuvwxyz";
+        // Every cut position, from before the token to after it.
+        for pad in MAX_MESSAGE_LEN - token.len() - 2..=MAX_MESSAGE_LEN + 2 {
+            let text = format!("{}{token} tail", "x".repeat(pad));
+            let (_, message) = rejection_details(400, text.as_bytes(), false, token);
+            assert!(!message.contains(&token[..4]), "pad {pad}: {message}");
+        }
+    }
+
+    #[test]
+    fn a_body_cut_inside_the_token_leaves_no_piece_of_it() {
+        let token = "ic_0123456789abcdefghijklmnopqrstuvwxyz";
+        for k in 1..token.len() {
+            let text = format!("the token was {}", &token[..k]);
+            let (_, message) = rejection_details(400, text.as_bytes(), true, token);
+            assert_eq!(message, "the token was <redacted>", "k {k}");
+        }
+        // Not cut: the text is what the server sent.
+        let (_, message) = rejection_details(400, b"ends with ic_0", false, token);
+        assert_eq!(message, "ends with ic_0");
     }
 
     #[test]
@@ -296,6 +364,7 @@ mod tests {
         assert!(matches!(verdict(200, None), Verdict::Delivered));
         assert!(matches!(verdict(400, None), Verdict::Rejected));
         assert!(matches!(verdict(422, None), Verdict::Rejected));
+        assert!(matches!(verdict(413, None), Verdict::Rejected));
         assert!(matches!(
             verdict(401, None),
             Verdict::Failed(Failure::Unauthorized(401))

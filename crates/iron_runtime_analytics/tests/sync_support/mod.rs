@@ -15,7 +15,7 @@ use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use iron_cost::pricing::PricingManager;
 use iron_runtime_analytics::event::{LlmFailureData, LlmModelMeta};
-use iron_runtime_analytics::{AnalyticsEvent, EventPayload, EventStore, Provider};
+use iron_runtime_analytics::{AnalyticsEvent, EventId, EventPayload, EventStore, Provider};
 use serde_json::{json, Map, Value};
 use tokio::net::TcpListener;
 use tokio::task::{JoinHandle, JoinSet};
@@ -63,6 +63,7 @@ pub async fn deliver_all(
             delivered: delivered.len() as u64,
             rejected: rejected as u64,
             remaining: 0,
+            ..Default::default()
         }
     );
     assert_stored_exactly(server, delivered);
@@ -110,6 +111,21 @@ pub struct Faults {
     /// Send 400 bodies as `{"error":{"code","message"}}` instead of the
     /// reference server's `{"error":"CODE","message"}`.
     pub nested_errors: bool,
+    /// Every `drop_every`-th request (1-based) has its connection closed
+    /// before the event is stored (0: never).
+    pub drop_every: usize,
+    /// Every `lose_reply_every`-th request is stored, then its connection
+    /// closed without an answer (0: never).
+    pub lose_reply_every: usize,
+    /// When this many requests have arrived, the next ones get `burst_unavailable`
+    /// 503s, then `burst_rate_limited` 429s (`Retry-After: 1`).
+    pub burst_after: Option<usize>,
+    pub burst_unavailable: usize,
+    pub burst_rate_limited: usize,
+    /// Bodies longer than this are answered 413, like a proxy's limit.
+    pub max_body_bytes: Option<usize>,
+    /// Events whose model starts with this are answered 503, every time.
+    pub unavailable_model: Option<String>,
 }
 
 /// One request as the server saw it.
@@ -133,6 +149,11 @@ pub struct Data {
     /// Requests being handled now, and the most at once.
     pub concurrent: usize,
     pub max_concurrent: usize,
+    /// Requests being handled now, per event id.
+    pub in_flight: HashMap<String, usize>,
+    /// Times a request arrived while another one for the same event was
+    /// still being handled (a client must never do that).
+    pub overlaps: usize,
     pub faults: Faults,
 }
 
@@ -277,16 +298,33 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Fu
         Reply::Answer(status, ..) => *status,
         Reply::Drop => 0,
     };
-    // Counted before any delay: a client that gives up still made the request.
-    state.data().posts.push(Post {
-        at: arrived,
-        status,
-        event_id,
-    });
+    {
+        // Counted before any delay: a client that gives up still made the request.
+        let mut data = state.data();
+        data.posts.push(Post {
+            at: arrived,
+            status,
+            event_id: event_id.clone(),
+        });
+        if let Some(id) = &event_id {
+            let handled = data.in_flight.entry(id.clone()).or_default();
+            *handled += 1;
+            if *handled > 1 {
+                data.overlaps += 1;
+            }
+        }
+    }
     if let Some(delay) = delay {
         tokio::time::sleep(delay).await;
     }
-    state.data().concurrent -= 1;
+    let mut data = state.data();
+    data.concurrent -= 1;
+    if let Some(id) = &event_id {
+        if let Some(handled) = data.in_flight.get_mut(id) {
+            *handled -= 1;
+        }
+    }
+    drop(data);
     match reply {
         Reply::Answer(status, body, retry_after) => Ok(answer(status, body, retry_after)),
         Reply::Drop => Err(Abort),
@@ -331,9 +369,32 @@ fn decide(
         .and_then(|v| v.get("event_id"))
         .and_then(Value::as_str)
         .map(str::to_owned);
+    let nth = data.posts.len() + 1;
     let faults = &mut data.faults;
-    if take(&mut faults.drop_before_store) {
+    if faults.burst_after.is_some_and(|n| nth > n) {
+        faults.burst_after = None;
+        faults.unavailable += faults.burst_unavailable;
+        faults.rate_limited += faults.burst_rate_limited;
+    }
+    let every = |n: usize| n > 0 && nth % n == 0;
+    if take(&mut faults.drop_before_store) || every(faults.drop_every) {
         return (Reply::Drop, event_id, None);
+    }
+    let model = parsed
+        .as_ref()
+        .and_then(|v| v.get("model"))
+        .and_then(Value::as_str);
+    let flaky = faults
+        .unavailable_model
+        .as_deref()
+        .is_some_and(|prefix| model.is_some_and(|m| m.starts_with(prefix)));
+    if flaky {
+        let body = json!({"error": "SERVICE_UNAVAILABLE", "message": "not this one"});
+        return (Reply::Answer(503, body, None), event_id, None);
+    }
+    if faults.max_body_bytes.is_some_and(|max| body.len() > max) {
+        let body = json!({"error": "PAYLOAD_TOO_LARGE", "message": "request entity too large"});
+        return (Reply::Answer(413, body, None), event_id, None);
     }
     if take(&mut faults.unavailable) {
         let body = json!({"error": "SERVICE_UNAVAILABLE", "message": "try later"});
@@ -382,7 +443,7 @@ fn decide(
         }
     };
     let faults = &mut data.faults;
-    let drop_after = take(&mut faults.drop_after_store);
+    let drop_after = take(&mut faults.drop_after_store) || every(faults.lose_reply_every);
     let slow = take(&mut faults.slow).then_some(faults.slow_delay);
     let reply = match data.stored.entry((agent, id.clone())) {
         Entry::Occupied(_) => {
@@ -487,6 +548,11 @@ fn validate(
         }
         other => return bad(format!("event_type must be an LLM event, got {other:?}")),
     }
+    if let Some(pad) = model.strip_prefix("bad-echo-") {
+        // A careless server that echoes the token in its message, after `pad` bytes.
+        let pad = pad.parse().unwrap_or(0);
+        return bad(format!("{} sent by {token}", "x".repeat(pad)));
+    }
     if model.starts_with("bad-") {
         return Err((422, format!("model {model} is not allowed")));
     }
@@ -584,13 +650,31 @@ pub fn record_model(store: &EventStore, model: &str, n: usize) -> Vec<AnalyticsE
                 .try_record_llm_completed(&pricing, model, i as u64, 1, None, None)
                 .expect("record")
                 .expect("buffered");
-            store
-                .unsynced_events()
-                .into_iter()
-                .find(|e| e.event_id() == id)
-                .expect("just recorded")
+            buffered(store, id)
         })
         .collect()
+}
+
+/// The buffered event with this id.
+pub fn buffered(store: &EventStore, id: EventId) -> AnalyticsEvent {
+    store
+        .unsynced_events()
+        .into_iter()
+        .find(|e| e.event_id() == id)
+        .expect("buffered")
+}
+
+impl TestServer {
+    /// When each request for this event arrived, in order.
+    pub fn arrivals(&self, event: &AnalyticsEvent) -> Vec<Instant> {
+        let id = event.event_id().to_string();
+        self.data()
+            .posts
+            .iter()
+            .filter(|p| p.event_id.as_deref() == Some(id.as_str()))
+            .map(|p| p.at)
+            .collect()
+    }
 }
 
 /// The body Protocol 012 expects for `event`, built independently of the
