@@ -205,7 +205,7 @@ impl BatchShared {
                 Ok(record) => out.push(record),
                 Err(why) => {
                     lost += 1;
-                    reason.get_or_insert(why);
+                    reason.get_or_insert_with(|| why.to_string());
                 }
             }
         }
@@ -245,19 +245,48 @@ fn flush_thread_batches() {
 /// `v` as a whole number in `0..=max`, or `None` (NaN, negative, fractional,
 /// too large). A cast round trip, not `f64::fract`: that is a libm call per
 /// slot, a fifth of the addon's time per record.
+#[inline]
 fn whole(v: f64, max: f64) -> Option<u64> {
     let n = v as u64; // saturating: NaN and negatives give 0, caught below
     (v <= max && n as f64 == v).then_some(n)
 }
 
+/// Why a record could not be decoded: small and `Copy`, so that the happy
+/// path carries no `String`; worded only when a record is lost.
+#[derive(Debug, Clone, Copy)]
+enum Bad {
+    Slot(&'static str, f64),
+    UnknownKey(&'static str, u32),
+    NoModel,
+    StringsPastEnd,
+    NotUtf8,
+}
+
+impl std::fmt::Display for Bad {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Bad::Slot(what, v) => write!(f, "a {what} slot of {v}"),
+            Bad::UnknownKey(what, i) => write!(f, "an unknown {what} key {i}"),
+            Bad::NoModel => f.write_str("a record without a model"),
+            Bad::StringsPastEnd => f.write_str("string bytes past the end of the batch"),
+            Bad::NotUtf8 => f.write_str("string bytes that are not UTF-8"),
+        }
+    }
+}
+
+/// A decoding step's result.
+type Decoded<T> = std::result::Result<T, Bad>;
+
 /// A name slot: a key index, absent, or that many bytes of string.
+#[derive(Clone, Copy)]
 enum Slot {
     Key(u32),
     Absent,
     Inline(usize),
 }
 
-fn name_slot(v: f64) -> std::result::Result<Slot, String> {
+#[inline]
+fn name_slot(v: f64, what: &'static str) -> Decoded<Slot> {
     if let Some(key) = whole(v, f64::from(u32::MAX)) {
         Ok(Slot::Key(key as u32))
     } else if v == -1.0 {
@@ -265,14 +294,16 @@ fn name_slot(v: f64) -> std::result::Result<Slot, String> {
     } else if let Some(len) = whole(-v - 2.0, BATCH_STRING_BYTES as f64) {
         Ok(Slot::Inline(len as usize))
     } else {
-        Err(format!("a name slot of {v}"))
+        Err(Bad::Slot(what, v))
     }
 }
 
-fn count_slot(v: f64, what: &str) -> std::result::Result<u64, String> {
-    whole(v, MAX_SAFE).ok_or_else(|| format!("{what} of {v}"))
+#[inline]
+fn count_slot(v: f64, what: &'static str) -> Decoded<u64> {
+    whole(v, MAX_SAFE).ok_or(Bad::Slot(what, v))
 }
 
+#[inline]
 fn latency_slot(ms: f64) -> Option<Duration> {
     // Rounded half up (the wrapper checked it is non-negative): what
     // `f64::round` gives for these, without its libm call.
@@ -289,56 +320,53 @@ struct Decoder<'a> {
 impl<'a> Decoder<'a> {
     /// The next `len` bytes as a string. Moves on even when they are not
     /// UTF-8, so that the next records still find theirs.
-    fn text(&mut self, len: usize) -> std::result::Result<&'a str, String> {
+    fn text(&mut self, len: usize) -> Decoded<&'a str> {
         let start = self.cursor;
         self.cursor = self.cursor.saturating_add(len);
         let raw = self
             .bytes
-            .get(start..start + len)
-            .ok_or_else(|| "string bytes past the end of the batch".to_owned())?;
-        std::str::from_utf8(raw).map_err(|_| "string bytes that are not UTF-8".to_owned())
+            .get(start..start.saturating_add(len))
+            .ok_or(Bad::StringsPastEnd)?;
+        std::str::from_utf8(raw).map_err(|_| Bad::NotUtf8)
     }
 
+    #[inline]
     fn name(
         &mut self,
-        slot: Slot,
+        v: f64,
+        what: &'static str,
         key: impl Fn(u32) -> Option<iron_runtime_analytics::NameKey>,
-    ) -> std::result::Result<Option<NameRef<'a>>, String> {
-        Ok(match slot {
+    ) -> Decoded<Option<NameRef<'a>>> {
+        Ok(match name_slot(v, what)? {
             Slot::Absent => None,
-            Slot::Key(i) => Some(NameRef::Key(
-                key(i).ok_or_else(|| format!("an unknown name key {i}"))?,
-            )),
+            Slot::Key(i) => Some(NameRef::Key(key(i).ok_or(Bad::UnknownKey(what, i))?)),
             Slot::Inline(len) => Some(NameRef::Name(self.text(len)?)),
         })
     }
 
-    fn record(&mut self, f: &[f64; RECORD_LEN]) -> std::result::Result<LlmRecord<'a>, String> {
+    fn record(&mut self, f: &[f64; RECORD_LEN]) -> Decoded<LlmRecord<'a>> {
         // Every inline string is read in field order before anything can
         // fail, so that a bad record never shifts the next one's strings.
         let store = self.store;
-        let model = match name_slot(f[RECORD_MODEL]) {
+        let model = match name_slot(f[RECORD_MODEL], "model") {
             Ok(Slot::Key(i)) => store
                 .model_key_at(i)
                 .map(ModelRef::Key)
-                .ok_or_else(|| format!("an unknown model key {i}")),
+                .ok_or(Bad::UnknownKey("model", i)),
             Ok(Slot::Inline(len)) => self.text(len).map(ModelRef::Name),
-            Ok(Slot::Absent) => Err("a record without a model".to_owned()),
+            Ok(Slot::Absent) => Err(Bad::NoModel),
             Err(e) => Err(e),
         };
-        let agent =
-            name_slot(f[RECORD_AGENT]).and_then(|s| self.name(s, |i| store.agent_key_at(i)));
-        let provider_id =
-            name_slot(f[RECORD_PROVIDER_ID]).and_then(|s| self.name(s, |i| store.label_key_at(i)));
-        let error_code =
-            name_slot(f[RECORD_ERROR_CODE]).and_then(|s| self.name(s, |i| store.label_key_at(i)));
+        let agent = self.name(f[RECORD_AGENT], "agent", |i| store.agent_key_at(i));
+        let provider_id = self.name(f[RECORD_PROVIDER_ID], "provider id", |i| store.label_key_at(i));
+        let error_code = self.name(f[RECORD_ERROR_CODE], "error code", |i| store.label_key_at(i));
         let m = f[RECORD_MESSAGE];
         let message = if m == -1.0 {
             Ok(None)
         } else if let Some(len) = whole(m, BATCH_STRING_BYTES as f64) {
             self.text(len as usize).map(Some)
         } else {
-            Err(format!("a message slot of {m}"))
+            Err(Bad::Slot("message", m))
         };
         let (model, agent, provider_id, error_code, message) =
             (model?, agent?, provider_id?, error_code?, message?);
@@ -363,13 +391,13 @@ impl<'a> Decoder<'a> {
             let pricing = f[RECORD_PRICING];
             let table = whole(pricing, f64::from(u32::MAX))
                 .and_then(|i| self.pricings.get(i as usize))
-                .ok_or_else(|| format!("an unknown pricing index {pricing}"))?;
+                .ok_or(Bad::Slot("pricing", pricing))?;
             LlmRecord::priced(model, table, usage).latency(RequestLatency {
                 duration: latency_slot(f[RECORD_DURATION_MS]),
                 time_to_first_token: latency_slot(f[RECORD_TTFT_MS]),
             })
         } else {
-            return Err(format!("a record of kind {}", f[RECORD_KIND]));
+            return Err(Bad::Slot("kind", f[RECORD_KIND]));
         };
         if let Some(agent) = agent {
             record = record.agent(agent);
