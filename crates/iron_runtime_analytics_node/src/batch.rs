@@ -329,10 +329,31 @@ impl<'a> Decoder<'a> {
         } else {
             Err(format!("a message slot of {m}"))
         };
-        let (model, agent, provider_id, error_code, message) =
-            (model?, agent?, provider_id?, error_code?, message?);
+        let request_model = match name_slot(f[RECORD_REQUEST_MODEL]) {
+            Ok(Slot::Key(i)) => store
+                .model_key_at(i)
+                .map(|k| Some(ModelRef::Key(k)))
+                .ok_or_else(|| format!("an unknown model key {i}")),
+            Ok(Slot::Inline(len)) => self.text(len).map(|m| Some(ModelRef::Name(m))),
+            Ok(Slot::Absent) => Ok(None),
+            Err(e) => Err(e),
+        };
+        let operation =
+            name_slot(f[RECORD_OPERATION]).and_then(|s| self.name(s, |i| store.label_key_at(i)));
+        let (model, agent, provider_id, error_code, message, request_model, operation) = (
+            model?,
+            agent?,
+            provider_id?,
+            error_code?,
+            message?,
+            request_model?,
+            operation?,
+        );
         let mut record = if f[RECORD_KIND] == RECORD_KIND_FAILED as f64 {
-            let record = LlmRecord::failed(model, None, message);
+            let record = LlmRecord::failed(model, None, message).latency(RequestLatency {
+                duration: latency_slot(f[RECORD_DURATION_MS]),
+                time_to_first_token: None,
+            });
             match error_code {
                 Some(code) => record.error_code(code),
                 None => record,
@@ -366,6 +387,12 @@ impl<'a> Decoder<'a> {
         }
         if let Some(id) = provider_id {
             record = record.provider_id(id);
+        }
+        if let Some(requested) = request_model {
+            record = record.request_model(requested);
+        }
+        if let Some(operation) = operation {
+            record = record.operation(operation);
         }
         Ok(record)
     }

@@ -8,13 +8,16 @@ use iron_runtime_analytics::event::{
     LlmFailureData, LlmModelMeta, LlmUsageData, RouterStoppedData,
 };
 use iron_runtime_analytics::{
-    AnalyticsEvent, EventId, EventPayload, EventStore, StoreConfig, StreamReceiver,
+    AnalyticsEvent, EventId, EventPayload, EventStore, GenAiConventions, StoreConfig,
+    StreamReceiver,
 };
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
 use crate::batch::BatchShared;
-use crate::packed::{pack_events, pack_stats, PackedEvents, PackedStats};
+use crate::packed::{
+    pack_events, pack_series, pack_stats, PackedEvents, PackedSeries, PackedStats,
+};
 use crate::pricing::NativePricing;
 use crate::{count, js_error, to_js_count};
 
@@ -346,6 +349,23 @@ impl NativeStore {
     #[napi(catch_unwind)]
     pub fn stats_packed<'env>(&self, env: &'env Env, known: Vec<u32>) -> Result<PackedStats<'env>> {
         pack_stats(env, &self.inner.stats_view(), &known)
+    }
+
+    /// The GenAI series, sorted (see [`PackedSeries`]).
+    #[napi(catch_unwind)]
+    pub fn series_packed<'env>(&self, env: &'env Env) -> Result<PackedSeries<'env>> {
+        pack_series(env, &self.inner.series(), self.inner.created_at_ms())
+    }
+
+    /// The Prometheus exposition the core renders, on the latest
+    /// experimental GenAI conventions or v1.36.0.
+    #[napi(catch_unwind)]
+    pub fn prometheus(&self, latest: bool) -> String {
+        self.inner.render_prometheus_with(if latest {
+            GenAiConventions::LatestExperimental
+        } else {
+            GenAiConventions::V1_36
+        })
     }
 
     /// Buffered events, oldest first (see [`PackedEvents`]).

@@ -58,6 +58,7 @@ use crate::event::{
 };
 use crate::intern::TransientReader;
 use crate::provider_utils::current_time_ms;
+use crate::series::SeriesRows;
 use crate::stats::{ComputedStats, Counters, ModelLatency, ModelStats};
 use crate::stats_view::{Rows, StatsView};
 
@@ -113,6 +114,9 @@ pub enum RecordError {
         /// Its length in characters.
         chars: usize,
     },
+    /// The operation name was empty.
+    #[error("operation name must not be empty: leave it out for the default, chat")]
+    EmptyOperation,
     /// A part of the token counts was larger than its whole (cache reads
     /// and writes above the input tokens, reasoning above the output tokens).
     #[error("invalid token usage: {0}")]
@@ -207,6 +211,8 @@ pub struct EventStore {
     /// Records a binding could not hand over, and why (the last reason).
     lost: AtomicU64,
     lost_reason: Mutex<Option<String>>,
+    /// When the store began counting (Unix ms): the start of every cumulative series.
+    created_at_ms: u64,
 }
 
 impl fmt::Debug for EventStore {
@@ -329,6 +335,7 @@ impl EventStore {
             stream_dropped: AtomicU64::new(0),
             lost: AtomicU64::new(0),
             lost_reason: Mutex::new(None),
+            created_at_ms: current_time_ms(),
         }
     }
 
@@ -381,6 +388,12 @@ impl EventStore {
     /// The id prefix shared by this store's events (also names the store).
     pub(crate) fn id_prefix(&self) -> u64 {
         self.prefix
+    }
+
+    /// When the store was made, Unix milliseconds: its statistics count
+    /// from then (the start time of every cumulative OpenTelemetry series).
+    pub fn created_at_ms(&self) -> u64 {
+        self.created_at_ms
     }
 
     /// The most events the buffer holds.
@@ -782,6 +795,7 @@ impl EventStore {
             agents: Rows::default(),
             latency: Vec::new(),
             latency_overflow: ModelLatency::default(),
+            series: SeriesRows::default(),
         };
         for (i, shard) in self.shards.iter().enumerate() {
             let mut shard = lock(shard);
@@ -806,15 +820,9 @@ impl EventStore {
                 acc.merge(l);
             }
             view.latency_overflow.merge(&shard.latency_overflow);
+            shard.series.merge_into(&mut view.series);
         }
         view
-    }
-
-    /// The provider inferred from a recorded model's name.
-    pub(crate) fn inferred_provider_of(&self, model: &str) -> Option<Arc<str>> {
-        let sym = self.names.models.lookup(model)?;
-        let provider = self.names.models.entry(sym).1;
-        Some(self.names.providers.entry(provider).0.clone())
     }
 
     /// Statistics of one model, if it has been recorded.
