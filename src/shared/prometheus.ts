@@ -33,32 +33,29 @@ export function escapeLabel(value: string): string {
   return value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
 }
 
-function family(out: string[], name: string, kind: string, help: string): void {
-  out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${kind}`);
+function family(name: string, kind: string, help: string): string {
+  return `# HELP ${name} ${help}\n# TYPE ${name} ${kind}\n`;
 }
 
-/** A histogram family: its name and the `le` text of each bound. */
+/** A histogram family: its name and the `le` text of each bound (ready to append: `,le="0.01"} `). */
 class HistogramFamily {
-  readonly #bucket: string;
-  readonly #sum: string;
-  readonly #count: string;
   readonly #le: string[];
 
   constructor(readonly name: string, le: string[]) {
-    this.#bucket = `${name}_bucket{`;
-    this.#sum = `${name}_sum{`;
-    this.#count = `${name}_count{`;
     this.#le = [...le.map((b) => `,le="${b}"} `), ',le="+Inf"} '];
   }
 
-  write(out: string[], labels: string, h: BucketCounts, sum: number): void {
-    let cumulative = 0;
+  /** The family's lines for one series, appended to `out` (one string grown by `+=`: V8 joins the pieces once, at the end). */
+  write(out: string, labels: string, h: BucketCounts, sum: number): string {
+    const bucket = `${this.name}_bucket{${labels}`;
+    const le = this.#le;
     const counts = h.counts;
+    let cumulative = 0;
     for (let i = 0; i < counts.length; i++) {
       cumulative += counts[i]!;
-      out.push(this.#bucket + labels + this.#le[i]! + cumulative);
+      out += bucket + le[i]! + cumulative + '\n';
     }
-    out.push(`${this.#sum}${labels}} ${sum}`, `${this.#count}${labels}} ${cumulative}`);
+    return `${out}${this.name}_sum{${labels}} ${sum}\n${this.name}_count{${labels}} ${cumulative}\n`;
   }
 }
 
@@ -92,25 +89,23 @@ export function renderPrometheus(
 ): string {
   const providerLabel = providerAttribute(conventions).replace(/\./g, '_');
   const labels = series.map((s) => labelsOf(s, conventions, providerLabel));
-  const out: string[] = [];
-  family(out, DURATION.name, 'histogram', 'GenAI operation duration.');
+  let out = family(DURATION.name, 'histogram', 'GenAI operation duration.');
   series.forEach((s, i) => {
-    if (countOf(s.duration) > 0) DURATION.write(out, labels[i]![0], s.duration, s.duration.sum / 1e6);
+    if (countOf(s.duration) > 0) out = DURATION.write(out, labels[i]![0], s.duration, s.duration.sum / 1e6);
   });
-  family(
-    out,
+  out += family(
     TTFC.name,
     'histogram',
     'Time to receive the first chunk, measured from when the client issues the generation request to when the first chunk is received in the response stream.',
   );
   series.forEach((s, i) => {
-    if (countOf(s.timeToFirstChunk) > 0) TTFC.write(out, labels[i]![1], s.timeToFirstChunk, s.timeToFirstChunk.sum / 1e6);
+    if (countOf(s.timeToFirstChunk) > 0) out = TTFC.write(out, labels[i]![1], s.timeToFirstChunk, s.timeToFirstChunk.sum / 1e6);
   });
-  family(out, TOKENS.name, 'histogram', 'Number of input and output tokens used.');
+  out += family(TOKENS.name, 'histogram', 'Number of input and output tokens used.');
   series.forEach((s, i) => {
     const base = labels[i]![1];
-    if (countOf(s.inputTokens) > 0) TOKENS.write(out, `${base},gen_ai_token_type="input"`, s.inputTokens, s.inputTokens.sum);
-    if (countOf(s.outputTokens) > 0) TOKENS.write(out, `${base},gen_ai_token_type="output"`, s.outputTokens, s.outputTokens.sum);
+    if (countOf(s.inputTokens) > 0) out = TOKENS.write(out, `${base},gen_ai_token_type="input"`, s.inputTokens, s.inputTokens.sum);
+    if (countOf(s.outputTokens) > 0) out = TOKENS.write(out, `${base},gen_ai_token_type="output"`, s.outputTokens, s.outputTokens.sum);
   });
   const perSeries: [string, string, (s: SeriesReading) => number][] = [
     [
@@ -126,8 +121,10 @@ export function renderPrometheus(
     ],
   ];
   for (const [name, help, value] of perSeries) {
-    family(out, name, 'counter', help);
-    series.forEach((s, i) => out.push(`${name}{${labels[i]![0]}} ${value(s)}`));
+    out += family(name, 'counter', help);
+    series.forEach((s, i) => {
+      out += `${name}{${labels[i]![0]}} ${value(s)}\n`;
+    });
   }
   const outbox: [string, string, string, number][] = [
     ['iron_analytics_events_dropped_total', 'counter', 'LLM events dropped because the buffer was full.', accounting.dropped],
@@ -138,9 +135,6 @@ export function renderPrometheus(
     ['iron_analytics_events_rejected_total', 'counter', 'Events the Control API rejected as invalid.', accounting.rejected],
     ['iron_analytics_records_lost_total', 'counter', 'Records accepted by a binding but never recorded.', accounting.lost],
   ];
-  for (const [name, kind, help, value] of outbox) {
-    family(out, name, kind, help);
-    out.push(`${name} ${value}`);
-  }
-  return `${out.join('\n')}\n`;
+  for (const [name, kind, help, value] of outbox) out += `${family(name, kind, help)}${name} ${value}\n`;
+  return out;
 }

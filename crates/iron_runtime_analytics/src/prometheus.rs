@@ -120,39 +120,67 @@ fn family(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# TYPE {name} {kind}");
 }
 
-/// One histogram family's shape: its name, bounds as `le` strings, and how
-/// to print its sum.
+/// Appends `n` in decimal (the exposition writes ~70 numbers per series:
+/// `write!`'s formatting machinery costs more than the digits).
+fn push_u64(out: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &d in &digits[at..] {
+        out.push(char::from(d));
+    }
+}
+
+/// One histogram family's shape: its name and the `le` text of each bound
+/// (ready to append: `,le="0.01"} `).
 struct Histogram {
     name: &'static str,
     le: Vec<String>,
 }
 
 impl Histogram {
-    fn seconds(name: &'static str, bounds_micros: &[u64]) -> Self {
-        let le = bounds_micros
-            .iter()
-            .map(|&b| (b as f64 / 1e6).to_string())
+    fn new(name: &'static str, bounds: impl Iterator<Item = String>) -> Self {
+        let le = bounds
+            .chain(std::iter::once("+Inf".to_owned()))
+            .map(|b| format!(",le=\"{b}\"}} "))
             .collect();
         Self { name, le }
     }
 
-    fn tokens(name: &'static str) -> Self {
-        Self {
+    fn seconds(name: &'static str, bounds_micros: &[u64]) -> Self {
+        Self::new(
             name,
-            le: TOKEN_BOUNDS.iter().map(u64::to_string).collect(),
-        }
+            bounds_micros.iter().map(|&b| (b as f64 / 1e6).to_string()),
+        )
+    }
+
+    fn tokens(name: &'static str) -> Self {
+        Self::new(name, TOKEN_BOUNDS.iter().map(u64::to_string))
     }
 
     fn write(&self, out: &mut String, labels: &str, counts: &[u64], sum: &str) {
         let name = self.name;
         let mut cumulative = 0u64;
-        for (i, &n) in counts.iter().enumerate() {
-            cumulative = cumulative.saturating_add(n);
-            let le = self.le.get(i).map_or("+Inf", String::as_str);
-            let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{le}\"}} {cumulative}");
+        for (n, le) in counts.iter().zip(&self.le) {
+            cumulative = cumulative.saturating_add(*n);
+            out.push_str(name);
+            out.push_str("_bucket{");
+            out.push_str(labels);
+            out.push_str(le);
+            push_u64(out, cumulative);
+            out.push('\n');
         }
         let _ = writeln!(out, "{name}_sum{{{labels}}} {sum}");
-        let _ = writeln!(out, "{name}_count{{{labels}}} {cumulative}");
+        let _ = write!(out, "{name}_count{{{labels}}} ");
+        push_u64(out, cumulative);
+        out.push('\n');
     }
 }
 
@@ -196,7 +224,7 @@ pub(crate) fn render(
         .iter()
         .map(|s| series_labels(s, conventions))
         .collect();
-    let mut out = String::with_capacity(1_024 + series.len() * 12_288);
+    let mut out = String::with_capacity(1_024 + series.len() * 16_384);
 
     let duration = Histogram::seconds(
         "gen_ai_client_operation_duration_seconds",

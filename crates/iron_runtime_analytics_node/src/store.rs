@@ -360,12 +360,19 @@ impl NativeStore {
     /// The Prometheus exposition the core renders, on the latest
     /// experimental GenAI conventions or v1.36.0.
     #[napi(catch_unwind)]
-    pub fn prometheus(&self, latest: bool) -> String {
-        self.inner.render_prometheus_with(if latest {
+    pub fn prometheus<'env>(&self, env: &'env Env, latest: bool) -> Result<napi::JsString<'env>> {
+        let text = self.inner.render_prometheus_with(if latest {
             GenAiConventions::LatestExperimental
         } else {
             GenAiConventions::V1_36
-        })
+        });
+        // Megabytes of text with 200 models: ASCII (the usual case) is copied
+        // as Latin-1, skipping V8's UTF-8 decoding.
+        if text.is_ascii() {
+            env.create_string_latin1(text.as_bytes())
+        } else {
+            env.create_string(&text)
+        }
     }
 
     /// Buffered events, oldest first (see [`PackedEvents`]).
