@@ -286,12 +286,36 @@ interface RecordDetails {
     cacheWrite1hTokens?: number | null;
     /** Completion tokens spent on reasoning (OpenAI `reasoning_tokens`, Anthropic thinking). */
     reasoningTokens?: number | null;
+    /**
+     * The model the request asked for (`gen_ai.request.model`), when the
+     * recorded model is the one that answered (`gen_ai.response.model`, which
+     * prices the request). Without it the recorded model is both.
+     */
+    requestModel?: string | null;
+    /** The GenAI operation (`gen_ai.operation.name`): `chat` (the default), `text_completion`, `embeddings`, `generate_content`, … */
+    operation?: string | null;
+}
+/**
+ * Details of a failed request, the optional last argument of
+ * `recordLlmFailed`: every field may be absent (or `null`).
+ */
+interface FailureDetails {
+    /** Wall time until the request failed, milliseconds (it counts in `gen_ai.client.operation.duration` with its `error.type`). */
+    durationMs?: number | null;
+    /** The model the request asked for, when the recorded model is another (the one that failed). */
+    requestModel?: string | null;
+    /** The GenAI operation (`gen_ai.operation.name`), `chat` by default. */
+    operation?: string | null;
 }
 /** The former name of {@link RecordDetails} (latency only), kept for existing callers. */
 type LatencyInput = RecordDetails;
 /** Options of `store.recordUsage(pricing, usage, options)`. */
 interface RecordUsageOptions {
-    /** The model the request asked for; recorded when the answer names none. */
+    /**
+     * The model the request asked for: `gen_ai.request.model` of the request's
+     * series, and the model recorded when the answer names none (else the
+     * answer's model is recorded and prices the request).
+     */
     requestModel?: string | null;
     /** The agent that made the request. */
     agentId?: string | null;
@@ -301,6 +325,8 @@ interface RecordUsageOptions {
     durationMs?: number | null;
     /** Time to the first token, milliseconds. */
     ttftMs?: number | null;
+    /** The GenAI operation (`gen_ai.operation.name`), `chat` by default. */
+    operation?: string | null;
 }
 /**
  * Token usage of one request, normalized across providers (what
@@ -375,6 +401,91 @@ interface ModelLatency {
     duration: LatencyHistogram;
     /** Time to the first token of streamed responses. */
     ttft: LatencyHistogram;
+}
+
+/** `[seconds, nanoseconds]` since the Unix epoch (`HrTime` of @opentelemetry/api). */
+type OtelHrTime = [number, number];
+/** Attribute values of a data point. */
+type OtelAttributes = Record<string, string | boolean>;
+/** `DataPointType` of the SDK: `HISTOGRAM = 0`, `GAUGE = 2`, `SUM = 3`. */
+declare const DATA_POINT_TYPE: Readonly<{
+    readonly HISTOGRAM: 0;
+    readonly GAUGE: 2;
+    readonly SUM: 3;
+}>;
+/** `AggregationTemporality.CUMULATIVE` of the SDK. */
+declare const CUMULATIVE = 1;
+/** A metric's name, description, unit and value type. */
+interface OtelMetricDescriptor {
+    readonly name: string;
+    readonly description: string;
+    readonly unit: string;
+    readonly valueType: 0 | 1;
+}
+/** A data point: its interval, attributes and value. */
+interface OtelDataPoint<T> {
+    readonly startTime: OtelHrTime;
+    readonly endTime: OtelHrTime;
+    readonly attributes: OtelAttributes;
+    readonly value: T;
+}
+/** An explicit-bucket histogram value: boundaries, counts per bucket (not cumulative, the last one `+Inf`), sum, count. */
+interface OtelHistogram {
+    buckets: {
+        boundaries: number[];
+        counts: number[];
+    };
+    sum?: number;
+    count: number;
+}
+/** A histogram, a monotonic sum or a gauge, always cumulative. */
+type OtelMetricData = {
+    readonly descriptor: OtelMetricDescriptor;
+    readonly aggregationTemporality: typeof CUMULATIVE;
+    readonly dataPointType: typeof DATA_POINT_TYPE.HISTOGRAM;
+    readonly dataPoints: OtelDataPoint<OtelHistogram>[];
+} | {
+    readonly descriptor: OtelMetricDescriptor;
+    readonly aggregationTemporality: typeof CUMULATIVE;
+    readonly dataPointType: typeof DATA_POINT_TYPE.SUM;
+    readonly dataPoints: OtelDataPoint<number>[];
+    readonly isMonotonic: boolean;
+} | {
+    readonly descriptor: OtelMetricDescriptor;
+    readonly aggregationTemporality: typeof CUMULATIVE;
+    readonly dataPointType: typeof DATA_POINT_TYPE.GAUGE;
+    readonly dataPoints: OtelDataPoint<number>[];
+};
+/** The resource a standalone `collect()` reports (a reader replaces it with its MeterProvider's). */
+interface OtelResource {
+    readonly attributes: OtelAttributes;
+    merge(other: OtelResource | null): OtelResource;
+    getRawAttributes(): [string, string | boolean][];
+}
+/** What `collect()` resolves to: one resource, one scope (`iron-runtime-analytics`), no error unless reading failed. */
+interface OtelCollectionResult {
+    resourceMetrics: {
+        resource: OtelResource;
+        scopeMetrics: {
+            scope: {
+                readonly name: string;
+                readonly version?: string;
+            };
+            metrics: OtelMetricData[];
+        }[];
+    };
+    errors: unknown[];
+}
+/**
+ * The object `store.metricProducer()` returns: a `MetricProducer` of
+ * `@opentelemetry/sdk-metrics` (structurally; pass it in a reader's
+ * `metricProducers`).
+ */
+interface StoreMetricProducer {
+    /** Reads the store now: every metric, cumulative since the store was made. */
+    collect(options?: {
+        timeoutMillis?: number;
+    }): Promise<OtelCollectionResult>;
 }
 
 /**
@@ -795,8 +906,13 @@ interface EventStoreApi {
     recordUsage(pricing: PricingManagerApi, usage: Usage, options?: RecordUsageOptions | null): void;
     /** Records a completed LLM request with an explicit provider name. */
     recordLlmCompletedWithProvider(pricing: PricingManagerApi, model: string, provider: string, inputTokens: number, outputTokens: number, agentId?: string | null, providerId?: string | null): void;
-    /** Records a failed LLM request; provider inferred from the model name. */
-    recordLlmFailed(model: string, agentId?: string | null, providerId?: string | null, errorCode?: string | null, errorMessage?: string | null): void;
+    /**
+     * Records a failed LLM request; provider inferred from the model name.
+     * `details` gives its duration (counted in its series' duration histogram
+     * with `error.type` = `errorCode`, or `_OTHER`), the model asked for and
+     * the operation.
+     */
+    recordLlmFailed(model: string, agentId?: string | null, providerId?: string | null, errorCode?: string | null, errorMessage?: string | null, details?: FailureDetails | null): void;
     /** Records that an agent's spend crossed a budget threshold (a local event). */
     recordBudgetThreshold(thresholdPercent: number, currentSpendMicros: number, budgetMicros: number, agentId?: string | null): void;
     /** Records that the router started listening on `port` (a local event). */
@@ -829,8 +945,21 @@ interface EventStoreApi {
     accounting(): Accounting;
     /** A plain-object snapshot of the statistics of every LLM request recorded. */
     stats(): ComputedStats;
-    /** The statistics and the outbox counters in the Prometheus text format. */
+    /**
+     * The GenAI series and the outbox counters in the Prometheus text format,
+     * on the OpenTelemetry GenAI conventions v1.36.0, or the latest
+     * experimental ones when `OTEL_SEMCONV_STABILITY_OPT_IN` lists
+     * `gen_ai_latest_experimental`.
+     */
     prometheus(): string;
+    /**
+     * The same metrics as an OpenTelemetry `MetricProducer`
+     * (`@opentelemetry/sdk-metrics`, an optional peer dependency never loaded
+     * here): pass it in a `PeriodicExportingMetricReader`'s
+     * `metricProducers` to export over OTLP. Cumulative, histograms with their
+     * buckets, started when the store was made.
+     */
+    metricProducer(): StoreMetricProducer;
 }
 /** The static side of `EventStore`. */
 interface EventStoreClass {
@@ -1219,4 +1348,4 @@ declare const SyncClient: SyncClientClass;
 /** An instance of {@link SyncClient}. */
 type SyncClient = SyncClientApi;
 
-export { type Accounting, type AnalyticsEvent, type BudgetThresholdEvent, type ComputedStats, DEFAULT_BACKOFF_INITIAL_MS, DEFAULT_BACKOFF_MAX_MS, DEFAULT_BATCH_THRESHOLD, DEFAULT_MAX_BATCH, DEFAULT_MAX_EVENT_BYTES, DEFAULT_MAX_IN_FLIGHT, DEFAULT_SPOOL_INTERVAL_MS, DEFAULT_STOP_DEADLINE_MS, DEFAULT_SYNC_INTERVAL_MS, DEFAULT_THRESHOLD_CHECK_MS, DEFAULT_TIMEOUT_MS, type EventBase, type EventInput, type EventReceiver, EventStore, type EventStoreApi, type EventStoreClass, type EventStoreOptions, type EventType, type Implementation, LATENCY_BUCKETS_SECONDS, type LatencyHistogram, type LatencyInput, type LlmCompletedEvent, type LlmFailedEvent, MAX_METERED_BODY_BYTES, MIN_MAX_EVENT_BYTES, MIN_SPOOL_BYTES, type MeterOptions, type MeterRecord, type ModelLatency, type ModelPricing, type ModelStats, PricingManager, type PricingManagerApi, type PricingManagerClass, PricingTableError, Provider, type ProviderName, REJECTED_RING_CAPACITY, type RecordDetails, type RecordUsageOptions, type RejectedEvent, type RouterStartedEvent, type RouterStoppedEvent, SHUTDOWN_SIGNALS, type ShutdownSignal, type SpoolStatus, SseUsageAccumulator, type SseUsageAccumulatorOptions, SyncClient, type SyncClientApi, type SyncClientClass, SyncConfig, SyncError, type SyncFailureKind, type SyncHandleApi, type SyncReport, type Usage, type UsageError, errorCodeForStatus, implementation, inferProvider, meterFetchResponse, meterNodeResponse, nativeLoadError, usageFromResponse };
+export { type Accounting, type AnalyticsEvent, type BudgetThresholdEvent, type ComputedStats, DEFAULT_BACKOFF_INITIAL_MS, DEFAULT_BACKOFF_MAX_MS, DEFAULT_BATCH_THRESHOLD, DEFAULT_MAX_BATCH, DEFAULT_MAX_EVENT_BYTES, DEFAULT_MAX_IN_FLIGHT, DEFAULT_SPOOL_INTERVAL_MS, DEFAULT_STOP_DEADLINE_MS, DEFAULT_SYNC_INTERVAL_MS, DEFAULT_THRESHOLD_CHECK_MS, DEFAULT_TIMEOUT_MS, type EventBase, type EventInput, type EventReceiver, EventStore, type EventStoreApi, type EventStoreClass, type EventStoreOptions, type EventType, type FailureDetails, type Implementation, LATENCY_BUCKETS_SECONDS, type LatencyHistogram, type LatencyInput, type LlmCompletedEvent, type LlmFailedEvent, MAX_METERED_BODY_BYTES, MIN_MAX_EVENT_BYTES, MIN_SPOOL_BYTES, type MeterOptions, type MeterRecord, type ModelLatency, type ModelPricing, type ModelStats, PricingManager, type PricingManagerApi, type PricingManagerClass, PricingTableError, Provider, type ProviderName, REJECTED_RING_CAPACITY, type RecordDetails, type RecordUsageOptions, type RejectedEvent, type RouterStartedEvent, type RouterStoppedEvent, SHUTDOWN_SIGNALS, type ShutdownSignal, type SpoolStatus, SseUsageAccumulator, type SseUsageAccumulatorOptions, SyncClient, type SyncClientApi, type SyncClientClass, SyncConfig, SyncError, type SyncFailureKind, type SyncHandleApi, type SyncReport, type Usage, type UsageError, errorCodeForStatus, implementation, inferProvider, meterFetchResponse, meterNodeResponse, nativeLoadError, usageFromResponse };

@@ -47,6 +47,9 @@ slots('RECORD_KIND', layout.batch.kinds, 'Record kinds.');
 slots('STATS_HEADER', layout.stats.header, 'Stats header slots.');
 slots('STATS_ROW', layout.stats.row, 'Slots of one stats row.');
 slots('HISTOGRAM', layout.stats.histogram, 'Slots of one histogram, before its bucket counts.');
+slots('SERIES_HEADER', layout.series.header, 'GenAI series reading header slots.');
+slots('SERIES_ROW', layout.series.row, 'Slots of one series row, before its bucket counts.');
+slots('SERIES_HISTOGRAM', layout.series.histograms, 'The histograms after a series row, in order.');
 slots('EVENTS_HEADER', layout.events.header, 'Event reading header slots.');
 slots('EVENT', layout.events.event, 'Slots of one event.');
 lines.push(
@@ -55,6 +58,7 @@ lines.push(
   `export const BATCH_RECORDS = ${layout.batch.records};`,
   `export const BATCH_STRING_BYTES = ${layout.batch.stringBytes};`,
   `export const BATCH_CHECK = ${layout.batch.check};`,
+  `export const SERIES_BUCKETS = ${layout.series.buckets};`,
   `export const STATS_OVERFLOW_NAME = ${layout.stats.overflowName};`,
   '',
   '/** Event kinds by their number in an event reading. */',
@@ -72,7 +76,7 @@ const providersOutput = resolve(root, 'src/shared/generated/providers.ts');
 const { providers } = JSON.parse(readFileSync(providersInput, 'utf8'));
 if (!Array.isArray(providers)) throw new Error('providers.json: `providers` must be a list');
 for (const p of providers) {
-  for (const key of ['constant', 'name', 'otel', 'wire']) {
+  for (const key of ['constant', 'name', 'otel', 'otelSystem', 'wire']) {
     if (typeof p[key] !== 'string') throw new Error(`providers.json: every provider needs a string ${key}`);
   }
   for (const prefix of p.prefixes) {
@@ -90,8 +94,11 @@ const providerLines = [
   '/** Model-name prefixes (lowercase), tried in order, matched ASCII case-insensitively. */',
   `export const PREFIXES: ReadonlyArray<readonly [string, string]> = ${JSON.stringify(providers.flatMap((p) => p.prefixes.map((x) => [x, p.name])))};`,
   '',
-  '/** The OpenTelemetry GenAI `gen_ai.provider.name` of each provider name. */',
+  '/** The OpenTelemetry GenAI `gen_ai.provider.name` of each provider name (latest experimental conventions). */',
   `export const OTEL_NAMES: Readonly<Record<string, string>> = ${JSON.stringify(Object.fromEntries(providers.map((p) => [p.name, p.otel])))};`,
+  '',
+  '/** The OpenTelemetry GenAI `gen_ai.system` of each provider name (conventions v1.36.0). */',
+  `export const OTEL_SYSTEM_NAMES: Readonly<Record<string, string>> = ${JSON.stringify(Object.fromEntries(providers.map((p) => [p.name, p.otelSystem])))};`,
   '',
   '/** What Protocol 012 accepts for each provider name (the others are sent as unknown). */',
   `export const WIRE_NAMES: Readonly<Record<string, string>> = ${JSON.stringify(Object.fromEntries(providers.map((p) => [p.name, p.wire])))};`,

@@ -28,8 +28,10 @@ describe('hostile cardinality', () => {
     expect(r.agentRows).toBe(2_001);
     expect(r.overflow).toBe(COUNT + 1 - 2_000);
     expect(r.overflowMarked).toBe(true);
-    // ~8 families × 2,001 rows of ~130 bytes: bounded by the limit, not the names.
-    expect(r.metricsBytes as number).toBeLessThan(4_000_000);
+    // 2,001 GenAI series (the limit and the overflow series), each two token
+    // histograms of 17 lines and 3 counters, ~10 kB with these 50-character
+    // names: bounded by the limit, not by the names seen.
+    expect(r.metricsBytes as number).toBeLessThan(2_001 * 12_000);
     expect(r.lastModel).toBe(`model-9998-${'x'.repeat(40)}`); // the outbox kept the first 10,000 events
     expect(r.accounting).toMatchObject({ recorded: COUNT + 1, buffered: 0, drained: 10_000, dropped: COUNT + 1 - 10_000, lost: 0 });
     // Unbounded tables took ~0.7 GB per million names (~210 MB here); the

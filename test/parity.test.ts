@@ -2,6 +2,7 @@
 // give the same stats (every field) and the same events (every field but the
 // id and the timestamp), the same accounting and the same errors.
 import { beforeAll, describe, expect, it, vi } from 'vitest';
+import { withOptIn } from './helpers/opt-in.js';
 import fc from 'fast-check';
 import type { Backend, EventStoreApi, PricingManagerApi } from '../src/shared/api.js';
 import { jsBackend } from '../src/js/index.js';
@@ -18,14 +19,15 @@ const apis: Record<'native' | 'js', Api> = {
   js: jsBackend,
 };
 
-const MODELS = ['gpt-4', 'gpt-4o-mini', 'claude-3-opus-20240229', 'gemini-2.0-flash', 'grok-3', 'my-finetune', 'o3-mini'];
+const MODELS = ['gpt-4', 'gpt-4o-mini', 'claude-3-opus-20240229', 'gemini-2.0-flash', 'grok-3', 'my-finetune', 'o3-mini', 'openai/gpt-4o'];
+const OPERATIONS = [null, 'chat', 'text_completion', 'embeddings', 'my_op', 'other_op'];
 const AGENTS = [null, 'agent_a', 'agent_b'];
 
 type Step =
-  | { op: 'completed'; model: number; input: number; output: number; agent: number; providerId: boolean }
+  | { op: 'completed'; model: number; input: number; output: number; agent: number; providerId: boolean; series: Series }
   | { op: 'usage'; model: number; input: number; output: number; cacheRead: number; cacheWrite: number; cacheWrite1h: number; reasoning: number; error: boolean }
   | { op: 'withProvider'; model: number; provider: string; input: number; output: number }
-  | { op: 'failed'; model: number; agent: number; code: string | null; message: string | null }
+  | { op: 'failed'; model: number; agent: number; code: string | null; message: string | null; series: Series }
   | { op: 'budget'; percent: number }
   | { op: 'started'; port: number }
   | { op: 'stopped' }
@@ -33,6 +35,26 @@ type Step =
   | { op: 'sync'; picks: number[] }
   | { op: 'reject'; picks: number[] }
   | { op: 'drain' };
+
+/** The series names and latencies a record may give. */
+interface Series {
+  requestModel: number | null;
+  operation: number;
+  durationMs: number | null;
+  ttftMs: number | null;
+}
+const series: fc.Arbitrary<Series> = fc.record({
+  requestModel: fc.option(fc.nat(MODELS.length - 1)),
+  operation: fc.nat(OPERATIONS.length - 1),
+  durationMs: fc.option(fc.oneof(fc.nat(200_000), fc.double({ min: 0, max: 100_000, noNaN: true }))),
+  ttftMs: fc.option(fc.nat(20_000)),
+});
+const details = (s: Series) => ({
+  requestModel: s.requestModel === null ? null : MODELS[s.requestModel]!,
+  operation: OPERATIONS[s.operation],
+  durationMs: s.durationMs,
+  ttftMs: s.ttftMs,
+});
 
 const usage = fc
   .record({ input: fc.nat(2_000_000), output: fc.nat(500_000), a: fc.double({ min: 0, max: 1, noNaN: true }), b: fc.double({ min: 0, max: 1, noNaN: true }), c: fc.double({ min: 0, max: 1, noNaN: true }), r: fc.double({ min: 0, max: 1, noNaN: true }), model: fc.nat(MODELS.length - 1), error: fc.boolean() })
@@ -45,9 +67,9 @@ const usage = fc
 
 const step: fc.Arbitrary<Step> = fc.oneof(
   { weight: 3, arbitrary: usage },
-  { weight: 6, arbitrary: fc.record({ op: fc.constant('completed' as const), model: fc.nat(MODELS.length - 1), input: fc.nat(2_000_000), output: fc.nat(500_000), agent: fc.nat(2), providerId: fc.boolean() }) },
+  { weight: 6, arbitrary: fc.record({ op: fc.constant('completed' as const), model: fc.nat(MODELS.length - 1), input: fc.nat(2_000_000), output: fc.nat(500_000), agent: fc.nat(2), providerId: fc.boolean(), series }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('withProvider' as const), model: fc.nat(MODELS.length - 1), provider: fc.constantFrom('openai', 'azure', 'anthropic'), input: fc.nat(1000), output: fc.nat(1000) }) },
-  { weight: 2, arbitrary: fc.record({ op: fc.constant('failed' as const), model: fc.nat(MODELS.length - 1), agent: fc.nat(2), code: fc.constantFrom(null, 'rate_limit', 'timeout'), message: fc.constantFrom(null, 'boom', 'héllo 世界', '🚀 quota exceeded', '') }) },
+  { weight: 2, arbitrary: fc.record({ op: fc.constant('failed' as const), model: fc.nat(MODELS.length - 1), agent: fc.nat(2), code: fc.constantFrom(null, 'rate_limit', 'timeout', 'overloaded', 'e"\\x'), message: fc.constantFrom(null, 'boom', 'héllo 世界', '🚀 quota exceeded', ''), series }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('budget' as const), percent: fc.nat(150) }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('started' as const), port: fc.nat(65535) }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('stopped' as const) }) },
@@ -75,13 +97,13 @@ function apply(api: Api, store: EventStoreApi, pricing: PricingManagerApi, s: St
         cacheWrite1hTokens: s.cacheWrite1h,
         reasoningTokens: s.reasoning,
         error: s.error ? { code: 'overloaded_error', message: 'Overloaded' } : null,
-      }, { agentId: 'agent_b', durationMs: s.input % 5_000 });
+      }, { agentId: 'agent_b', durationMs: s.input % 5_000, requestModel: MODELS[(s.model + 1) % MODELS.length], operation: s.error ? 'embeddings' : null });
     case 'completed':
-      return store.recordLlmCompleted(pricing, model, s.input, s.output, AGENTS[s.agent], s.providerId ? 'ip_openai-001' : null);
+      return store.recordLlmCompleted(pricing, model, s.input, s.output, AGENTS[s.agent], s.providerId ? 'ip_openai-001' : null, details(s.series));
     case 'withProvider':
       return store.recordLlmCompletedWithProvider(pricing, model, s.provider, s.input, s.output);
     case 'failed':
-      return store.recordLlmFailed(model, AGENTS[s.agent], null, s.code, s.message);
+      return store.recordLlmFailed(model, AGENTS[s.agent], null, s.code, s.message, details(s.series));
     case 'budget':
       return store.recordBudgetThreshold(s.percent, 8_000, 10_000, 'agent_a');
     case 'started':
@@ -102,6 +124,18 @@ function apply(api: Api, store: EventStoreApi, pricing: PricingManagerApi, s: St
   void api;
 }
 
+/** A collection's metrics without their times (the stores were made at different instants). */
+function withoutTimes(result: Awaited<ReturnType<ReturnType<EventStoreApi['metricProducer']>['collect']>>) {
+  expect(result.errors).toEqual([]);
+  return result.resourceMetrics.scopeMetrics.map((scope) => ({
+    scope: scope.scope,
+    metrics: scope.metrics.map((m) => ({
+      ...m,
+      dataPoints: (m.dataPoints as { startTime: unknown; endTime: unknown }[]).map(({ startTime: _s, endTime: _e, ...rest }) => rest),
+    })),
+  }));
+}
+
 beforeAll(() => {
   // Both warn once per unpriced model ('my-finetune'): expected here, not news.
   const warn = console.warn;
@@ -111,9 +145,9 @@ beforeAll(() => {
 });
 
 describe('native and fallback agree', () => {
-  it('on every stats field, event field and count, for any sequence', () => {
-    fc.assert(
-      fc.property(fc.integer({ min: 1, max: 12 }), fc.integer({ min: 1, max: 8 }), fc.array(step, { maxLength: 80 }), (capacity, cardinalityLimit, steps) => {
+  it('on every stats field, event field, count and metric, for any sequence', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 1, max: 12 }), fc.integer({ min: 1, max: 8 }), fc.array(step, { maxLength: 80 }), async (capacity, cardinalityLimit, steps) => {
         const stores = {
           native: { store: new apis.native.EventStore({ capacity, cardinalityLimit }), pricing: new apis.native.PricingManager() },
           js: { store: new apis.js.EventStore({ capacity, cardinalityLimit }), pricing: new apis.js.PricingManager() },
@@ -129,6 +163,12 @@ describe('native and fallback agree', () => {
         expect(strip(stores.native.store.unsyncedEvents())).toEqual(strip(stores.js.store.unsyncedEvents()));
         expect(stores.native.store.len()).toBe(stores.js.store.len());
         expect(stores.native.store.unsyncedCount()).toBe(stores.js.store.unsyncedCount());
+        // The same exposition byte for byte (the core renders the native one), on both conventions.
+        for (const optIn of [undefined, 'gen_ai_latest_experimental']) {
+          withOptIn(optIn, () => expect(stores.native.store.prometheus()).toBe(stores.js.store.prometheus()));
+        }
+        const [a, b] = await Promise.all([stores.native.store.metricProducer().collect(), stores.js.store.metricProducer().collect()]);
+        expect(withoutTimes(a)).toEqual(withoutTimes(b));
       }),
       { numRuns: 150 },
     );

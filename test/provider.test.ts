@@ -29,6 +29,18 @@ const cases: Array<[string, ProviderName]> = [
   ['DeepSeek-Reasoner', 'deepseek'],
   ['grok-3', 'xai'],
   ['grok-4-0709', 'xai'],
+  // A `provider/` prefix names its provider, as LiteLLM and OpenRouter spell models.
+  ['openai/gpt-4', 'openai'],
+  ['openai/gpt-4o', 'openai'],
+  ['OpenAI/o3', 'openai'],
+  ['anthropic/claude-3-opus', 'anthropic'],
+  ['gemini/gemini-2.5-pro', 'google'],
+  ['google/gemini-2.5-flash', 'google'],
+  ['mistral/mistral-large-latest', 'mistral'],
+  ['mistralai/mistral-small', 'mistral'],
+  ['deepseek/deepseek-chat', 'deepseek'],
+  ['xai/grok-4', 'xai'],
+  ['x-ai/grok-4', 'xai'],
   // Not matches: exact prefixes only, on the name as given.
   ['o', 'unknown'],
   ['o2-mini', 'unknown'],
@@ -37,8 +49,9 @@ const cases: Array<[string, ProviderName]> = [
   ['claude', 'unknown'],
   ['gemini', 'unknown'],
   ['mistral', 'unknown'],
-  ['openai/gpt-4', 'unknown'],
-  ['anthropic/claude-3-opus', 'unknown'],
+  ['openrouter/openai/gpt-4', 'unknown'],
+  ['azure/gpt-4o', 'unknown'],
+  ['openai', 'unknown'],
   [' gpt-4', 'unknown'],
   ['llama-3.1-70b', 'unknown'],
   ['text-embedding', 'unknown'],
@@ -114,10 +127,10 @@ describe('recording infers the provider', () => {
     expect(store.snapshotEvents().map((e) => (e as { provider: string }).provider)).toEqual(['anthropic', 'my-gateway']);
   });
 
-  it('keeps the model name as recorded (no case folding, no prefix stripping)', () => {
+  it('keeps the model name as recorded (no case folding, no prefix stripping), its provider/ prefix naming the provider', () => {
     const store = new EventStore();
     store.recordLlmCompleted(pricing, 'OpenAI/GPT-4', 150, 50);
-    expect(store.snapshotEvents()[0]).toMatchObject({ model: 'OpenAI/GPT-4', provider: 'unknown', costMicros: 7500 });
+    expect(store.snapshotEvents()[0]).toMatchObject({ model: 'OpenAI/GPT-4', provider: 'openai', costMicros: 7500 });
     expect(Object.keys(store.stats().byModel)).toEqual(['OpenAI/GPT-4']);
   });
 });

@@ -265,9 +265,11 @@ async function caseRecordFailed() {
 // 3: stats() with 200 models
 // ---------------------------------------------------------------------------
 
-async function caseStats() {
-  const MODEL_COUNT = 200;
-  const PER_MODEL = 5;
+const MODEL_COUNT = 200;
+const PER_MODEL = 5;
+
+/** A store of 200 models × 5 requests, 3 agents, each request with a duration and a time to first token. */
+function storeOf200Models() {
   const prefixes = ['gpt-4o-bench-', 'claude-3-5-bench-', 'gemini-1.5-bench-', 'mistral-bench-'];
   const names = Array.from({ length: MODEL_COUNT }, (_, i) => `${prefixes[i % 4]}${i}`);
   const store = EventStore.withCapacity(10_000);
@@ -278,6 +280,11 @@ async function caseStats() {
       store.recordLlmCompleted(pricing, model, INPUT_TOKENS[a], OUTPUT_TOKENS[a], AGENTS[k % 3], PROVIDER_ID, LATENCIES[a]);
     }
   }
+  return store;
+}
+
+async function caseStats() {
+  const store = storeOf200Models();
   let sink = 0;
   const r = await runTasks([
     {
@@ -295,6 +302,48 @@ async function caseStats() {
   check(sink > 0, 'consumed');
   metric('stats_200_models', r.stats.p50Ms * 1e3, 'µs/op', 'lower');
   info.samples = { stats: r.stats.samples };
+}
+
+// ---------------------------------------------------------------------------
+// 8: prometheus() and metricProducer().collect() with 200 models
+// ---------------------------------------------------------------------------
+
+async function caseMetrics() {
+  // Every series with a duration, a first chunk and both token histograms.
+  const store = storeOf200Models();
+  const producer = store.metricProducer();
+  let sink = 0;
+  const r = await runTasks([
+    {
+      name: 'prometheus',
+      fn() {
+        // Reading a character flattens the string, as writing it to a socket would.
+        const text = store.prometheus();
+        sink += text.charCodeAt(text.length >> 1);
+      },
+    },
+  ]);
+  // collect() is async (the SDK's interface): timed per call, awaited, in its own loop.
+  const samples = [];
+  const deadline = performance.now() + TASK_MS;
+  for (let i = 0; i < 8 || performance.now() < deadline; i++) {
+    const t0 = performance.now();
+    const result = await producer.collect();
+    samples.push(performance.now() - t0);
+    sink += result.resourceMetrics.scopeMetrics[0].metrics.length;
+  }
+  const text = store.prometheus();
+  const series = text.split('\n').filter((l) => l.startsWith('iron_analytics_requests_total{')).length;
+  check(series === MODEL_COUNT, `prometheus: ${series} series, expected ${MODEL_COUNT}`);
+  check(text.split('\n').filter((l) => l.startsWith('gen_ai_client_token_usage_count{')).length === 2 * MODEL_COUNT, 'prometheus: token histograms');
+  const collected = (await producer.collect()).resourceMetrics.scopeMetrics[0].metrics;
+  const duration = collected.find((m) => m.descriptor.name === 'gen_ai.client.operation.duration');
+  check(duration.dataPoints.length === MODEL_COUNT && duration.dataPoints.every((p) => p.value.count === PER_MODEL), 'collect: 200 duration histograms');
+  check(sink > 0, 'consumed');
+  metric('prometheus_200_models', r.prometheus.p50Ms * 1e3, 'µs/op', 'lower');
+  metric('collect_200_models', median(samples.slice(Math.floor(samples.length / 3))) * 1e3, 'µs/op', 'lower');
+  info.samples = { prometheus: r.prometheus.samples, collect: samples.length };
+  info.exposition_bytes = text.length;
 }
 
 // ---------------------------------------------------------------------------
@@ -633,6 +682,7 @@ const CASES = {
   workers: caseWorkers,
   memory: caseMemory,
   sync: caseSync,
+  metrics: caseMetrics,
 };
 
 const run = CASES[caseId];

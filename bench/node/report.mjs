@@ -62,6 +62,15 @@ export const NODE_CASES = [
       '`fetch_*`: the answer comes from `fetch()` to an SSE upstream in another process on 127.0.0.1. `in_memory_*`: the ' +
       'body is an in-memory ReadableStream of the 201 events, one per chunk (no network: the worst case).',
   },
+  {
+    id: 'metrics',
+    title: '8. `prometheus()` and `metricProducer().collect()`, 200 models',
+    impls: ['native', 'js'],
+    what:
+      'The store of case 3 (200 models × 5 requests, each with a duration, a time to first token and tokens): 200 GenAI ' +
+      'series of 4 histograms each. `prometheus_200_models`: the exposition text (the native one rendered by the core); ' +
+      '`collect_200_models`: one awaited `collect()` of the OpenTelemetry producer (median of the later two thirds of the calls).',
+  },
 ];
 
 // ---------------------------------------------------------------------------
@@ -142,6 +151,10 @@ export function evaluateTargets(node, rust) {
   add('Node', 'native `recordLlmCompleted` (tight) / js', ratio('record_completed', 'tight'), '≤', 1.0, '×', ratioRange('record_completed', 'tight'));
   add('Node', 'native `recordLlmCompleted` (tight)', nodeMedian(node, 'record_completed', 'tight', 'native'), '≤', 150, 'ns', range('record_completed', 'tight'));
   add('Node', 'native `stats()` (200 models) / js', ratio('stats', 'stats_200_models'), '≤', 1.0, '×', ratioRange('stats', 'stats_200_models'));
+  for (const impl of ['native', 'js']) {
+    add('Node', `${impl} \`prometheus()\` (200 models)`, nodeMedian(node, 'metrics', 'prometheus_200_models', impl), '≤', 2000, 'µs', range('metrics', 'prometheus_200_models', impl));
+    add('Node', `${impl} \`metricProducer().collect()\` (200 models)`, nodeMedian(node, 'metrics', 'collect_200_models', impl), '≤', 2000, 'µs', range('metrics', 'collect_200_models', impl));
+  }
   const nodeControl = nodeMedian(node, 'workers', 'control_ratio_2_over_1', 'native');
   add(
     'Node',

@@ -58,6 +58,9 @@ fn main() {
     slots("STATS_HEADER", &list(&["stats", "header"]));
     slots("STATS_ROW", &list(&["stats", "row"]));
     slots("HISTOGRAM", &list(&["stats", "histogram"]));
+    slots("SERIES_HEADER", &list(&["series", "header"]));
+    slots("SERIES_ROW", &list(&["series", "row"]));
+    slots("SERIES_HISTOGRAM", &list(&["series", "histograms"]));
     slots("EVENTS_HEADER", &list(&["events", "header"]));
     slots("EVENT", &list(&["events", "event"]));
     slots("EVENT_KIND", &list(&["events", "kinds"]));
@@ -71,6 +74,12 @@ fn main() {
         out,
         "pub const BATCH_STRING_BYTES: usize = {};",
         int(&["batch", "stringBytes"])
+    )
+    .ok();
+    writeln!(
+        out,
+        "pub const SERIES_BUCKETS: usize = {};",
+        int(&["series", "buckets"])
     )
     .ok();
     writeln!(

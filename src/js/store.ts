@@ -7,6 +7,7 @@ import type {
   ComputedStats,
   EventInput,
   EventStoreOptions,
+  FailureDetails,
   ModelLatency,
   ModelStats,
   RecordDetails,
@@ -34,6 +35,14 @@ import {
 } from '../shared/validate.js';
 import { Provider, inferProviderUnchecked } from '../shared/provider.js';
 import { renderPrometheus } from '../shared/prometheus.js';
+import { createMetricProducer, type StoreMetricProducer } from '../shared/otel.js';
+import {
+  DEFAULT_OPERATION,
+  UNNAMED_ERROR_TYPE,
+  WELL_KNOWN_OPERATIONS,
+  conventionsFromEnv,
+  type SeriesSnapshot,
+} from '../shared/series.js';
 import { recordUsageOn } from '../shared/record-usage.js';
 import { Fifo } from './fifo.js';
 import { SeqQueue } from './seq-queue.js';
@@ -41,7 +50,17 @@ import { IdSource, canonicalUuid } from './ids.js';
 import { isPricingManager, lookupPrice, usageCostMicros, type PricingManager, type PriceEntry } from './pricing.js';
 import { createReceiver, offerToReceiver, type Receiver } from './stream.js';
 import { toPublic, type Stored, type StoredLlm, type StoredLocal } from './events.js';
-import { LatencyTally, Saturation, Tally, TallyTable, addOverflowRow, type Counts } from './tally.js';
+import {
+  KeptNames,
+  LatencyTally,
+  Saturation,
+  SeriesTable,
+  Tally,
+  TallyTable,
+  addOverflowRow,
+  type Counts,
+  type SeriesObservation,
+} from './tally.js';
 import type { BudgetThresholdEvent, LlmCompletedEvent, LlmFailedEvent, RouterStartedEvent, RouterStoppedEvent } from '../shared/types.js';
 
 const MICROS_PER_USD = 1_000_000;
@@ -56,6 +75,14 @@ const NO_PARTS: Counts = {
   cacheWrite1hTokens: 0,
   reasoningTokens: 0,
 };
+
+/** The series names a record may give: the model asked for and the operation (absent: the model, `chat`). */
+interface SeriesNames {
+  requestModel?: string | null;
+  operation?: string | null;
+}
+const NO_SERIES_NAMES: SeriesNames = {};
+const ALWAYS_KEPT_OPERATIONS: ReadonlySet<string> = new Set(WELL_KNOWN_OPERATIONS);
 
 /** What the store remembers per kept model name, so that recording allocates nothing after the first time. */
 interface ModelEntry {
@@ -116,6 +143,10 @@ export class EventStore implements EventStoreApi {
   #overflowWarned = false;
   readonly #byProvider: TallyTable;
   readonly #byAgent: TallyTable;
+  /** Provider ids, error codes and operation names, kept as the core keeps its labels. */
+  readonly #labels: KeptNames;
+  readonly #series: SeriesTable;
+  readonly #startTimeMs = Date.now();
 
   /**
    * A store with room for `options.capacity` events (default 10,000) keeping
@@ -128,6 +159,8 @@ export class EventStore implements EventStoreApi {
     this.#limit = cardinalityLimit;
     this.#byProvider = new TallyTable(cardinalityLimit, BUILT_IN_PROVIDERS);
     this.#byAgent = new TallyTable(cardinalityLimit);
+    this.#labels = new KeptNames(cardinalityLimit, ALWAYS_KEPT_OPERATIONS);
+    this.#series = new SeriesTable(cardinalityLimit);
   }
 
   /** A store with room for `capacity` events (1..100,000,000). */
@@ -177,7 +210,7 @@ export class EventStore implements EventStoreApi {
    * and the latency, if given, in the model's histograms. Counted in the
    * statistics even when the full buffer drops the event.
    *
-   * @param details `{ durationMs?, ttftMs?, cacheReadTokens?, cacheWriteTokens?, cacheWrite1hTokens?, reasoningTokens? }`.
+   * @param details `{ durationMs?, ttftMs?, cacheReadTokens?, cacheWriteTokens?, cacheWrite1hTokens?, reasoningTokens?, requestModel?, operation? }`.
    */
   recordLlmCompleted(
     pricing: PricingManagerApi,
@@ -199,7 +232,7 @@ export class EventStore implements EventStoreApi {
         this.#overflowLatencyTally().observe(details.durationMs, details.ttftMs);
       }
       this.#completed(null, this.#overflowModel, this.#byProvider.of(inferred), pricing as PricingManager, name, inferred,
-        counts ?? plain(inputTokens, outputTokens), agentId, providerId);
+        counts ?? plain(inputTokens, outputTokens), agentId, providerId, details);
       return;
     }
     const providerTally = (entry.inferredTally ??= this.#byProvider.of(entry.inferred));
@@ -207,7 +240,7 @@ export class EventStore implements EventStoreApi {
       (entry.latency ??= new LatencyTally()).observe(details.durationMs, details.ttftMs);
     }
     this.#completed(entry, entry.tally, providerTally, pricing as PricingManager, name, entry.inferred,
-      counts ?? plain(inputTokens, outputTokens), agentId, providerId);
+      counts ?? plain(inputTokens, outputTokens), agentId, providerId, details);
   }
 
   /** Records a request from a toolkit `Usage`: a failure when it carries an error, else completed with every part. */
@@ -231,23 +264,28 @@ export class EventStore implements EventStoreApi {
     const providerName = wellFormed(provider);
     const entry = this.#modelEntry(name);
     this.#completed(entry, entry?.tally ?? this.#overflowModel, this.#byProvider.of(providerName), pricing as PricingManager,
-      name, providerName, plain(inputTokens, outputTokens), agentId, providerId);
+      name, providerName, plain(inputTokens, outputTokens), agentId, providerId, null);
   }
 
-  /** Records a failed LLM request; provider inferred from the model name. */
+  /**
+   * Records a failed LLM request; provider inferred from the model name.
+   * `details`: `{ durationMs?, requestModel?, operation? }`.
+   */
   recordLlmFailed(
     model: string,
     agentId?: string | null,
     providerId?: string | null,
     errorCode?: string | null,
     errorMessage?: string | null,
+    details?: FailureDetails | null,
   ): void {
-    checkLlmFailedArgs(model, agentId, providerId, errorCode, errorMessage);
+    checkLlmFailedArgs(model, agentId, providerId, errorCode, errorMessage, details);
     const name = wellFormed(model);
     const entry = this.#modelEntry(name);
     const inferred = entry?.inferred ?? inferProviderUnchecked(name);
     const providerTally = entry === null ? this.#byProvider.of(inferred) : (entry.inferredTally ??= this.#byProvider.of(inferred));
-    this.#failed(entry?.tally ?? this.#overflowModel, providerTally, name, inferred, agentId, providerId, errorCode, errorMessage);
+    this.#failed(entry?.tally ?? this.#overflowModel, providerTally, name, inferred, agentId, providerId, errorCode, errorMessage,
+      entry !== null, details);
   }
 
   /** Records that an agent's spend crossed a budget threshold (a local event). */
@@ -287,14 +325,22 @@ export class EventStore implements EventStoreApi {
         const cost = Math.min(input.costMicros + 0, MAX);
         const agentId = input.agentId == null ? null : wellFormed(input.agentId);
         this.#countCompleted(entry?.tally ?? this.#overflowModel, this.#byProvider.of(provider), counts, cost, false, agentId);
-        this.#storeCompleted(name, provider, counts, cost, agentId, input.providerId == null ? null : wellFormed(input.providerId));
+        const providerId = input.providerId == null ? null : wellFormed(input.providerId);
+        this.#observeSeries(name, entry !== null, provider, providerId, undefined, NO_SERIES_NAMES, {
+          durationMs: null,
+          ttftMs: null,
+          tokens: [counts.inputTokens, counts.outputTokens],
+          costMicros: cost,
+          unpriced: false,
+        });
+        this.#storeCompleted(name, provider, counts, cost, agentId, providerId);
         return;
       }
       case 'llm_request_failed': {
         const name = wellFormed(input.model);
         const entry = this.#modelEntry(name);
         this.#failed(entry?.tally ?? this.#overflowModel, this.#byProvider.of(wellFormed(input.provider)), name,
-          wellFormed(input.provider), input.agentId, input.providerId, input.errorCode, input.errorMessage);
+          wellFormed(input.provider), input.agentId, input.providerId, input.errorCode, input.errorMessage, entry !== null, null);
         return;
       }
       case 'budget_threshold_reached':
@@ -343,6 +389,7 @@ export class EventStore implements EventStoreApi {
     counts: Counts,
     agentId: string | null | undefined,
     providerId: string | null | undefined,
+    details: (RecordDetails & SeriesNames) | null | undefined,
   ): void {
     let price: PriceEntry | null;
     if (entry === null) {
@@ -359,7 +406,48 @@ export class EventStore implements EventStoreApi {
     if (price === null) this.#warnUnpriced(entry, model);
     const agent = agentId == null ? null : wellFormed(agentId);
     this.#countCompleted(modelTally, providerTally, counts, cost, price === null, agent);
-    this.#storeCompleted(model, provider, counts, cost, agent, providerId == null ? null : wellFormed(providerId));
+    const id = providerId == null ? null : wellFormed(providerId);
+    this.#observeSeries(model, entry !== null, provider, id, undefined, details ?? NO_SERIES_NAMES, {
+      durationMs: details?.durationMs,
+      ttftMs: details?.ttftMs,
+      tokens: [counts.inputTokens, counts.outputTokens],
+      costMicros: cost,
+      unpriced: price === null,
+    });
+    this.#storeCompleted(model, provider, counts, cost, agent, id);
+  }
+
+  /**
+   * Adds a request to its GenAI series. Names are kept in the order the
+   * native wrapper hands them to the core (provider id, error code, request
+   * model, operation), so that both implementations keep the same ones.
+   *
+   * @param errorCode `undefined` for a completed request.
+   */
+  #observeSeries(
+    model: string,
+    modelKept: boolean,
+    provider: string,
+    providerId: string | null,
+    errorCode: string | null | undefined,
+    names: SeriesNames,
+    o: SeriesObservation,
+  ): void {
+    if (providerId !== null) this.#labels.keep(providerId);
+    const failed = errorCode !== undefined;
+    const errorType = !failed ? null : errorCode === null ? UNNAMED_ERROR_TYPE : errorCode;
+    // Every name is kept (or found past its limit) whatever the others are;
+    // the series is the overflow one if a name it carries is past its limit
+    // (a failure carries no response model: the recorded one is not in it).
+    const errorKept = errorCode == null || this.#labels.keep(errorCode);
+    const requestModel = names.requestModel == null ? model : wellFormed(names.requestModel);
+    const requestKept = requestModel === model ? modelKept : this.#modelEntry(requestModel) !== null;
+    const operation = names.operation == null ? DEFAULT_OPERATION : wellFormed(names.operation);
+    const operationKept = this.#labels.keep(operation);
+    const providerKept = BUILT_IN_PROVIDERS.has(provider) || this.#byProvider.has(provider);
+    const kept = errorKept && requestKept && operationKept && providerKept && (failed || modelKept);
+    const attributes = { operation, provider, requestModel, responseModel: failed ? null : model, errorType };
+    this.#series.observe(this.#sat, attributes, kept, o);
   }
 
   /** Warns once per kept model (once for all models past the limit) that it has no price. */
@@ -430,6 +518,8 @@ export class EventStore implements EventStoreApi {
     providerId: string | null | undefined,
     errorCode: string | null | undefined,
     errorMessage: string | null | undefined,
+    modelKept: boolean,
+    details: FailureDetails | null | undefined,
   ): void {
     const s = this.#sat;
     const agent = agentId == null ? null : wellFormed(agentId);
@@ -437,6 +527,15 @@ export class EventStore implements EventStoreApi {
     modelTally.failed(s);
     providerTally.failed(s);
     if (agent !== null) this.#byAgent.of(agent).failed(s);
+    const id = providerId == null ? null : wellFormed(providerId);
+    const code = errorCode == null ? null : wellFormed(errorCode);
+    this.#observeSeries(model, modelKept, provider, id, code, details ?? NO_SERIES_NAMES, {
+      durationMs: details?.durationMs,
+      ttftMs: null,
+      tokens: null,
+      costMicros: 0,
+      unpriced: false,
+    });
     const admitted = this.#admit(false);
     if (!admitted && this.#receiver === null) return;
     const event: Stored<LlmFailedEvent> = {
@@ -446,8 +545,8 @@ export class EventStore implements EventStoreApi {
       agentId: agent,
       provider,
       model,
-      providerId: providerId == null ? null : wellFormed(providerId),
-      errorCode: errorCode == null ? null : wellFormed(errorCode),
+      providerId: id,
+      errorCode: code,
       errorMessage: errorMessage == null ? null : boundedMessage(errorMessage),
     };
     this.#keepLlm(event, admitted);
@@ -715,9 +814,12 @@ export class EventStore implements EventStoreApi {
     const total = t.requestCount;
     const totalTokens = Math.min(t.inputTokens + t.outputTokens, MAX);
     const totalCostUsd = t.costMicros / MICROS_PER_USD;
-    const byModel = Object.fromEntries(
-      Array.from(this.#models, ([key, entry]) => [key, entry.tally.toStats()]),
-    ) as Record<string, ModelStats>;
+    const rows: [string, ModelStats][] = [];
+    for (const [key, entry] of this.#models) {
+      // A model kept only as some request's requested model has no row (as in the core).
+      if (entry.tally.requestCount > 0) rows.push([key, entry.tally.toStats()]);
+    }
+    const byModel = Object.fromEntries(rows) as Record<string, ModelStats>;
     addOverflowRow(byModel, this.#overflowModel);
     return {
       totalRequests: total,
@@ -767,7 +869,21 @@ export class EventStore implements EventStoreApi {
    * and the provider inferred from its name.
    */
   prometheus(): string {
-    return renderPrometheus(this.stats(), this.accounting(), this.unsyncedCount(), inferProviderUnchecked);
+    return renderPrometheus(this.#series.readings(), this.accounting(), this.unsyncedCount(), conventionsFromEnv());
+  }
+
+  /** The GenAI series, sorted, and when this store began counting. */
+  #seriesSnapshot(): SeriesSnapshot {
+    return { series: this.#series.readings(), startTimeMs: this.#startTimeMs };
+  }
+
+  /**
+   * The same metrics as {@link prometheus} as an OpenTelemetry
+   * `MetricProducer` (for a `PeriodicExportingMetricReader`'s
+   * `metricProducers`): cumulative since this store was made.
+   */
+  metricProducer(): StoreMetricProducer {
+    return createMetricProducer(() => ({ ...this.#seriesSnapshot(), accounting: this.accounting(), unsynced: this.unsyncedCount() }));
   }
 }
 

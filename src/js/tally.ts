@@ -8,6 +8,7 @@
 import type { ModelLatency, ModelStats } from '../shared/types.js';
 import { CARDINALITY_OVERFLOW_KEY } from '../shared/validate.js';
 import { LATENCY_BOUNDS_MICROS, bucketOf, histogram, msToMicros } from '../shared/latency.js';
+import { TOKEN_BOUNDS, compareSeries, type SeriesAttributes, type SeriesReading } from '../shared/series.js';
 
 const MICROS_PER_USD = 1_000_000;
 const MAX = Number.MAX_SAFE_INTEGER;
@@ -130,25 +131,19 @@ export class LatencyTally {
 export class TallyTable {
   readonly #tallies = new Map<string, Tally>();
   readonly #overflow = new Tally();
-  readonly #limit: number;
-  readonly #alwaysKept: ReadonlySet<string>;
-  /** Names kept that count against the limit. */
-  #counted = 0;
+  readonly #kept: KeptNames;
 
   constructor(limit: number, alwaysKept: ReadonlySet<string> = new Set()) {
-    this.#limit = limit;
-    this.#alwaysKept = alwaysKept;
+    this.#kept = new KeptNames(limit, alwaysKept);
   }
 
   /** The tally of `name` (well-formed), created while there is room, else the overflow tally. */
   of(name: string): Tally {
     const tally = this.#tallies.get(name);
     if (tally !== undefined) return tally;
-    const always = this.#alwaysKept.has(name);
-    if (!always && this.#counted >= this.#limit) return this.#overflow;
+    if (!this.#kept.keep(name)) return this.#overflow;
     const created = new Tally();
     this.#tallies.set(name, created);
-    if (!always) this.#counted++;
     return created;
   }
 
@@ -187,4 +182,144 @@ export function addOverflowRow(out: Record<string, ModelStats>, overflow: Tally)
     if (k !== 'costUsd') same[k] = Math.min(same[k] + row[k], MAX);
   }
   same.costUsd = same.costMicros / MICROS_PER_USD;
+}
+
+/**
+ * Names of one kind kept up to `limit` (plus the names in `alwaysKept`), in
+ * the order they are first met, as the core's interner keeps them: a name
+ * past the limit is transient there, so a series naming one can only be
+ * counted in the overflow series.
+ */
+export class KeptNames {
+  readonly #names = new Set<string>();
+  readonly #limit: number;
+  readonly #alwaysKept: ReadonlySet<string>;
+  #counted = 0;
+
+  constructor(limit: number, alwaysKept: ReadonlySet<string> = new Set()) {
+    this.#limit = limit;
+    this.#alwaysKept = alwaysKept;
+  }
+
+  /** Keeps `name` while there is room; whether it is kept. */
+  keep(name: string): boolean {
+    if (this.#alwaysKept.has(name) || this.#names.has(name)) return true;
+    if (this.#counted >= this.#limit) return false;
+    this.#names.add(name);
+    this.#counted++;
+    return true;
+  }
+}
+
+const TOKEN_BUCKETS = TOKEN_BOUNDS.length + 1;
+const LAST_TOKEN_BOUND = TOKEN_BOUNDS[TOKEN_BOUNDS.length - 1]!;
+
+/** Index of the token bucket holding `tokens` (the bounds are powers of 4: the first ≥ it, else `+Inf`). */
+export function tokenBucketOf(tokens: number): number {
+  if (tokens <= 1) return 0;
+  if (tokens > LAST_TOKEN_BOUND) return TOKEN_BUCKETS - 1;
+  // ceil(log2(tokens)) bits, two per power of 4 (exact: tokens < 2^27).
+  return (33 - Math.clz32(tokens - 1)) >> 1;
+}
+
+/** What one request adds to its series. */
+export interface SeriesObservation {
+  durationMs: number | null | undefined;
+  /** Completed requests only. */
+  ttftMs: number | null | undefined;
+  /** Input and output tokens of a completed request; `null` for a failure. */
+  tokens: [number, number] | null;
+  costMicros: number;
+  unpriced: boolean;
+}
+
+/** The counters of one GenAI series. */
+class SeriesTally {
+  requestCount = 0;
+  costMicros = 0;
+  unpricedRequests = 0;
+  /** Duration and time to first chunk (the same buckets as the per-model latency). */
+  readonly latency = new LatencyTally();
+  readonly input: number[] = Array.from({ length: TOKEN_BUCKETS }, () => 0);
+  inputSum = 0;
+  readonly output: number[] = Array.from({ length: TOKEN_BUCKETS }, () => 0);
+  outputSum = 0;
+
+  constructor(readonly attributes: SeriesAttributes | null) {}
+
+  observe(s: Saturation, o: SeriesObservation): void {
+    this.requestCount = s.add(this.requestCount, 1);
+    this.costMicros = s.add(this.costMicros, o.costMicros);
+    if (o.unpriced) this.unpricedRequests = s.add(this.unpricedRequests, 1);
+    if (o.durationMs != null || o.ttftMs != null) this.latency.observe(o.durationMs, o.ttftMs);
+    if (o.tokens !== null) {
+      const [input, output] = o.tokens;
+      const i = tokenBucketOf(input);
+      this.input[i] = this.input[i]! + 1;
+      this.inputSum = s.add(this.inputSum, input);
+      const j = tokenBucketOf(output);
+      this.output[j] = this.output[j]! + 1;
+      this.outputSum = s.add(this.outputSum, output);
+    }
+  }
+
+  toReading(): SeriesReading {
+    const l = this.latency;
+    return {
+      attributes: this.attributes,
+      requestCount: this.requestCount,
+      costMicros: this.costMicros,
+      unpricedRequests: this.unpricedRequests,
+      duration: { counts: l.duration.slice(), sum: Math.min(l.durationSumMicros, MAX) },
+      timeToFirstChunk: { counts: l.ttft.slice(), sum: Math.min(l.ttftSumMicros, MAX) },
+      inputTokens: { counts: this.input.slice(), sum: this.inputSum },
+      outputTokens: { counts: this.output.slice(), sum: this.outputSum },
+    };
+  }
+}
+
+/** An unambiguous map key of a series' names (each length-prefixed). */
+function seriesKey(a: SeriesAttributes): string {
+  const part = (s: string | null): string => (s === null ? '-' : `${s.length}:${s}`);
+  return part(a.operation) + part(a.provider) + part(a.requestModel) + part(a.responseModel) + part(a.errorType);
+}
+
+/**
+ * The GenAI series of a store: the first `limit` series whose names are all
+ * kept each count on their own; every other one in the overflow series.
+ */
+export class SeriesTable {
+  readonly #series = new Map<string, SeriesTally>();
+  readonly #overflow = new SeriesTally(null);
+  readonly #limit: number;
+
+  constructor(limit: number) {
+    this.#limit = limit;
+  }
+
+  /** Adds a request to the series `attributes` names (`kept`: every name of it is kept). */
+  observe(s: Saturation, attributes: SeriesAttributes, kept: boolean, o: SeriesObservation): void {
+    this.#tally(attributes, kept).observe(s, o);
+  }
+
+  #tally(attributes: SeriesAttributes, kept: boolean): SeriesTally {
+    if (!kept) return this.#overflow;
+    const key = seriesKey(attributes);
+    let tally = this.#series.get(key);
+    if (tally === undefined) {
+      if (this.#series.size >= this.#limit) return this.#overflow;
+      tally = new SeriesTally(attributes);
+      this.#series.set(key, tally);
+    }
+    return tally;
+  }
+
+  /** The series with a request, sorted as the core sorts them (the overflow series last). */
+  readings(): SeriesReading[] {
+    const out: SeriesReading[] = [];
+    for (const tally of this.#series.values()) out.push(tally.toReading());
+    out.sort(compareSeries);
+    if (this.#overflow.requestCount > 0) out.push(this.#overflow.toReading());
+    return out;
+  }
 }

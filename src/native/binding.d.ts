@@ -87,6 +87,13 @@ export declare class NativeStore {
    * many model, provider and agent names the wrapper holds.
    */
   statsPacked(known: Array<number>): PackedStats
+  /** The GenAI series, sorted (see [`PackedSeries`]). */
+  seriesPacked(): PackedSeries
+  /**
+   * The Prometheus exposition the core renders, on the latest
+   * experimental GenAI conventions or v1.36.0.
+   */
+  prometheus(latest: boolean): string
   /** Buffered events, oldest first (see [`PackedEvents`]). */
   snapshotPacked(): PackedEvents
   /** The oldest `limit` (default: all) events not yet delivered. */
@@ -280,6 +287,14 @@ export interface PackedEventsOwned {
   /** As in [`PackedEvents`]. */
   ids: string
   /** As in [`PackedEvents`]. */
+  numbers: Float64Array
+}
+
+/** The GenAI series as numbers and their names. */
+export interface PackedSeries {
+  /** The reading's names, joined; their lengths end `numbers`. */
+  strings: string
+  /** Layout: `series` in layout.json. */
   numbers: Float64Array
 }
 

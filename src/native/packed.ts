@@ -11,6 +11,7 @@ import type {
   ModelStats,
 } from '../shared/types.js';
 import { CARDINALITY_OVERFLOW_KEY } from '../shared/validate.js';
+import type { BucketCounts, SeriesReading, SeriesSnapshot } from '../shared/series.js';
 import { LATENCY_BOUNDS_MICROS, histogram as histogramOf } from '../shared/latency.js';
 import {
   EVENT_A,
@@ -35,6 +36,26 @@ import {
   HISTOGRAM_P95,
   HISTOGRAM_P99,
   HISTOGRAM_SUM_MICROS,
+  SERIES_BUCKETS,
+  SERIES_HEADER_LEN,
+  SERIES_HEADER_SERIES,
+  SERIES_HEADER_START_TIME_MS,
+  SERIES_HEADER_STRINGS,
+  SERIES_HISTOGRAM_LEN,
+  SERIES_ROW_COST_MICROS,
+  SERIES_ROW_DURATION_SUM_MICROS,
+  SERIES_ROW_ERROR_TYPE,
+  SERIES_ROW_INPUT_TOKENS_SUM,
+  SERIES_ROW_LEN,
+  SERIES_ROW_OPERATION,
+  SERIES_ROW_OUTPUT_TOKENS_SUM,
+  SERIES_ROW_OVERFLOW,
+  SERIES_ROW_PROVIDER,
+  SERIES_ROW_REQUEST_COUNT,
+  SERIES_ROW_REQUEST_MODEL,
+  SERIES_ROW_RESPONSE_MODEL,
+  SERIES_ROW_TIME_TO_FIRST_CHUNK_SUM_MICROS,
+  SERIES_ROW_UNPRICED_REQUESTS,
   STATS_HEADER_LATENCY_ROWS,
   STATS_HEADER_LEN,
   STATS_HEADER_MODEL_ROWS,
@@ -247,6 +268,58 @@ function mergeHistograms(a: LatencyHistogram, b: LatencyHistogram): LatencyHisto
 }
 
 // ---------------------------------------------------------------------------
+// GenAI series
+// ---------------------------------------------------------------------------
+
+/** The strings of a reading: their lengths end `n`, their text is `joined`. */
+function readingStrings(n: Float64Array, count: number, joined: string): string[] {
+  const strings = new Array<string>(count);
+  for (let i = 0, from = 0, at = n.length - count; i < count; i++, at++) {
+    const to = from + (n[at] as number);
+    strings[i] = joined.slice(from, to);
+    from = to;
+  }
+  return strings;
+}
+
+/** Builds the GenAI series (sorted by the core) from a packed reading. */
+export function seriesFromPacked(packed: { strings: string; numbers: Float64Array }): SeriesSnapshot {
+  const n = packed.numbers;
+  const count = n[SERIES_HEADER_SERIES] as number;
+  const strings = readingStrings(n, n[SERIES_HEADER_STRINGS] as number, packed.strings);
+  const text = (slot: number): string | null => (slot < 0 ? null : (strings[slot] as string));
+  const buckets = (from: number, sum: number): BucketCounts => ({
+    counts: Array.from(n.subarray(from, from + SERIES_BUCKETS)),
+    sum,
+  });
+  const series = new Array<SeriesReading>(count);
+  const rowNumbers = SERIES_ROW_LEN + SERIES_HISTOGRAM_LEN * SERIES_BUCKETS;
+  for (let i = 0, at = SERIES_HEADER_LEN; i < count; i++, at += rowNumbers) {
+    const h = at + SERIES_ROW_LEN;
+    series[i] = {
+      attributes:
+        n[at + SERIES_ROW_OVERFLOW] === 1
+          ? null
+          : {
+              operation: text(n[at + SERIES_ROW_OPERATION] as number) as string,
+              provider: text(n[at + SERIES_ROW_PROVIDER] as number) as string,
+              requestModel: text(n[at + SERIES_ROW_REQUEST_MODEL] as number) as string,
+              responseModel: text(n[at + SERIES_ROW_RESPONSE_MODEL] as number),
+              errorType: text(n[at + SERIES_ROW_ERROR_TYPE] as number),
+            },
+      requestCount: n[at + SERIES_ROW_REQUEST_COUNT] as number,
+      costMicros: n[at + SERIES_ROW_COST_MICROS] as number,
+      unpricedRequests: n[at + SERIES_ROW_UNPRICED_REQUESTS] as number,
+      duration: buckets(h, n[at + SERIES_ROW_DURATION_SUM_MICROS] as number),
+      timeToFirstChunk: buckets(h + SERIES_BUCKETS, n[at + SERIES_ROW_TIME_TO_FIRST_CHUNK_SUM_MICROS] as number),
+      inputTokens: buckets(h + 2 * SERIES_BUCKETS, n[at + SERIES_ROW_INPUT_TOKENS_SUM] as number),
+      outputTokens: buckets(h + 3 * SERIES_BUCKETS, n[at + SERIES_ROW_OUTPUT_TOKENS_SUM] as number),
+    };
+  }
+  return { series, startTimeMs: n[SERIES_HEADER_START_TIME_MS] as number };
+}
+
+// ---------------------------------------------------------------------------
 // Events
 // ---------------------------------------------------------------------------
 
@@ -254,13 +327,7 @@ function mergeHistograms(a: LatencyHistogram, b: LatencyHistogram): LatencyHisto
 export function eventsFromPacked(packed: { strings: string; ids: string; numbers: Float64Array }): AnalyticsEvent[] {
   const n = packed.numbers;
   const count = n[EVENTS_HEADER_EVENTS] as number;
-  const stringCount = n[EVENTS_HEADER_STRINGS] as number;
-  const strings = new Array<string>(stringCount);
-  for (let i = 0, from = 0, at = n.length - stringCount; i < stringCount; i++, at++) {
-    const to = from + (n[at] as number);
-    strings[i] = packed.strings.slice(from, to);
-    from = to;
-  }
+  const strings = readingStrings(n, n[EVENTS_HEADER_STRINGS] as number, packed.strings);
   const text = (slot: number): string | null => (slot < 0 ? null : (strings[slot] as string));
   const ids = packed.ids;
   const events = new Array<AnalyticsEvent>(count);

@@ -11,6 +11,7 @@ import type {
   EventInput,
   EventReceiver,
   EventStoreOptions,
+  FailureDetails,
   RecordDetails,
   RecordUsageOptions,
   Usage,
@@ -34,9 +35,9 @@ import {
   checkStoreOptions,
   checkStreamingArgs,
 } from '../shared/validate.js';
-import { renderPrometheus } from '../shared/prometheus.js';
 import { recordUsageOn } from '../shared/record-usage.js';
-import { inferProviderUnchecked } from '../shared/provider.js';
+import { createMetricProducer, type StoreMetricProducer } from '../shared/otel.js';
+import { conventionsFromEnv } from '../shared/series.js';
 import type { NativeStoreHandle } from './loader.js';
 import { addon } from './addon.js';
 import { flushPending, schedule, unschedule } from './batch.js';
@@ -53,13 +54,15 @@ import {
   RECORD_KIND_FAILED,
   RECORD_MESSAGE,
   RECORD_MODEL,
+  RECORD_OPERATION,
   RECORD_OUTPUT_TOKENS,
   RECORD_PRICING,
   RECORD_PROVIDER_ID,
   RECORD_REASONING_TOKENS,
+  RECORD_REQUEST_MODEL,
   RECORD_TTFT_MS,
 } from './generated/layout.js';
-import { StatsNames, eventsFromPacked, statsFromPacked } from './packed.js';
+import { StatsNames, eventsFromPacked, seriesFromPacked, statsFromPacked } from './packed.js';
 import { handle, isPricing } from './pricing.js';
 import { NativeReceiver } from './receiver.js';
 import { KeyCache, RecordWriter } from './writer.js';
@@ -196,7 +199,9 @@ export class EventStore implements EventStoreApi {
     if (!samePricing) checkInstance(pricing, isPricing, 'pricing', 'PricingManager');
     checkLlmCompletedArgs(model, inputTokens, outputTokens, agentId, providerId, details);
     const pricingIndex = samePricing ? this.#lastPricingIndex : this.#pricingIndex(pricing);
-    this.#reserve(model.length + (agentId?.length ?? 0) + (providerId?.length ?? 0));
+    this.#reserve(
+      model.length + (agentId?.length ?? 0) + (providerId?.length ?? 0) + (details?.requestModel?.length ?? 0) + (details?.operation?.length ?? 0),
+    );
     const w = this.#writer;
     const f = w.slots;
     const at = w.next();
@@ -216,6 +221,8 @@ export class EventStore implements EventStoreApi {
       f[at + RECORD_REASONING_TOKENS] = 0;
       f[at + RECORD_DURATION_MS] = -1;
       f[at + RECORD_TTFT_MS] = -1;
+      f[at + RECORD_REQUEST_MODEL] = -1;
+      f[at + RECORD_OPERATION] = -1;
     } else {
       f[at + RECORD_CACHE_READ_TOKENS] = details.cacheReadTokens ?? 0;
       f[at + RECORD_CACHE_WRITE_TOKENS] = details.cacheWriteTokens ?? 0;
@@ -223,8 +230,16 @@ export class EventStore implements EventStoreApi {
       f[at + RECORD_REASONING_TOKENS] = details.reasoningTokens ?? 0;
       f[at + RECORD_DURATION_MS] = details.durationMs ?? -1;
       f[at + RECORD_TTFT_MS] = details.ttftMs ?? -1;
+      this.#seriesSlots(at, details);
     }
     this.#commit();
+  }
+
+  /** The request model and operation slots, written after every other inline string of the record. */
+  #seriesSlots(at: number, names: { requestModel?: string | null; operation?: string | null }): void {
+    const f = this.#writer.slots;
+    f[at + RECORD_REQUEST_MODEL] = this.#nameSlot(this.#models, this.#askModel, names.requestModel);
+    f[at + RECORD_OPERATION] = this.#nameSlot(this.#labels, this.#askLabel, names.operation);
   }
 
   recordUsage(pricing: PricingManagerApi, usage: Usage, options?: RecordUsageOptions | null): void {
@@ -260,17 +275,21 @@ export class EventStore implements EventStoreApi {
     providerId?: string | null,
     errorCode?: string | null,
     errorMessage?: string | null,
+    details?: FailureDetails | null,
   ): void {
-    checkLlmFailedArgs(model, agentId, providerId, errorCode, errorMessage);
+    checkLlmFailedArgs(model, agentId, providerId, errorCode, errorMessage, details);
     // Cut before it crosses: a 10 MB message takes 2,048 characters of room.
     const message = errorMessage == null ? null : boundedMessage(errorMessage);
-    this.#reserve(model.length + (agentId?.length ?? 0) + (providerId?.length ?? 0) + (errorCode?.length ?? 0) + (message?.length ?? 0));
+    this.#reserve(
+      model.length + (agentId?.length ?? 0) + (providerId?.length ?? 0) + (errorCode?.length ?? 0) + (message?.length ?? 0) +
+        (details?.requestModel?.length ?? 0) + (details?.operation?.length ?? 0),
+    );
     const w = this.#writer;
     const f = w.slots;
     const at = w.next();
     f[at + RECORD_KIND] = RECORD_KIND_FAILED;
     f[at + RECORD_PRICING] = -1;
-    // Inline strings go in field order: model, agent, provider id, code, message.
+    // Inline strings go in field order: model, agent, provider id, code, message, request model, operation.
     f[at + RECORD_MODEL] = this.#nameSlot(this.#models, this.#askModel, model);
     f[at + RECORD_AGENT] = this.#nameSlot(this.#agents, this.#askAgent, agentId);
     f[at + RECORD_PROVIDER_ID] = this.#nameSlot(this.#labels, this.#askLabel, providerId);
@@ -282,8 +301,9 @@ export class EventStore implements EventStoreApi {
     f[at + RECORD_CACHE_WRITE_TOKENS] = 0;
     f[at + RECORD_CACHE_WRITE1H_TOKENS] = 0;
     f[at + RECORD_REASONING_TOKENS] = 0;
-    f[at + RECORD_DURATION_MS] = -1;
+    f[at + RECORD_DURATION_MS] = details?.durationMs ?? -1;
     f[at + RECORD_TTFT_MS] = -1;
+    this.#seriesSlots(at, details ?? {});
     this.#commit();
   }
 
@@ -424,10 +444,18 @@ export class EventStore implements EventStoreApi {
     return statsFromPacked(this.#statNames, this.#n.statsPacked(this.#statNames.known()));
   }
 
-  /** Prometheus text exposition of the stats and the outbox counters. */
+  /** Prometheus text exposition of the GenAI series and the outbox counters, rendered by the core. */
   prometheus(): string {
     flushPending();
-    return renderPrometheus(this.stats(), this.accounting(), this.unsyncedCount(), inferProviderUnchecked);
+    return this.#n.prometheus(conventionsFromEnv() === 'latest-experimental');
+  }
+
+  /** The same metrics as an OpenTelemetry `MetricProducer`, cumulative since the core store was made. */
+  metricProducer(): StoreMetricProducer {
+    return createMetricProducer(() => {
+      flushPending();
+      return { ...seriesFromPacked(this.#n.seriesPacked()), accounting: this.accounting(), unsynced: this.#n.unsyncedCount() };
+    });
   }
 
   /** @internal The addon handle, for the native sync client. */

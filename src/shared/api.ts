@@ -13,11 +13,13 @@ import type {
   EventInput,
   EventReceiver,
   EventStoreOptions,
+  FailureDetails,
   ModelPricing,
   RecordDetails,
   RecordUsageOptions,
   Usage,
 } from './types.js';
+import type { StoreMetricProducer } from './otel.js';
 import type { SyncConfig } from './sync/config.js';
 import type { SyncClientApi } from './sync/types.js';
 
@@ -86,13 +88,19 @@ export interface EventStoreApi {
     agentId?: string | null,
     providerId?: string | null,
   ): void;
-  /** Records a failed LLM request; provider inferred from the model name. */
+  /**
+   * Records a failed LLM request; provider inferred from the model name.
+   * `details` gives its duration (counted in its series' duration histogram
+   * with `error.type` = `errorCode`, or `_OTHER`), the model asked for and
+   * the operation.
+   */
   recordLlmFailed(
     model: string,
     agentId?: string | null,
     providerId?: string | null,
     errorCode?: string | null,
     errorMessage?: string | null,
+    details?: FailureDetails | null,
   ): void;
   /** Records that an agent's spend crossed a budget threshold (a local event). */
   recordBudgetThreshold(
@@ -132,8 +140,21 @@ export interface EventStoreApi {
   accounting(): Accounting;
   /** A plain-object snapshot of the statistics of every LLM request recorded. */
   stats(): ComputedStats;
-  /** The statistics and the outbox counters in the Prometheus text format. */
+  /**
+   * The GenAI series and the outbox counters in the Prometheus text format,
+   * on the OpenTelemetry GenAI conventions v1.36.0, or the latest
+   * experimental ones when `OTEL_SEMCONV_STABILITY_OPT_IN` lists
+   * `gen_ai_latest_experimental`.
+   */
   prometheus(): string;
+  /**
+   * The same metrics as an OpenTelemetry `MetricProducer`
+   * (`@opentelemetry/sdk-metrics`, an optional peer dependency never loaded
+   * here): pass it in a `PeriodicExportingMetricReader`'s
+   * `metricProducers` to export over OTLP. Cumulative, histograms with their
+   * buckets, started when the store was made.
+   */
+  metricProducer(): StoreMetricProducer;
 }
 
 /** The static side of `EventStore`. */

@@ -32,8 +32,10 @@ export function inferProviderUnchecked(model: string): ProviderName {
 
 /**
  * Infers the provider from a model name by its prefix (ASCII
- * case-insensitive); `'unknown'` when no prefix matches. A leading
- * `provider/` segment is not stripped: `openai/gpt-4` is `'unknown'`.
+ * case-insensitive); `'unknown'` when no prefix matches. A `provider/`
+ * prefix names its provider (`openai/gpt-4o` is `'openai'`, `mistralai/…`
+ * `'mistral'`, `x-ai/…` `'xai'`), as the Rust core infers it; a gateway's
+ * own prefix (`openrouter/openai/gpt-4`) does not.
  *
  * @throws TypeError if `model` is not a string; RangeError if it is empty.
  */

@@ -16,11 +16,20 @@ export function recordUsageOn(
 ): void {
   const model = checkRecordUsageArgs(usage, options);
   const o = options ?? {};
+  // The request's series: the model asked for, the model recorded (the
+  // answer's when it names one), the operation.
+  const requestModel = o.requestModel ?? model;
   if (usage.error != null) {
-    store.recordLlmFailed(model, o.agentId, o.providerId, usage.error.code ?? null, usage.error.message ?? null);
+    store.recordLlmFailed(model, o.agentId, o.providerId, usage.error.code ?? null, usage.error.message ?? null, {
+      durationMs: o.durationMs,
+      requestModel,
+      operation: o.operation,
+    });
     return;
   }
   store.recordLlmCompleted(pricing, model, usage.inputTokens, usage.outputTokens, o.agentId, o.providerId, {
+    requestModel,
+    operation: o.operation,
     durationMs: o.durationMs,
     ttftMs: o.ttftMs,
     cacheReadTokens: usage.cacheReadTokens,

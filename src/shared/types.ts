@@ -296,6 +296,27 @@ export interface RecordDetails {
   cacheWrite1hTokens?: number | null;
   /** Completion tokens spent on reasoning (OpenAI `reasoning_tokens`, Anthropic thinking). */
   reasoningTokens?: number | null;
+  /**
+   * The model the request asked for (`gen_ai.request.model`), when the
+   * recorded model is the one that answered (`gen_ai.response.model`, which
+   * prices the request). Without it the recorded model is both.
+   */
+  requestModel?: string | null;
+  /** The GenAI operation (`gen_ai.operation.name`): `chat` (the default), `text_completion`, `embeddings`, `generate_content`, … */
+  operation?: string | null;
+}
+
+/**
+ * Details of a failed request, the optional last argument of
+ * `recordLlmFailed`: every field may be absent (or `null`).
+ */
+export interface FailureDetails {
+  /** Wall time until the request failed, milliseconds (it counts in `gen_ai.client.operation.duration` with its `error.type`). */
+  durationMs?: number | null;
+  /** The model the request asked for, when the recorded model is another (the one that failed). */
+  requestModel?: string | null;
+  /** The GenAI operation (`gen_ai.operation.name`), `chat` by default. */
+  operation?: string | null;
 }
 
 /** The former name of {@link RecordDetails} (latency only), kept for existing callers. */
@@ -303,7 +324,11 @@ export type LatencyInput = RecordDetails;
 
 /** Options of `store.recordUsage(pricing, usage, options)`. */
 export interface RecordUsageOptions {
-  /** The model the request asked for; recorded when the answer names none. */
+  /**
+   * The model the request asked for: `gen_ai.request.model` of the request's
+   * series, and the model recorded when the answer names none (else the
+   * answer's model is recorded and prices the request).
+   */
   requestModel?: string | null;
   /** The agent that made the request. */
   agentId?: string | null;
@@ -313,6 +338,8 @@ export interface RecordUsageOptions {
   durationMs?: number | null;
   /** Time to the first token, milliseconds. */
   ttftMs?: number | null;
+  /** The GenAI operation (`gen_ai.operation.name`), `chat` by default. */
+  operation?: string | null;
 }
 
 /**

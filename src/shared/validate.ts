@@ -217,7 +217,23 @@ function checkOptionalCount(value: unknown, name: string): void {
 }
 
 const DETAILS =
-  'an object like { durationMs?, ttftMs?, cacheReadTokens?, cacheWriteTokens?, cacheWrite1hTokens?, reasoningTokens? }';
+  'an object like { durationMs?, ttftMs?, cacheReadTokens?, cacheWriteTokens?, cacheWrite1hTokens?, reasoningTokens?, requestModel?, operation? }';
+const FAILURE_DETAILS = 'an object like { durationMs?, requestModel?, operation? }';
+
+/** An optional request model and operation name: absent, or a non-empty name. */
+function checkSeriesNames(d: Record<string, unknown>, name: string): void {
+  if (d.requestModel !== undefined && d.requestModel !== null) checkModel(d.requestModel, `${name}.requestModel`);
+  if (d.operation !== undefined && d.operation !== null) checkName(d.operation, `${name}.operation`);
+}
+
+/** The optional details of a failed request (see `FailureDetails`). Other properties are ignored. */
+export function checkFailureDetails(value: unknown, name = 'details'): void {
+  if (value === undefined || value === null) return;
+  if (typeof value !== 'object' || Array.isArray(value)) throw typeError(name, FAILURE_DETAILS, value);
+  const d = value as Record<string, unknown>;
+  checkOptionalDuration(d.durationMs, `${name}.durationMs`);
+  checkSeriesNames(d, name);
+}
 
 /**
  * The optional details of a completed request (see `RecordDetails`): absent
@@ -237,6 +253,7 @@ export function checkRecordDetails(value: unknown, inputTokens: number, outputTo
   checkOptionalCount(d.cacheWriteTokens, `${name}.cacheWriteTokens`);
   checkOptionalCount(d.cacheWrite1hTokens, `${name}.cacheWrite1hTokens`);
   checkOptionalCount(d.reasoningTokens, `${name}.reasoningTokens`);
+  checkSeriesNames(d, name);
   const cache = ((d.cacheReadTokens as number) ?? 0) + ((d.cacheWriteTokens as number) ?? 0) + ((d.cacheWrite1hTokens as number) ?? 0);
   if (cache > inputTokens) {
     throw new RangeError(
@@ -300,7 +317,7 @@ export function checkRecordUsageArgs(usage: unknown, options: unknown): string {
   if (typeof usage !== 'object' || usage === null || Array.isArray(usage)) throw typeError('usage', USAGE, usage);
   const u = usage as Record<string, unknown>;
   if (options !== undefined && options !== null && (typeof options !== 'object' || Array.isArray(options))) {
-    throw typeError('options', 'an object like { requestModel?, agentId?, providerId?, durationMs?, ttftMs? }', options);
+    throw typeError('options', 'an object like { requestModel?, agentId?, providerId?, durationMs?, ttftMs?, operation? }', options);
   }
   const o = (options ?? {}) as Record<string, unknown>;
   if (u.model !== null && u.model !== undefined) checkModel(u.model, 'usage.model');
@@ -311,6 +328,7 @@ export function checkRecordUsageArgs(usage: unknown, options: unknown): string {
   checkOptionalName(o.providerId, 'options.providerId');
   checkOptionalDuration(o.durationMs, 'options.durationMs');
   checkOptionalDuration(o.ttftMs, 'options.ttftMs');
+  if (o.operation !== undefined && o.operation !== null) checkName(o.operation, 'options.operation');
   if (u.error !== null && u.error !== undefined) {
     if (typeof u.error !== 'object' || Array.isArray(u.error)) throw typeError('usage.error', 'null or { code, message }', u.error);
     const e = u.error as Record<string, unknown>;
@@ -384,19 +402,21 @@ export function checkLlmCompletedWithProviderArgs(
   checkOptionalName(providerId, 'providerId');
 }
 
-/** `recordLlmFailed(model, agentId?, providerId?, errorCode?, errorMessage?)`. */
+/** `recordLlmFailed(model, agentId?, providerId?, errorCode?, errorMessage?, details?)`. */
 export function checkLlmFailedArgs(
   model: unknown,
   agentId: unknown,
   providerId: unknown,
   errorCode: unknown,
   errorMessage: unknown,
+  details?: unknown,
 ): void {
   checkModel(model);
   checkOptionalName(agentId, 'agentId');
   checkOptionalName(providerId, 'providerId');
   checkOptionalName(errorCode, 'errorCode');
   checkOptionalString(errorMessage, 'errorMessage');
+  checkFailureDetails(details);
 }
 
 /** `recordBudgetThreshold(thresholdPercent, currentSpendMicros, budgetMicros, agentId?)`. */

@@ -73,6 +73,7 @@ mod intern;
 mod prometheus;
 pub mod provider_utils;
 pub mod recording;
+mod series;
 pub mod stats;
 mod stats_view;
 #[cfg(feature = "sync")]
@@ -89,9 +90,14 @@ pub use event_storage::{
     MAX_ERROR_MESSAGE_CHARS, MAX_NAME_CHARS, TRUNCATION_MARK,
 };
 pub use iron_cost::pricing::TokenUsage;
+pub use prometheus::GenAiConventions;
 pub use provider_utils::{current_time_ms, infer_provider, Provider};
 pub use recording::{
     BatchOutcome, LlmRecord, ModelKey, ModelRef, NameKey, NameRef, RequestLatency,
+};
+pub use series::{
+    SeriesAttributes, SeriesStats, TokenHistogram, DEFAULT_OPERATION,
+    TIME_TO_FIRST_CHUNK_BOUNDS_MICROS, TOKEN_BOUNDS, UNNAMED_ERROR_TYPE, WELL_KNOWN_OPERATIONS,
 };
 pub use stats::{
     ComputedStats, LatencyHistogram, ModelLatency, ModelStats, StatsMap, CARDINALITY_OVERFLOW_KEY,

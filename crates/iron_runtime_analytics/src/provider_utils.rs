@@ -35,7 +35,7 @@ use serde::{Deserialize, Serialize};
 #[serde(rename_all = "lowercase")]
 #[non_exhaustive]
 pub enum Provider {
-    /// OpenAI (`gpt-*`, `o1*`, `o3*`, `o4*`, `chatgpt-*`, embeddings, `dall-e`, `whisper`, `tts-*`).
+    /// OpenAI (`gpt-*`, `o1*`, `o3*`, `o4*`, `chatgpt-*`, embeddings, `dall-e`, `whisper`, `tts-*`, `openai/*`).
     OpenAI,
     /// Anthropic (`claude-*`).
     Anthropic,
@@ -163,7 +163,9 @@ impl Provider {
     }
 }
 
-/// Infers the provider from a model name by its prefix (ASCII case-insensitive).
+/// Infers the provider from a model name by its prefix (ASCII case-insensitive);
+/// a `provider/` prefix (`openai/gpt-4o`, `mistralai/…`, `x-ai/…`) names its
+/// provider too (see `data/providers.json`).
 ///
 /// ```
 /// use iron_runtime_analytics::{infer_provider, Provider};
@@ -220,7 +222,12 @@ mod tests {
             ("grok-3", Provider::XAI),
             ("", Provider::Unknown),
             ("o", Provider::Unknown),
-            ("openai/gpt-4", Provider::Unknown),
+            ("openai/gpt-4", Provider::OpenAI),
+            ("OpenAI/gpt-4o", Provider::OpenAI),
+            ("anthropic/claude-3-opus", Provider::Anthropic),
+            ("mistralai/mistral-large", Provider::Mistral),
+            ("x-ai/grok-4", Provider::XAI),
+            ("openrouter/openai/gpt-4", Provider::Unknown),
             ("llama-3.1-70b", Provider::Unknown),
             ("gpt", Provider::Unknown),
         ];

@@ -146,6 +146,8 @@ impl EventStore {
             provider_id: provider_id.map(Name::Str),
             payload,
             latency: Latency::default(),
+            request_model: None,
+            operation: None,
         };
         if let Some(meta) = event.payload.meta() {
             check_model(&meta.model)?;
@@ -420,6 +422,8 @@ impl EventStore {
             agent: agent_id.map(Name::Str),
             provider_id: provider_id.map(Name::Str),
             latency: Latency::default(),
+            request_model: None,
+            operation: None,
             payload: NewPayload::Completed {
                 usage: TokenUsage::new(input_tokens, output_tokens),
                 cost: Cost::Priced(pricing),
@@ -503,6 +507,8 @@ impl EventStore {
             agent: agent_id.map(Name::Str),
             provider_id: None,
             latency: Latency::default(),
+            request_model: None,
+            operation: None,
             payload: NewPayload::Budget {
                 threshold_percent,
                 current_spend_micros,
@@ -526,6 +532,8 @@ impl EventStore {
             agent: None,
             provider_id: None,
             latency: Latency::default(),
+            request_model: None,
+            operation: None,
             payload: NewPayload::RouterStarted { port },
         })
     }
@@ -558,6 +566,8 @@ impl EventStore {
             agent: None,
             provider_id: None,
             latency: Latency::default(),
+            request_model: None,
+            operation: None,
             payload: NewPayload::RouterStopped {
                 total_requests: totals.requests,
                 total_cost_micros: totals.cost_micros,
@@ -774,8 +784,19 @@ impl EventStore {
             ModelRef::Name(n) => check_model(n)?,
             ModelRef::Key(_) => {}
         }
+        match r.request_model {
+            Some(ModelRef::Key(k)) if k.store != self.id_prefix() => {
+                return Err(RecordError::ForeignKey)
+            }
+            Some(ModelRef::Name(n)) => check_model(n)?,
+            _ => {}
+        }
         self.check_name_ref("agent_id", NameKind::Agent, r.agent_id)?;
         self.check_name_ref("provider_id", NameKind::Label, r.provider_id)?;
+        if let Some(NameRef::Name("")) = r.operation {
+            return Err(RecordError::EmptyOperation);
+        }
+        self.check_name_ref("operation", NameKind::Label, r.operation)?;
         match &r.kind {
             RecordKind::Completed { usage, .. } => check_usage(usage),
             RecordKind::Failed { error_code, .. } => {
@@ -886,6 +907,8 @@ pub struct LlmRecord<'a> {
     provider_id: Option<NameRef<'a>>,
     latency: RequestLatency,
     kind: RecordKind<'a>,
+    request_model: Option<ModelRef<'a>>,
+    operation: Option<NameRef<'a>>,
 }
 
 impl<'a> LlmRecord<'a> {
@@ -943,6 +966,8 @@ impl<'a> LlmRecord<'a> {
             provider_id: None,
             latency: RequestLatency::default(),
             kind,
+            request_model: None,
+            operation: None,
         }
     }
 
@@ -980,10 +1005,47 @@ impl<'a> LlmRecord<'a> {
         self
     }
 
-    /// The measured latency, for the model's histograms (completed requests).
+    /// The measured latency: the duration of every request feeds its GenAI
+    /// series' `gen_ai.client.operation.duration`; a completed request's
+    /// latency also feeds its model's histograms, and its time to first
+    /// token the series' time to first chunk.
     #[must_use]
     pub fn latency(mut self, latency: RequestLatency) -> Self {
         self.latency = latency;
+        self
+    }
+
+    /// The model the request asked for (`gen_ai.request.model`), when the
+    /// recorded model is the one that answered (`gen_ai.response.model`,
+    /// which prices the request) or failed. Without it the recorded model is
+    /// both.
+    ///
+    /// ```
+    /// use iron_cost::pricing::{PricingManager, TokenUsage};
+    /// use iron_runtime_analytics::{EventStore, LlmRecord};
+    ///
+    /// let store = EventStore::new();
+    /// let pricing = PricingManager::new().unwrap();
+    /// let record = LlmRecord::priced("gpt-4o-2024-08-06", &pricing, TokenUsage::new(10, 5))
+    ///     .request_model("gpt-4o")
+    ///     .operation("text_completion");
+    /// store.record_llm(record).unwrap();
+    /// let series = &store.stats().series[0];
+    /// let names = series.attributes.as_ref().unwrap();
+    /// assert_eq!((&*names.request_model, &*names.operation), ("gpt-4o", "text_completion"));
+    /// assert_eq!(names.response_model.as_deref(), Some("gpt-4o-2024-08-06"));
+    /// ```
+    #[must_use]
+    pub fn request_model(mut self, model: impl Into<ModelRef<'a>>) -> Self {
+        self.request_model = Some(model.into());
+        self
+    }
+
+    /// The GenAI operation (`gen_ai.operation.name`: `chat`, the default,
+    /// `text_completion`, `embeddings`, `generate_content`, …).
+    #[must_use]
+    pub fn operation(mut self, operation: impl Into<NameRef<'a>>) -> Self {
+        self.operation = Some(operation.into());
         self
     }
 
@@ -996,7 +1058,7 @@ impl<'a> LlmRecord<'a> {
             RecordKind::Completed { usage, cost } => {
                 (NewPayload::Completed { usage, cost }, self.latency.micros())
             }
-            // A failure carries no latency.
+            // A failure has a duration (its series' histogram), no first token.
             RecordKind::Failed {
                 error_code,
                 error_message,
@@ -1005,20 +1067,26 @@ impl<'a> LlmRecord<'a> {
                     error_code: error_code.map(name),
                     error_message,
                 },
-                Latency::default(),
+                Latency {
+                    ttft_micros: None,
+                    ..self.latency.micros()
+                },
             ),
+        };
+        let model = |m: ModelRef<'a>| match m {
+            ModelRef::Key(k) => Name::Sym(k.sym),
+            ModelRef::Name(s) => Name::Str(s),
         };
         NewEvent {
             key: None,
-            model: match self.model {
-                ModelRef::Key(k) => Name::Sym(k.sym),
-                ModelRef::Name(s) => Name::Str(s),
-            },
+            model: model(self.model),
             provider: ProviderArg::Infer,
             agent: self.agent_id.map(name),
             provider_id: self.provider_id.map(name),
             latency,
             payload,
+            request_model: self.request_model.map(model),
+            operation: self.operation.map(name),
         }
     }
 }

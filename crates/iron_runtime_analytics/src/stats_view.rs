@@ -5,6 +5,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::event_storage::Names;
+use crate::intern::NONE;
+use crate::series::{SeriesAttributes, SeriesRows, SeriesStats, UNNAMED_ERROR, UNNAMED_ERROR_TYPE};
 use crate::stats::{ComputedStats, Counters, ModelLatency, ModelStats};
 
 /// One consistent reading of a store's statistics ([`EventStore::stats_view`]),
@@ -37,6 +39,7 @@ pub struct StatsView<'a> {
     pub(crate) agents: Rows,
     pub(crate) latency: Vec<ModelLatency>,
     pub(crate) latency_overflow: ModelLatency,
+    pub(crate) series: SeriesRows,
 }
 
 /// A breakdown of the statistics.
@@ -160,6 +163,47 @@ impl<'a> StatsView<'a> {
             .chain(overflow)
     }
 
+    /// The OpenTelemetry GenAI series with a request, in no particular
+    /// order, the overflow series (attributes `None`) last.
+    ///
+    /// ```
+    /// use iron_runtime_analytics::EventStore;
+    ///
+    /// let store = EventStore::new();
+    /// store.record_llm_failed("gpt-4o", None, None, Some("timeout"), None);
+    /// let series: Vec<_> = store.stats_view().series().collect();
+    /// let names = series[0].attributes.as_ref().unwrap();
+    /// assert_eq!((&*names.operation, &*names.provider, &*names.request_model), ("chat", "openai", "gpt-4o"));
+    /// assert_eq!((names.response_model.as_deref(), names.error_type.as_deref()), (None, Some("timeout")));
+    /// ```
+    pub fn series(&self) -> impl Iterator<Item = SeriesStats> + '_ {
+        let names = self.names;
+        let overflow =
+            (!self.series.overflow.is_empty()).then(|| self.series.overflow.to_stats(None));
+        self.series
+            .kept
+            .iter()
+            .enumerate()
+            .filter(|(_, row)| !row.is_empty())
+            .map(move |(sym, row)| {
+                let key = names.series.key(sym as u32);
+                let model = |sym: u32| names.models.entry(sym).0.clone();
+                let attributes = SeriesAttributes {
+                    operation: names.labels.entry(key.operation).0.clone(),
+                    provider: names.providers.entry(key.provider).0.clone(),
+                    request_model: model(key.request_model),
+                    response_model: (key.response_model != NONE).then(|| model(key.response_model)),
+                    error_type: match key.error_type {
+                        NONE => None,
+                        UNNAMED_ERROR => Some(Arc::from(UNNAMED_ERROR_TYPE)),
+                        code => Some(names.labels.entry(code).0.clone()),
+                    },
+                };
+                row.to_stats(Some(attributes))
+            })
+            .chain(overflow)
+    }
+
     fn rows(&self, breakdown: Breakdown) -> &Rows {
         match breakdown {
             Breakdown::Model => &self.models,
@@ -233,6 +277,11 @@ impl From<StatsView<'_>> for ComputedStats {
                 view.latency.len() + 1,
                 ModelLatency::merge,
             ),
+            series: {
+                let mut series: Vec<SeriesStats> = view.series().collect();
+                crate::series::sort(&mut series);
+                series
+            },
         }
     }
 }

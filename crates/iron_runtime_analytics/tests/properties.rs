@@ -2,8 +2,13 @@
 //! reference model of the outbox, and the accounting identity always holds.
 #![allow(clippy::unwrap_used)] // a test that cannot unwrap should fail loudly
 
-use iron_cost::pricing::PricingManager;
-use iron_runtime_analytics::{AnalyticsEvent, EventId, EventPayload, EventStore};
+use std::time::Duration;
+
+use iron_cost::pricing::{PricingManager, TokenUsage};
+use iron_runtime_analytics::{
+    AnalyticsEvent, EventId, EventPayload, EventStore, LlmRecord, RequestLatency, SeriesStats,
+    StoreConfig,
+};
 use proptest::prelude::*;
 
 #[derive(Debug, Clone)]
@@ -167,5 +172,37 @@ proptest! {
         let expected_cost: u64 = tokens.iter().filter(|t| !t.2).map(|(i, o, _)| gpt4.calculate_cost_micros(*i, *o)).sum();
         prop_assert_eq!(s.total_cost_micros, expected_cost);
         prop_assert_eq!(store.dropped_count(), (tokens.len() as u64).saturating_sub(capacity as u64));
+    }
+
+    #[test]
+    fn every_request_reaches_its_series_and_their_duration_histograms(
+        requests in prop::collection::vec((0usize..6, 0usize..3, any::<bool>(), 0u64..200_000, 0u64..5_000), 0..150),
+        limit in 1usize..8,
+    ) {
+        let pricing = PricingManager::new().unwrap();
+        let store = EventStore::with_config(StoreConfig::new().with_cardinality_limit(limit)).unwrap();
+        let models = ["gpt-4o", "gpt-4o-mini", "claude-3-haiku-20240307", "grok-4", "llama-3", "o3"];
+        let codes = ["timeout", "rate_limit", "overloaded"];
+        let (mut input, mut failed) = (0u64, 0u64);
+        for &(m, c, fail, ms, tokens) in &requests {
+            let latency = RequestLatency { duration: Some(Duration::from_millis(ms)), time_to_first_token: None };
+            let record = if fail {
+                failed += 1;
+                LlmRecord::failed(models[m], Some(codes[c]), None)
+            } else {
+                input += tokens;
+                LlmRecord::priced(models[m], &pricing, TokenUsage::new(tokens, 1)).request_model(models[(m + c) % 6])
+            };
+            store.record_llm(record.latency(latency)).unwrap();
+        }
+        let series = store.stats().series;
+        prop_assert!(series.iter().filter(|s| s.attributes.is_some()).count() <= limit);
+        let sum = |f: fn(&SeriesStats) -> u64| series.iter().map(f).sum::<u64>();
+        prop_assert_eq!(sum(|s| s.request_count), requests.len() as u64);
+        prop_assert_eq!(sum(|s| s.duration.count()), requests.len() as u64, "failed requests too");
+        prop_assert_eq!(sum(|s| s.input_tokens.count()), requests.len() as u64 - failed);
+        prop_assert_eq!(sum(|s| s.input_tokens.sum), input);
+        let failures = series.iter().filter(|s| s.attributes.as_ref().is_some_and(|a| a.error_type.is_some()));
+        prop_assert!(failures.map(|s| s.request_count).sum::<u64>() <= failed);
     }
 }

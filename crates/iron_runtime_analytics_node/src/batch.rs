@@ -358,8 +358,12 @@ impl<'a> Decoder<'a> {
             Err(e) => Err(e),
         };
         let agent = self.name(f[RECORD_AGENT], "agent", |i| store.agent_key_at(i));
-        let provider_id = self.name(f[RECORD_PROVIDER_ID], "provider id", |i| store.label_key_at(i));
-        let error_code = self.name(f[RECORD_ERROR_CODE], "error code", |i| store.label_key_at(i));
+        let provider_id = self.name(f[RECORD_PROVIDER_ID], "provider id", |i| {
+            store.label_key_at(i)
+        });
+        let error_code = self.name(f[RECORD_ERROR_CODE], "error code", |i| {
+            store.label_key_at(i)
+        });
         let m = f[RECORD_MESSAGE];
         let message = if m == -1.0 {
             Ok(None)
@@ -368,10 +372,30 @@ impl<'a> Decoder<'a> {
         } else {
             Err(Bad::Slot("message", m))
         };
-        let (model, agent, provider_id, error_code, message) =
-            (model?, agent?, provider_id?, error_code?, message?);
+        let request_model = match name_slot(f[RECORD_REQUEST_MODEL], "request model") {
+            Ok(Slot::Key(i)) => store
+                .model_key_at(i)
+                .map(|k| Some(ModelRef::Key(k)))
+                .ok_or(Bad::UnknownKey("request model", i)),
+            Ok(Slot::Inline(len)) => self.text(len).map(|m| Some(ModelRef::Name(m))),
+            Ok(Slot::Absent) => Ok(None),
+            Err(e) => Err(e),
+        };
+        let operation = self.name(f[RECORD_OPERATION], "operation", |i| store.label_key_at(i));
+        let (model, agent, provider_id, error_code, message, request_model, operation) = (
+            model?,
+            agent?,
+            provider_id?,
+            error_code?,
+            message?,
+            request_model?,
+            operation?,
+        );
         let mut record = if f[RECORD_KIND] == RECORD_KIND_FAILED as f64 {
-            let record = LlmRecord::failed(model, None, message);
+            let record = LlmRecord::failed(model, None, message).latency(RequestLatency {
+                duration: latency_slot(f[RECORD_DURATION_MS]),
+                time_to_first_token: None,
+            });
             match error_code {
                 Some(code) => record.error_code(code),
                 None => record,
@@ -404,6 +428,12 @@ impl<'a> Decoder<'a> {
         }
         if let Some(id) = provider_id {
             record = record.provider_id(id);
+        }
+        if let Some(requested) = request_model {
+            record = record.request_model(requested);
+        }
+        if let Some(operation) = operation {
+            record = record.operation(operation);
         }
         Ok(record)
     }

@@ -12,7 +12,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use iron_runtime_analytics::{
-    AnalyticsEvent, Breakdown, EventPayload, LatencyHistogram, ModelStats, StatsView,
+    AnalyticsEvent, Breakdown, EventPayload, LatencyHistogram, ModelStats, SeriesStats, StatsView,
 };
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
@@ -158,6 +158,76 @@ pub(crate) fn pack_stats<'env>(
     Ok(PackedStats {
         names: p.names,
         numbers: to_js(env, &p.numbers)?,
+    })
+}
+
+// ---------------------------------------------------------------------------
+// GenAI series
+// ---------------------------------------------------------------------------
+
+/// The GenAI series as numbers and their names.
+#[napi(object)]
+pub struct PackedSeries<'env> {
+    /// The reading's names, joined; their lengths end `numbers`.
+    pub strings: String,
+    /// Layout: `series` in layout.json.
+    pub numbers: Float64ArraySlice<'env>,
+}
+
+/// Packs sorted series; `start_ms` is when the store began counting.
+pub(crate) fn pack_series<'env>(
+    env: &'env Env,
+    series: &[SeriesStats],
+    start_ms: u64,
+) -> Result<PackedSeries<'env>> {
+    let per_row = SERIES_ROW_LEN + SERIES_HISTOGRAM_LEN * SERIES_BUCKETS;
+    let mut numbers = Vec::with_capacity(SERIES_HEADER_LEN + series.len() * per_row + 64);
+    numbers.resize(SERIES_HEADER_LEN, 0.0);
+    let mut strings = Strings::default();
+    let mut saturated = false;
+    for s in series {
+        let start = numbers.len();
+        numbers.resize(start + SERIES_ROW_LEN, -1.0);
+        let row = &mut numbers[start..];
+        match &s.attributes {
+            None => row[SERIES_ROW_OVERFLOW] = 1.0,
+            Some(a) => {
+                row[SERIES_ROW_OVERFLOW] = 0.0;
+                row[SERIES_ROW_OPERATION] = strings.slot(Some(&*a.operation));
+                row[SERIES_ROW_PROVIDER] = strings.slot(Some(&*a.provider));
+                row[SERIES_ROW_REQUEST_MODEL] = strings.slot(Some(&*a.request_model));
+                row[SERIES_ROW_RESPONSE_MODEL] = strings.slot(a.response_model.as_deref());
+                row[SERIES_ROW_ERROR_TYPE] = strings.slot(a.error_type.as_deref());
+            }
+        }
+        let mut n = |v| to_js_count(v, &mut saturated);
+        row[SERIES_ROW_REQUEST_COUNT] = n(s.request_count);
+        row[SERIES_ROW_COST_MICROS] = n(s.cost_micros);
+        row[SERIES_ROW_UNPRICED_REQUESTS] = n(s.unpriced_requests);
+        row[SERIES_ROW_DURATION_SUM_MICROS] = n(s.duration.sum_micros);
+        row[SERIES_ROW_TIME_TO_FIRST_CHUNK_SUM_MICROS] = n(s.time_to_first_chunk.sum_micros);
+        row[SERIES_ROW_INPUT_TOKENS_SUM] = n(s.input_tokens.sum);
+        row[SERIES_ROW_OUTPUT_TOKENS_SUM] = n(s.output_tokens.sum);
+        // The order of `series.histograms` in layout.json.
+        let histograms: [&[u64]; SERIES_HISTOGRAM_LEN] = [
+            &s.duration.bucket_counts,
+            &s.time_to_first_chunk.bucket_counts,
+            &s.input_tokens.bucket_counts,
+            &s.output_tokens.bucket_counts,
+        ];
+        for counts in histograms {
+            debug_assert_eq!(counts.len(), SERIES_BUCKETS);
+            numbers.extend(counts.iter().map(|&c| to_js_count(c, &mut saturated)));
+        }
+    }
+    numbers[SERIES_HEADER_SERIES] = series.len() as f64;
+    numbers[SERIES_HEADER_STRINGS] = strings.lengths.len() as f64;
+    numbers[SERIES_HEADER_SATURATED] = f64::from(u8::from(saturated));
+    numbers[SERIES_HEADER_START_TIME_MS] = to_js_count(start_ms, &mut saturated);
+    numbers.extend_from_slice(&strings.lengths);
+    Ok(PackedSeries {
+        strings: strings.joined,
+        numbers: to_js(env, &numbers)?,
     })
 }
 

@@ -5,14 +5,16 @@ use std::str::FromStr;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use iron_runtime_analytics::{
-    AnalyticsEvent, EventId, EventPayload, EventStore, LlmFailureData, LlmModelMeta, LlmUsageData,
-    StoreConfig, StreamReceiver,
+    AnalyticsEvent, EventId, EventPayload, EventStore, GenAiConventions, LlmFailureData,
+    LlmModelMeta, LlmUsageData, StoreConfig, StreamReceiver,
 };
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
 use crate::batch::BatchShared;
-use crate::packed::{pack_events, pack_stats, PackedEvents, PackedStats};
+use crate::packed::{
+    pack_events, pack_series, pack_stats, PackedEvents, PackedSeries, PackedStats,
+};
 use crate::pricing::NativePricing;
 use crate::{count, js_error, to_js_count};
 
@@ -375,6 +377,30 @@ impl NativeStore {
     #[napi(catch_unwind)]
     pub fn stats_packed<'env>(&self, env: &'env Env, known: Vec<u32>) -> Result<PackedStats<'env>> {
         pack_stats(env, &self.inner.stats_view(), &known)
+    }
+
+    /// The GenAI series, sorted (see [`PackedSeries`]).
+    #[napi(catch_unwind)]
+    pub fn series_packed<'env>(&self, env: &'env Env) -> Result<PackedSeries<'env>> {
+        pack_series(env, &self.inner.series(), self.inner.created_at_ms())
+    }
+
+    /// The Prometheus exposition the core renders, on the latest
+    /// experimental GenAI conventions or v1.36.0.
+    #[napi(catch_unwind)]
+    pub fn prometheus<'env>(&self, env: &'env Env, latest: bool) -> Result<napi::JsString<'env>> {
+        let text = self.inner.render_prometheus_with(if latest {
+            GenAiConventions::LatestExperimental
+        } else {
+            GenAiConventions::V1_36
+        });
+        // Megabytes of text with 200 models: ASCII (the usual case) is copied
+        // as Latin-1, skipping V8's UTF-8 decoding.
+        if text.is_ascii() {
+            env.create_string_latin1(text.as_bytes())
+        } else {
+            env.create_string(&text)
+        }
     }
 
     /// Buffered events, oldest first (see [`PackedEvents`]).

@@ -98,7 +98,8 @@ pub struct NameCounts {
     pub providers: usize,
     /// Kept agent ids.
     pub agents: usize,
-    /// Kept provider ids and error codes.
+    /// Kept provider ids, error codes and operation names (the well-known
+    /// operations included).
     pub labels: usize,
     /// Names past a limit, held while buffered events use them.
     pub transient: usize,

@@ -58,6 +58,8 @@ use crate::event::{
     LlmFailureData, LlmModelMeta, LlmUsageData, GLOBAL_SOURCE, MAX_SHARDS,
 };
 use crate::intern::TransientReader;
+use crate::provider_utils::current_time_ms;
+use crate::series::SeriesRows;
 use crate::stats::{ComputedStats, Counters, ModelLatency, ModelStats};
 use crate::stats_view::{Rows, StatsView};
 
@@ -110,6 +112,9 @@ pub enum RecordError {
         /// Its length in characters.
         chars: usize,
     },
+    /// The operation name was empty.
+    #[error("operation name must not be empty: leave it out for the default, chat")]
+    EmptyOperation,
     /// A part of the token counts was larger than its whole (cache reads
     /// and writes above the input tokens, reasoning above the output tokens).
     #[error("invalid token usage: {0}")]
@@ -220,6 +225,8 @@ pub struct EventStore {
     refusal_warned: AtomicBool,
     /// Original ids of the events taken back by [`EventStore::restore_events`].
     replayed: Replayed,
+    /// When the store began counting (Unix ms): the start of every cumulative series.
+    created_at_ms: u64,
 }
 
 impl fmt::Debug for EventStore {
@@ -372,6 +379,7 @@ impl EventStore {
             last_refusal: Mutex::new(None),
             refusal_warned: AtomicBool::new(false),
             replayed: Replayed::default(),
+            created_at_ms: current_time_ms(),
         }
     }
 
@@ -469,6 +477,12 @@ impl EventStore {
     /// The id prefix shared by this store's events (also names the store).
     pub(crate) fn id_prefix(&self) -> u64 {
         self.prefix
+    }
+
+    /// When the store was made, Unix milliseconds: its statistics count
+    /// from then (the start time of every cumulative OpenTelemetry series).
+    pub fn created_at_ms(&self) -> u64 {
+        self.created_at_ms
     }
 
     /// The most events the buffer holds.
@@ -893,6 +907,7 @@ impl EventStore {
             agents: Rows::default(),
             latency: Vec::new(),
             latency_overflow: ModelLatency::default(),
+            series: SeriesRows::default(),
         };
         for (i, shard) in self.shards.iter().enumerate() {
             let mut shard = lock(shard);
@@ -917,15 +932,9 @@ impl EventStore {
                 acc.merge(l);
             }
             view.latency_overflow.merge(&shard.latency_overflow);
+            shard.series.merge_into(&mut view.series);
         }
         view
-    }
-
-    /// The provider inferred from a recorded model's name.
-    pub(crate) fn inferred_provider_of(&self, model: &str) -> Option<Arc<str>> {
-        let sym = self.names.models.lookup(model)?;
-        let provider = self.names.models.entry(sym).1;
-        Some(self.names.providers.entry(provider).0.clone())
     }
 
     /// Statistics of one model, if it has been recorded.

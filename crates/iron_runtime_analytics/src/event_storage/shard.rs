@@ -8,6 +8,7 @@ use super::stored::{Admission, Caches, Latency, StoredPayload};
 use super::{EventStore, CHUNK};
 use crate::event::{make_key, next_hi, next_hi_at};
 use crate::intern::{is_transient, NONE};
+use crate::series::SeriesTable;
 use crate::stats::{Counters, ModelLatency, Table};
 
 /// How an event arriving at a shard pays for its room.
@@ -41,6 +42,8 @@ pub(super) struct Shard {
     pub(super) latency: Vec<ModelLatency>,
     /// Latency of models past the cardinality limit.
     pub(super) latency_overflow: ModelLatency,
+    /// The GenAI series (every LLM request).
+    pub(super) series: SeriesTable,
     pub(super) caches: Caches,
 }
 
@@ -62,6 +65,7 @@ impl Shard {
             by_agent: Table::default(),
             latency: Vec::new(),
             latency_overflow: ModelLatency::default(),
+            series: SeriesTable::default(),
             caches: Caches::default(),
         }
     }
@@ -100,8 +104,12 @@ impl Shard {
             event,
             delta,
             latency,
+            series,
         } = admission;
         self.recorded += 1;
+        if let Some(observation) = &series {
+            self.series.observe(&store.names.series, observation);
+        }
         if latency != Latency::default() {
             let model = if is_transient(event.model) {
                 &mut self.latency_overflow

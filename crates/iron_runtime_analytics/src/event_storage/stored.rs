@@ -8,6 +8,7 @@ use iron_cost::pricing::{ModelPricing, PricingManager, TokenUsage};
 
 use crate::intern::{is_transient, Interner, SymbolCache, Transient, TransientReader, NONE};
 use crate::provider_utils::{infer_provider, Provider};
+use crate::series::{self, SeriesIndex, SeriesObservation, UNNAMED_ERROR, WELL_KNOWN_OPERATIONS};
 use crate::stats::{Delta, CARDINALITY_OVERFLOW_KEY};
 
 /// An event as the buffer keeps it: strings are symbols, the id is its key.
@@ -98,8 +99,10 @@ pub(crate) struct Names {
     pub(crate) models: Interner<u32>,
     pub(crate) providers: Interner<()>,
     pub(crate) agents: Interner<()>,
-    /// Provider ids and error codes.
+    /// Provider ids, error codes and operation names.
     pub(crate) labels: Interner<()>,
+    /// The GenAI series (see `series.rs`).
+    pub(crate) series: SeriesIndex,
     pub(crate) transient: Transient,
     /// The key of the overflow rows, shared by every snapshot.
     pub(crate) overflow_key: Arc<str>,
@@ -110,13 +113,15 @@ pub(crate) struct Names {
 impl Names {
     /// Names with `limit` kept strings per kind. The built-in provider
     /// names are kept first, on top of the limit, so that an inferred
-    /// provider always has a kept symbol.
+    /// provider always has a kept symbol; so are the well-known operation
+    /// names, so that the default operation always names its own series.
     pub(crate) fn new(limit: usize) -> Self {
         let names = Self {
             models: Interner::new(limit),
             providers: Interner::new(limit.saturating_add(Provider::ALL.len())),
             agents: Interner::new(limit),
-            labels: Interner::new(limit),
+            labels: Interner::new(limit.saturating_add(WELL_KNOWN_OPERATIONS.len())),
+            series: SeriesIndex::new(limit),
             transient: Transient::default(),
             overflow_key: Arc::from(CARDINALITY_OVERFLOW_KEY),
             unpriced_warned: Mutex::default(),
@@ -124,7 +129,17 @@ impl Names {
         for p in Provider::ALL {
             names.providers.intern(p.as_str(), || ());
         }
+        for operation in WELL_KNOWN_OPERATIONS {
+            names.labels.intern(operation, || ());
+        }
         names
+    }
+
+    /// The kept symbol of the operation recorded when none is given.
+    fn default_operation(&self) -> u32 {
+        self.labels
+            .lookup(series::DEFAULT_OPERATION)
+            .expect("INVARIANT: well-known operation names are kept when the store is made")
     }
 
     /// The kept symbol of a built-in provider name.
@@ -259,8 +274,14 @@ pub(crate) struct NewEvent<'a> {
     pub(crate) agent: Option<Name<'a>>,
     pub(crate) provider_id: Option<Name<'a>>,
     pub(crate) payload: NewPayload<'a>,
-    /// Request duration and time to first token (completed requests only).
+    /// Request duration (every LLM request) and time to first token
+    /// (completed requests only).
     pub(crate) latency: Latency,
+    /// The model asked for, when it differs from `model` (the model that
+    /// answered, or that failed); LLM events only.
+    pub(crate) request_model: Option<Name<'a>>,
+    /// `gen_ai.operation.name`; [`series::DEFAULT_OPERATION`] when absent.
+    pub(crate) operation: Option<Name<'a>>,
 }
 
 /// Latency of one request, microseconds: recorded in the stats, not in the event.
@@ -271,12 +292,14 @@ pub(crate) struct Latency {
 }
 
 /// A resolved event, ready for a shard: the compact event, what it adds to
-/// the stats (LLM events only), and its latency.
+/// the stats (LLM events only), its latency (completed requests only: the
+/// per-model histograms) and what it adds to its GenAI series.
 #[derive(Debug)]
 pub(crate) struct Admission {
     pub(crate) event: StoredEvent,
     pub(crate) delta: Option<Delta>,
     pub(crate) latency: Latency,
+    pub(crate) series: Option<SeriesObservation>,
 }
 
 /// Looks strings up: through a shard's private cache, or the shared
@@ -475,6 +498,20 @@ impl NewEvent<'_> {
         } else {
             NONE
         };
+        // The series' own names (LLM events only), interned after the
+        // event's: a request model with the models, an operation with the labels.
+        let (request_model, operation) = if llm {
+            (
+                self.request_model
+                    .map_or(model, |name| sym(Kind::Model, Some(name))),
+                self.operation.map_or_else(
+                    || names.default_operation(),
+                    |name| sym(Kind::Label, Some(name)),
+                ),
+            )
+        } else {
+            (NONE, NONE)
+        };
         let (payload, delta) = match self.payload {
             NewPayload::Completed { usage, cost } => {
                 let (cost_micros, unpriced) = match cost {
@@ -548,6 +585,38 @@ impl NewEvent<'_> {
                 None,
             ),
         };
+        let series = delta.map(|d| {
+            let (response_model, error_type) = match &payload {
+                &StoredPayload::Failed { error_code, .. } => (
+                    None,
+                    Some(if error_code == NONE {
+                        UNNAMED_ERROR
+                    } else {
+                        error_code
+                    }),
+                ),
+                _ => (Some(model), None),
+            };
+            SeriesObservation {
+                key: series::key_of(
+                    operation,
+                    provider,
+                    request_model,
+                    response_model,
+                    error_type,
+                ),
+                duration_micros: self.latency.duration_micros,
+                ttfc_micros: if d.failed {
+                    None
+                } else {
+                    self.latency.ttft_micros
+                },
+                tokens: (!d.failed).then_some((d.input_tokens, d.output_tokens)),
+                cost_micros: d.cost_micros,
+                unpriced: d.unpriced,
+            }
+        });
+        let completed = matches!(payload, StoredPayload::Completed { .. });
         Admission {
             event: StoredEvent {
                 key,
@@ -558,11 +627,12 @@ impl NewEvent<'_> {
                 payload,
             },
             delta,
-            latency: if llm {
+            latency: if completed {
                 self.latency
             } else {
                 Latency::default()
             },
+            series,
         }
     }
 }
