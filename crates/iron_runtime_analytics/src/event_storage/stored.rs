@@ -108,6 +108,8 @@ pub(crate) struct Names {
     pub(crate) overflow_key: Arc<str>,
     /// Kept models already warned about as unpriced (the overflow row as `NONE`).
     unpriced_warned: Mutex<HashSet<u32>>,
+    /// The kept symbol of the operation recorded when none is given.
+    default_operation: u32,
 }
 
 impl Names {
@@ -116,7 +118,7 @@ impl Names {
     /// provider always has a kept symbol; so are the well-known operation
     /// names, so that the default operation always names its own series.
     pub(crate) fn new(limit: usize) -> Self {
-        let names = Self {
+        let mut names = Self {
             models: Interner::new(limit),
             providers: Interner::new(limit.saturating_add(Provider::ALL.len())),
             agents: Interner::new(limit),
@@ -125,6 +127,7 @@ impl Names {
             transient: Transient::default(),
             overflow_key: Arc::from(CARDINALITY_OVERFLOW_KEY),
             unpriced_warned: Mutex::default(),
+            default_operation: NONE,
         };
         for p in Provider::ALL {
             names.providers.intern(p.as_str(), || ());
@@ -132,14 +135,17 @@ impl Names {
         for operation in WELL_KNOWN_OPERATIONS {
             names.labels.intern(operation, || ());
         }
+        // Looked up once: the hot path must not hash "chat" per request.
+        names.default_operation = names
+            .labels
+            .lookup(series::DEFAULT_OPERATION)
+            .expect("INVARIANT: well-known operation names are kept when the store is made");
         names
     }
 
     /// The kept symbol of the operation recorded when none is given.
     fn default_operation(&self) -> u32 {
-        self.labels
-            .lookup(series::DEFAULT_OPERATION)
-            .expect("INVARIANT: well-known operation names are kept when the store is made")
+        self.default_operation
     }
 
     /// The kept symbol of a built-in provider name.
