@@ -353,6 +353,9 @@ export class EventStore implements EventStoreApi {
       case 'router_stopped':
         this.#routerStopped(input.totalRequests + 0, input.totalCostMicros + 0);
         return;
+      default:
+        // A kind added to EVENT_TYPES and not handled here fails to compile.
+        input satisfies never;
     }
   }
 

@@ -10,7 +10,7 @@ import type {
   ModelLatency,
   ModelStats,
 } from '../shared/types.js';
-import { CARDINALITY_OVERFLOW_KEY } from '../shared/validate.js';
+import { CARDINALITY_OVERFLOW_KEY, type EVENT_TYPES } from '../shared/validate.js';
 import type { BucketCounts, SeriesReading, SeriesSnapshot } from '../shared/series.js';
 import { LATENCY_BOUNDS_MICROS, histogram as histogramOf } from '../shared/latency.js';
 import {
@@ -323,6 +323,14 @@ export function seriesFromPacked(packed: { strings: string; numbers: Float64Arra
 // Events
 // ---------------------------------------------------------------------------
 
+/**
+ * layout.json's event kinds (the addon's numbering) are the contract's
+ * `EVENT_TYPES`, in the same order: a kind added on one side only, or
+ * reordered, fails to compile here.
+ */
+type SameKinds = typeof EVENT_KINDS extends typeof EVENT_TYPES ? (typeof EVENT_TYPES extends typeof EVENT_KINDS ? true : false) : false;
+true satisfies SameKinds;
+
 /** Builds the contract's events from a packed reading, oldest first. */
 export function eventsFromPacked(packed: { strings: string; ids: string; numbers: Float64Array }): AnalyticsEvent[] {
   const n = packed.numbers;
@@ -384,6 +392,7 @@ export function eventsFromPacked(packed: { strings: string; ids: string; numbers
         events[i] = { eventId, timestampMs, agentId, eventType, totalRequests: a, totalCostMicros: b };
         break;
       default:
+        eventType satisfies undefined;
         throw new Error(`the addon sent an event of unknown kind ${n[at + EVENT_KIND]}`);
     }
   }

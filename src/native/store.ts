@@ -368,6 +368,9 @@ export class EventStore implements EventStoreApi {
       case 'router_stopped':
         this.#n.recordRouterStoppedTotals(input.totalRequests, input.totalCostMicros);
         return;
+      default:
+        // A kind added to EVENT_TYPES and not handled here fails to compile.
+        input satisfies never;
     }
   }
 

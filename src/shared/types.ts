@@ -5,17 +5,19 @@
  */
 
 import type { PROVIDERS } from './generated/providers.js';
+import type { EVENT_TYPES } from './validate.js';
 
 /** Which implementation serves the API in this process. */
 export type Implementation = 'native' | 'js';
 
-/** The five kinds of analytics event. Only the two `llm_request_*` kinds are ever synced. */
-export type EventType =
-  | 'llm_request_completed'
-  | 'llm_request_failed'
-  | 'budget_threshold_reached'
-  | 'router_started'
-  | 'router_stopped';
+/**
+ * The five kinds of analytics event (`EVENT_TYPES`, the one list in TS; the
+ * native wrapper checks at compile time that the addon's layout lists the
+ * same kinds in the same order). Only the two `llm_request_*` kinds are ever
+ * synced. Adding a kind to the list makes `tsc` point at every `switch` over
+ * kinds that does not handle it yet.
+ */
+export type EventType = (typeof EVENT_TYPES)[number];
 
 /** Fields every event carries. */
 export interface EventBase {
@@ -124,6 +126,17 @@ export type EventInput =
     }
   | { eventType: 'router_started'; port: number }
   | { eventType: 'router_stopped'; totalRequests: number; totalCostMicros: number };
+
+/** `true` when `A` and `B` are the same union. */
+type SameUnion<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+/** Compiles only for `true`. */
+type Holds<T extends true> = T;
+/**
+ * Every kind in `EVENT_TYPES` has its event and its input above, and no
+ * other: a kind added to the list without them fails to compile here, and
+ * with them, at every `switch` over kinds that does not handle it.
+ */
+type EveryKindCovered = Holds<SameUnion<AnalyticsEvent['eventType'], EventType>> & Holds<SameUnion<EventInput['eventType'], EventType>>;
 
 /**
  * Aggregates for one model, provider or agent.

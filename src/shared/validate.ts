@@ -8,6 +8,8 @@
  * argument, say what was expected and show what was given.
  */
 
+import type { EventType } from './types.js';
+
 /** Default buffer capacity of `new EventStore()`. */
 export const DEFAULT_CAPACITY = 10_000;
 /** Default number of distinct names each stats breakdown keeps. */
@@ -466,7 +468,10 @@ export function checkEventInput(value: unknown, name = 'input'): void {
   const eventType = input.eventType;
   const expected = `one of ${EVENT_TYPES.join(', ')}`;
   if (typeof eventType !== 'string') throw typeError(`${name}.eventType`, expected, eventType);
-  switch (eventType) {
+  // Typed as a kind so that `tsc` flags a kind this switch does not check;
+  // any other string still reaches `default` at run time.
+  const kind = eventType as EventType;
+  switch (kind) {
     case 'llm_request_completed':
       checkName(input.provider, `${name}.provider`);
       checkModel(input.model, `${name}.model`);
@@ -498,6 +503,7 @@ export function checkEventInput(value: unknown, name = 'input'): void {
       checkCount(input.totalCostMicros, `${name}.totalCostMicros`);
       return;
     default:
+      kind satisfies never;
       throw rangeError(`${name}.eventType`, expected, eventType);
   }
 }
