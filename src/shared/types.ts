@@ -10,14 +10,13 @@ import type { EVENT_TYPES } from './validate.js';
 /** Which implementation serves the API in this process. */
 export type Implementation = 'native' | 'js';
 
-/**
- * The five kinds of analytics event (`EVENT_TYPES`, the one list in TS; the
- * native wrapper checks at compile time that the addon's layout lists the
- * same kinds in the same order). Only the two `llm_request_*` kinds are ever
- * synced. Adding a kind to the list makes `tsc` point at every `switch` over
- * kinds that does not handle it yet.
- */
-export type EventType = (typeof EVENT_TYPES)[number];
+/** The five kinds of analytics event. Only the two `llm_request_*` kinds are ever synced. */
+export type EventType =
+  | 'llm_request_completed'
+  | 'llm_request_failed'
+  | 'budget_threshold_reached'
+  | 'router_started'
+  | 'router_stopped';
 
 /** Fields every event carries. */
 export interface EventBase {
@@ -132,11 +131,15 @@ type SameUnion<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : fals
 /** Compiles only for `true`. */
 type Holds<T extends true> = T;
 /**
- * Every kind in `EVENT_TYPES` has its event and its input above, and no
- * other: a kind added to the list without them fails to compile here, and
- * with them, at every `switch` over kinds that does not handle it.
+ * `EventType` is validation's `EVENT_TYPES` (whose order the native wrapper
+ * checks against the addon's layout at compile time), and every kind has its
+ * event and its input above: a kind added in one place only fails to compile
+ * here, and once added everywhere, at every `switch` over kinds that does not
+ * handle it yet.
  */
-type EveryKindCovered = Holds<SameUnion<AnalyticsEvent['eventType'], EventType>> & Holds<SameUnion<EventInput['eventType'], EventType>>;
+type EveryKindCovered = Holds<SameUnion<(typeof EVENT_TYPES)[number], EventType>> &
+  Holds<SameUnion<AnalyticsEvent['eventType'], EventType>> &
+  Holds<SameUnion<EventInput['eventType'], EventType>>;
 
 /**
  * Aggregates for one model, provider or agent.
