@@ -25,6 +25,7 @@ import {
   ERROR_MESSAGE,
   INPUT_TOKENS,
   LATENCIES,
+  USAGE_PARTS,
   MODELS,
   MODEL_PROVIDERS,
   OUTPUT_TOKENS,
@@ -106,6 +107,11 @@ function completedWithLatency(store, i) {
   store.recordLlmCompleted(pricing, MODELS[i & 3], INPUT_TOKENS[j], OUTPUT_TOKENS[j], AGENTS[i % 3], PROVIDER_ID, LATENCIES[j]);
 }
 
+function completedWithUsage(store, i) {
+  const j = i & ARGS_MASK;
+  store.recordLlmCompleted(pricing, MODELS[i & 3], INPUT_TOKENS[j], OUTPUT_TOKENS[j], AGENTS[i % 3], PROVIDER_ID, USAGE_PARTS[j]);
+}
+
 function failed(store, i) {
   store.recordLlmFailed(MODELS[i & 3], AGENTS[i % 3], PROVIDER_ID, ERROR_CODE, ERROR_MESSAGE);
 }
@@ -139,6 +145,7 @@ function tightTask(name, record) {
       buffered += INNER;
       return { overriddenDuration: dt / INNER, overriddenIterationCost: dt };
     },
+    store,
     check() {
       store.len();
       const a = store.accounting();
@@ -242,15 +249,21 @@ async function caseRecordCompleted() {
   }
   const tight = tightTask('tight', completed);
   const withLatency = tightTask('tight_with_latency', completedWithLatency);
-  const r = await runTasks([tight, withLatency]);
+  const withUsage = tightTask('tight_with_usage', completedWithUsage);
+  const r = await runTasks([tight, withLatency, withUsage]);
   tight.check();
   withLatency.check();
+  withUsage.check();
+  const parts = withUsage.store.stats();
+  check(parts.totalCacheReadTokens > 0 && parts.totalReasoningTokens > 0, 'tight_with_usage: the usage parts were counted');
   metric('tight', r.tight.p50Ms * 1e6, 'ns/op', 'lower');
   metric('tight_with_latency', r.tight_with_latency.p50Ms * 1e6, 'ns/op', 'lower');
+  metric('tight_with_usage', r.tight_with_usage.p50Ms * 1e6, 'ns/op', 'lower', 'cache read/write and reasoning parts, no latencies');
+  metric('usage_over_plain', r.tight_with_usage.p50Ms / r.tight.p50Ms, '×', 'lower', '`tight_with_usage` / `tight`, same run');
   const s = await sparse(completed);
   metric('sparse', s.perRecordNs, 'ns/op', 'lower');
   metric('sparse_turn_baseline', s.turnNs, 'ns/turn', 'lower', 'one empty `await setImmediate` turn: the baseline subtracted from `sparse`');
-  info.samples = { tight: r.tight.samples, tight_with_latency: r.tight_with_latency.samples };
+  info.samples = { tight: r.tight.samples, tight_with_latency: r.tight_with_latency.samples, tight_with_usage: r.tight_with_usage.samples };
 }
 
 async function caseRecordFailed() {

@@ -34,6 +34,17 @@ export const DURATION_MS = Float64Array.from({ length: ARGS_LEN }, (_, i) => 300
 export const TTFT_MS = Float64Array.from({ length: ARGS_LEN }, (_, i) => 50 + ((i * 13) % 400) + 0.5);
 /** `{ durationMs, ttftMs }` objects built once, so that the timed loops allocate nothing of their own. */
 export const LATENCIES = Array.from({ length: ARGS_LEN }, (_, i) => ({ durationMs: DURATION_MS[i], ttftMs: TTFT_MS[i] }));
+/**
+ * Usage parts as a router sees them with prompt caching on (issue 10): about
+ * a third of the prompt read from cache, a cache write on one call in eight,
+ * reasoning tokens on half the answers. No latencies, so that comparing with
+ * the plain call measures the parts alone. Built once, like `LATENCIES`.
+ */
+export const USAGE_PARTS = Array.from({ length: ARGS_LEN }, (_, i) => ({
+  cacheReadTokens: Math.floor(INPUT_TOKENS[i] / 3),
+  cacheWriteTokens: i % 8 === 0 ? Math.floor(INPUT_TOKENS[i] / 4) : 0,
+  reasoningTokens: i % 2 === 0 ? Math.floor(OUTPUT_TOKENS[i] / 2) : 0,
+}));
 
 // ---------------------------------------------------------------------------
 // Statistics

@@ -223,9 +223,38 @@ const DETAILS =
 const FAILURE_DETAILS = 'an object like { durationMs?, requestModel?, operation? }';
 
 /** An optional request model and operation name: absent, or a non-empty name. */
-function checkSeriesNames(d: Record<string, unknown>, name: string): void {
-  if (d.requestModel !== undefined && d.requestModel !== null) checkModel(d.requestModel, `${name}.requestModel`);
-  if (d.operation !== undefined && d.operation !== null) checkName(d.operation, `${name}.operation`);
+/** The argument names of a details object's fields, as errors show them (`details.ttftMs`). */
+interface DetailFieldNames {
+  durationMs: string;
+  ttftMs: string;
+  cacheReadTokens: string;
+  cacheWriteTokens: string;
+  cacheWrite1hTokens: string;
+  reasoningTokens: string;
+  requestModel: string;
+  operation: string;
+}
+
+function detailFieldNames(name: string): DetailFieldNames {
+  return {
+    durationMs: `${name}.durationMs`,
+    ttftMs: `${name}.ttftMs`,
+    cacheReadTokens: `${name}.cacheReadTokens`,
+    cacheWriteTokens: `${name}.cacheWriteTokens`,
+    cacheWrite1hTokens: `${name}.cacheWrite1hTokens`,
+    reasoningTokens: `${name}.reasoningTokens`,
+    requestModel: `${name}.requestModel`,
+    operation: `${name}.operation`,
+  };
+}
+
+/** Built once: the record calls check `details` on every call and must not concatenate names each time. */
+const DETAILS_FIELDS = detailFieldNames('details');
+const fieldNamesOf = (name: string): DetailFieldNames => (name === 'details' ? DETAILS_FIELDS : detailFieldNames(name));
+
+function checkSeriesNames(d: Record<string, unknown>, f: DetailFieldNames): void {
+  if (d.requestModel !== undefined && d.requestModel !== null) checkModel(d.requestModel, f.requestModel);
+  if (d.operation !== undefined && d.operation !== null) checkName(d.operation, f.operation);
 }
 
 /** The optional details of a failed request (see `FailureDetails`). Other properties are ignored. */
@@ -233,8 +262,9 @@ export function checkFailureDetails(value: unknown, name = 'details'): void {
   if (value === undefined || value === null) return;
   if (typeof value !== 'object' || Array.isArray(value)) throw typeError(name, FAILURE_DETAILS, value);
   const d = value as Record<string, unknown>;
-  checkOptionalDuration(d.durationMs, `${name}.durationMs`);
-  checkSeriesNames(d, name);
+  const f = fieldNamesOf(name);
+  checkOptionalDuration(d.durationMs, f.durationMs);
+  checkSeriesNames(d, f);
 }
 
 /**
@@ -249,13 +279,14 @@ export function checkRecordDetails(value: unknown, inputTokens: number, outputTo
   if (value === undefined || value === null) return;
   if (typeof value !== 'object' || Array.isArray(value)) throw typeError(name, DETAILS, value);
   const d = value as Record<string, unknown>;
-  checkOptionalDuration(d.durationMs, `${name}.durationMs`);
-  checkOptionalDuration(d.ttftMs, `${name}.ttftMs`);
-  checkOptionalCount(d.cacheReadTokens, `${name}.cacheReadTokens`);
-  checkOptionalCount(d.cacheWriteTokens, `${name}.cacheWriteTokens`);
-  checkOptionalCount(d.cacheWrite1hTokens, `${name}.cacheWrite1hTokens`);
-  checkOptionalCount(d.reasoningTokens, `${name}.reasoningTokens`);
-  checkSeriesNames(d, name);
+  const f = fieldNamesOf(name);
+  checkOptionalDuration(d.durationMs, f.durationMs);
+  checkOptionalDuration(d.ttftMs, f.ttftMs);
+  checkOptionalCount(d.cacheReadTokens, f.cacheReadTokens);
+  checkOptionalCount(d.cacheWriteTokens, f.cacheWriteTokens);
+  checkOptionalCount(d.cacheWrite1hTokens, f.cacheWrite1hTokens);
+  checkOptionalCount(d.reasoningTokens, f.reasoningTokens);
+  checkSeriesNames(d, f);
   const cache = ((d.cacheReadTokens as number) ?? 0) + ((d.cacheWriteTokens as number) ?? 0) + ((d.cacheWrite1hTokens as number) ?? 0);
   if (cache > inputTokens) {
     throw new RangeError(
