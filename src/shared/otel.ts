@@ -206,8 +206,9 @@ export function metricsOf(r: MetricsReading, conventions: GenAiConventions, nowM
   const endTime = hrTime(Math.max(nowMs, r.startTimeMs));
   const provider = providerAttribute(conventions);
   const point = <T>(attributes: OtelAttributes, value: T): OtelDataPoint<T> => ({ startTime, endTime, attributes, value });
+  // A reading's counts are its own copies (both stores make them per reading): no second copy.
   const histogram = (h: BucketCounts, boundaries: number[], sum: number): OtelHistogram => ({
-    buckets: { boundaries, counts: h.counts.slice() },
+    buckets: { boundaries, counts: h.counts },
     sum,
     count: countOf(h),
   });
