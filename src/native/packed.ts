@@ -289,9 +289,11 @@ export function seriesFromPacked(packed: { strings: string; numbers: Float64Arra
   const strings = readingStrings(n, n[SERIES_HEADER_STRINGS] as number, packed.strings);
   const text = (slot: number): string | null => (slot < 0 ? null : (strings[slot] as string));
   const buckets = (from: number, sum: number): BucketCounts => {
-    // A plain loop: `Array.from(subarray)` cost ~1 µs a histogram (800 with 200 series).
-    const counts = new Array<number>(SERIES_BUCKETS);
-    for (let k = 0; k < SERIES_BUCKETS; k++) counts[k] = n[from + k] as number;
+    // A plain loop: `Array.from(subarray)` cost ~1 µs a histogram (800 with
+    // 200 series). Pushed, not `new Array(n)` filled: a packed array, which
+    // later loops over it (counts, exporters) read faster than a holey one.
+    const counts: number[] = [];
+    for (let k = 0; k < SERIES_BUCKETS; k++) counts.push(n[from + k] as number);
     return { counts, sum };
   };
   const series = new Array<SeriesReading>(count);
