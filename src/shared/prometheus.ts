@@ -39,6 +39,24 @@ const bytesOf = (text: string): Uint8Array => encoder.encode(text);
 const NEWLINE = 0x0a;
 const CLOSE = bytesOf('} ');
 
+/** Writes a non-negative safe integer's digits at `at`; returns the end. */
+function writeDigits(buf: Uint8Array, at: number, n: number): number {
+  if (n < 10) {
+    buf[at] = 0x30 + n;
+    return at + 1;
+  }
+  let width = 1;
+  for (let p = 10; p <= n; p *= 10) width++;
+  const end = at + width;
+  let i = end;
+  do {
+    const q = Math.floor(n / 10);
+    buf[--i] = 0x30 + (n - q * 10);
+    n = q;
+  } while (n > 0);
+  return end;
+}
+
 /**
  * The exposition's bytes, written into one buffer reused from call to call
  * (the text is megabytes with a few hundred series: growing a string piece
@@ -72,20 +90,7 @@ class ExpositionWriter {
 
   /** Appends a non-negative safe integer's digits (room reserved). */
   digits(n: number): void {
-    const buf = this.buf;
-    if (n < 10) {
-      buf[this.at++] = 0x30 + n;
-      return;
-    }
-    let width = 1;
-    for (let p = 10; p <= n; p *= 10) width++;
-    let at = this.at + width;
-    this.at = at;
-    do {
-      const q = Math.floor(n / 10);
-      buf[--at] = 0x30 + (n - q * 10);
-      n = q;
-    } while (n > 0);
+    this.at = writeDigits(this.buf, this.at, n);
   }
 
   /** Appends a number as JavaScript prints it (room reserved: at most 24 bytes). */
@@ -169,20 +174,19 @@ class HistogramFamily {
     // One copy of the cached head per line, the short `le` label byte by
     // byte: a typed-array copy call costs more than a dozen byte stores.
     const buf = out.buf;
+    const les = this.#le;
     let at = out.at;
     let cumulative = 0;
     for (let i = 0; i < counts.length; i++) {
       cumulative += counts[i]!;
       buf.set(head, at);
       at += head.length;
-      const le = this.#le[i]!;
+      const le = les[i]!;
       for (let k = 0; k < le.length; k++) buf[at + k] = le[k]!;
-      at += le.length;
-      out.at = at;
-      out.digits(cumulative);
-      buf[out.at++] = NEWLINE;
-      at = out.at;
+      at = writeDigits(buf, at + le.length, cumulative);
+      buf[at++] = NEWLINE;
     }
+    out.at = at;
     out.bytes(this.#sum);
     out.bytes(bytes, ascii);
     out.bytes(CLOSE);

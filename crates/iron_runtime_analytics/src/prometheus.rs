@@ -225,7 +225,14 @@ pub(crate) fn render_into(
         .iter()
         .map(|s| series_labels(s, conventions))
         .collect();
-    out.reserve(1_024 + series.len() * 16_384);
+    // Up to 71 lines a series (4 histograms of 17, 3 counters), each its
+    // labels and under 96 bytes more: one allocation, never a regrowth that
+    // copies megabytes.
+    let estimate: usize = labels
+        .iter()
+        .map(|(with_error, _)| 71 * (with_error.len() + 96))
+        .sum();
+    out.reserve(4_096 + estimate);
 
     let duration = Histogram::seconds(
         "gen_ai_client_operation_duration_seconds",
