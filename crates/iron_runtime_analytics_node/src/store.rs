@@ -1,8 +1,8 @@
 //! `NativeStore`: the core's `EventStore` as a JS object.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::str::FromStr;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use iron_runtime_analytics::{
@@ -408,7 +408,7 @@ impl NativeStore {
             // V8 learns what the strings it holds cost, as for Node's own
             // large strings: it then collects them (and this returns their
             // buffers) before megabytes of them pile up on fresh pages.
-            let returned = RETURNED_EXPOSITION_BYTES.swap(0, Ordering::Relaxed);
+            let returned = RETURNED_EXPOSITION_BYTES.with(|r| r.replace(0));
             env.adjust_external_memory(
                 i64::try_from(text.capacity()).unwrap_or(i64::MAX) - returned,
             )?;
@@ -420,10 +420,8 @@ impl NativeStore {
             // when the string is collected or at once if V8 copied it.
             let string = unsafe {
                 napi::JsStringLatin1::from_external(env, data, len, bytes, |_, bytes| {
-                    RETURNED_EXPOSITION_BYTES.fetch_add(
-                        i64::try_from(bytes.capacity()).unwrap_or(i64::MAX),
-                        Ordering::Relaxed,
-                    );
+                    let freed = i64::try_from(bytes.capacity()).unwrap_or(i64::MAX);
+                    RETURNED_EXPOSITION_BYTES.with(|r| r.set(r.get().saturating_add(freed)));
                     recycle_exposition_buffer(bytes)
                 })
             }?;
@@ -526,11 +524,14 @@ fn exposition_buffer() -> String {
         .unwrap_or_default()
 }
 
-/// Bytes of external strings V8 has collected since V8 was last told:
-/// `adjust_external_memory` is called from JS only, never from a finalizer
-/// (which may run inside a collection). Relaxed: a plain counter, read and
-/// written on the JS thread; only its total matters.
-static RETURNED_EXPOSITION_BYTES: AtomicI64 = AtomicI64::new(0);
+thread_local! {
+    /// Bytes of external strings this thread's V8 isolate has collected
+    /// since it was last told: `adjust_external_memory` is called from JS
+    /// only, never from a finalizer (which may run inside a collection).
+    /// Per thread because each worker thread is an isolate of its own, and
+    /// a string's finalizer runs on the thread whose isolate held it.
+    static RETURNED_EXPOSITION_BYTES: Cell<i64> = const { Cell::new(0) };
+}
 
 /// Keeps a buffer for the next exposition, unless enough are kept or it is large.
 fn recycle_exposition_buffer(mut bytes: Vec<u8>) {
