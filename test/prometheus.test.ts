@@ -1,6 +1,7 @@
 // The Prometheus exposition of a store (`store.prometheus()`), parsed with a
 // third-party parser and checked value by value after known sequences. Runs
 // on both implementations.
+import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
 import { withOptIn } from './helpers/opt-in.js';
@@ -291,5 +292,58 @@ describe('store.prometheus()', () => {
     // A time to first chunk only: a first-chunk series, no duration series.
     expect(buckets(all, TTFC, labels)).toEqual([0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]);
     expect(seriesOf(all, `${DURATION}_count`)).toEqual([]);
+  });
+
+  it('writes non-ASCII label values as UTF-8 text, unchanged', () => {
+    const store = new EventStore();
+    for (const model of ['modèle-ü', 'émoji-😀', '模型', 'plain']) store.recordLlmCompleted(pricing, model, 3, 4, null, null, { durationMs: 12 });
+    const all = samples(store.prometheus());
+    for (const model of ['modèle-ü', 'émoji-😀', '模型', 'plain']) {
+      const labels = { gen_ai_operation_name: 'chat', gen_ai_system: '_OTHER', gen_ai_request_model: model, gen_ai_response_model: model };
+      expect(valueOf(all, 'iron_analytics_requests_total', labels), model).toBe(1);
+      expect(valueOf(all, `${DURATION}_count`, labels), model).toBe(1);
+    }
+  });
+
+  it('renders megabytes the same at every call, past the buffers kept between calls and across collections', () => {
+    // 400 series of 4 histograms with 200-character names: ~16 MB, more
+    // than either implementation keeps from one call to the next (8 MiB).
+    const store = new EventStore({ cardinalityLimit: 400 });
+    const pad = 'n'.repeat(190);
+    for (let i = 0; i < 400; i++) {
+      store.recordLlmCompleted(pricing, `m${i}-${pad}`, i, 2 * i, null, null, { durationMs: i, ttftMs: i / 2 });
+    }
+    const first = store.prometheus();
+    expect(first.length).toBeGreaterThan(8 << 20);
+    // Line by line (a parser takes seconds over this much text).
+    const lines = first.split('\n');
+    expect(lines.filter((l) => l.startsWith(`${DURATION}_count{`))).toHaveLength(400);
+    const labels = `gen_ai_operation_name="chat",gen_ai_system="_OTHER",gen_ai_request_model="m7-${pad}",gen_ai_response_model="m7-${pad}"`;
+    expect(lines).toContain(`${TOKENS}_sum{${labels},gen_ai_token_type="output"} 14`);
+    expect(lines).toContain(`${DURATION}_bucket{${labels},le="+Inf"} 1`);
+    expect(lines.at(-1)).toBe('');
+    const digest = (text: string): string => createHash('sha256').update(text).digest('hex');
+    const firstDigest = digest(first);
+    for (let i = 0; i < 3; i++) {
+      (globalThis as { gc?: () => void }).gc?.();
+      expect(store.prometheus() === first).toBe(true);
+    }
+    // Another text into whatever buffer is reused: the first string is untouched.
+    store.recordLlmCompleted(pricing, 'past-the-limit', 1, 1);
+    for (let i = 0; i < 2; i++) {
+      (globalThis as { gc?: () => void }).gc?.();
+      const next = store.prometheus();
+      expect(next.includes('otel_metric_overflow="true"')).toBe(true);
+      expect(next === first).toBe(false);
+    }
+    expect(digest(first)).toBe(firstDigest);
+    // A small store right after a large one: the buffer kept or not, nothing of the large text leaks in.
+    const small = new EventStore();
+    small.recordLlmCompleted(pricing, 'gpt-4o', 1, 1);
+    const text = small.prometheus();
+    expect(text).not.toContain(pad);
+    expect(valueOf(samples(text), 'iron_analytics_requests_total', {
+      gen_ai_operation_name: 'chat', gen_ai_system: 'openai', gen_ai_request_model: 'gpt-4o', gen_ai_response_model: 'gpt-4o',
+    })).toBe(1);
   });
 });

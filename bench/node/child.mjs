@@ -7,7 +7,7 @@
 // Spawned by run.mjs (which alternates the implementations); prints one line
 // `@@BENCH_RESULT {json}` with its metrics. Anything else on stdout/stderr is
 // diagnostics. Exits non-zero, loudly, on any failed correctness check.
-import { fork } from 'node:child_process';
+import { fork, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -360,6 +360,49 @@ async function caseMetrics() {
 }
 
 // ---------------------------------------------------------------------------
+// 10: 1,000,000 distinct model names into one default store
+// ---------------------------------------------------------------------------
+
+const CARDINALITY_CHILD = fileURLToPath(new URL('./cardinality.mjs', import.meta.url));
+const CARDINALITY_COUNT = 1_000_000;
+
+/** Runs one side of the case (cardinality.mjs) in a process of its own: its RSS is then its alone. */
+function cardinalitySide(mode) {
+  const r = spawnSync(process.execPath, ['--expose-gc', CARDINALITY_CHILD, mode], {
+    env: { ...process.env, BENCH_CARDINALITY_COUNT: String(CARDINALITY_COUNT) },
+    encoding: 'utf8',
+    maxBuffer: 1 << 20,
+  });
+  check(r.status === 0, `cardinality ${mode}: exit ${r.status ?? r.signal}: ${(r.stderr ?? '').trim().split('\n').slice(-6).join('\n')}`);
+  return JSON.parse(r.stdout.trim().split('\n').at(-1));
+}
+
+async function caseCardinality() {
+  // The side that runs first alternates with the round (the machine's state drifts).
+  const order = round % 2 === 0 ? ['handful', 'distinct'] : ['distinct', 'handful'];
+  const sides = Object.fromEntries(order.map((mode) => [mode, cardinalitySide(mode)]));
+  const { distinct, handful } = sides;
+  for (const side of [distinct, handful]) {
+    check(side.implementation === impl, `cardinality: ran ${side.implementation}`);
+    check(side.totalRequests === CARDINALITY_COUNT + 1, `cardinality ${side.mode}: totalRequests ${side.totalRequests}`);
+  }
+  // The limit (2,000 names) and the overflow row / series: bounded whatever the names.
+  check(distinct.modelRows === 2_001, `cardinality: ${distinct.modelRows} model rows`);
+  check(distinct.series === 2_001 && distinct.overflowMarked, `cardinality: ${distinct.series} series`);
+  metric('rss_over_capacity_mb', distinct.rssGrowthMb - handful.rssGrowthMb, 'MB', 'lower', 'RSS growth with 1,000,000 distinct names minus the growth with 4 names, same store, same requests (the capacity\'s cost)');
+  metric('heap_over_capacity_mb', distinct.heapGrowthMb - handful.heapGrowthMb, 'MB', 'lower');
+  metric('rss_growth_distinct_mb', distinct.rssGrowthMb, 'MB', 'lower');
+  metric('rss_growth_handful_mb', handful.rssGrowthMb, 'MB', 'lower');
+  metric('stats_1m_names', distinct.stats.wallMs, 'ms', 'lower', 'median of 9 calls');
+  metric('stats_1m_names_cpu', distinct.stats.cpuMs, 'ms', 'lower', 'CPU time of the process, median of 9 calls');
+  metric('prometheus_1m_names', distinct.prometheus.wallMs, 'ms', 'lower', 'median of 9 calls, 2,001 series of 4 histograms');
+  metric('prometheus_1m_names_cpu', distinct.prometheus.cpuMs, 'ms', 'lower', 'CPU time of the process (V8\'s concurrent GC threads included), median of 9 calls');
+  metric('record_1m_names_s', distinct.recordSeconds, 's', 'lower');
+  info.sides = sides;
+  info.exposition_bytes = distinct.exposition_bytes;
+}
+
+// ---------------------------------------------------------------------------
 // 4: snapshotEvents() of 10,000 buffered events
 // ---------------------------------------------------------------------------
 
@@ -696,6 +739,7 @@ const CASES = {
   memory: caseMemory,
   sync: caseSync,
   metrics: caseMetrics,
+  cardinality: caseCardinality,
 };
 
 const run = CASES[caseId];

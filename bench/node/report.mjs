@@ -65,12 +65,27 @@ export const NODE_CASES = [
   },
   {
     id: 'metrics',
-    title: '8. `prometheus()` and `metricProducer().collect()`, 200 models',
+    title: '9. `prometheus()` and `metricProducer().collect()`, 200 models',
     impls: ['native', 'js'],
     what:
       'The store of case 3 (200 models × 5 requests, each with a duration, a time to first token and tokens): 200 GenAI ' +
       'series of 4 histograms each. `prometheus_200_models`: the exposition text (the native one rendered by the core); ' +
       '`collect_200_models`: one awaited `collect()` of the OpenTelemetry producer (median of the later two thirds of the calls).',
+  },
+,
+  {
+    id: 'cardinality',
+    title: '10. 1,000,000 distinct model names into one store',
+    impls: ['native', 'js'],
+    what:
+      'One default store (capacity 10,000 events, cardinality limit 2,000) records 1,000,000 completed requests, each ' +
+      'with tokens, a duration and a time to first token, in a process of its own (`bench/node/cardinality.mjs`, ' +
+      '`--expose-gc`): `distinct` names every model differently (`model-<i>-` + 40 characters, as an attacker ' +
+      'controlling a request body would); `handful` cycles through 4 names: the baseline, what the capacity costs when ' +
+      'names are harmless (the same 10,000 events buffered, the rest dropped). `rss_over_capacity_mb`: RSS growth of ' +
+      '`distinct` minus that of `handful`, each measured after `gc()` with one `stats()` and one `prometheus()` done. ' +
+      '`stats_1m_names` / `prometheus_1m_names`: median of 9 calls on the `distinct` store (2,001 model rows; 2,001 ' +
+      'GenAI series of 4 histograms, the overflow series included); `_cpu`: the process\'s CPU time for the same calls.',
   },
 ];
 
@@ -158,6 +173,13 @@ export function evaluateTargets(node, rust) {
   for (const impl of ['native', 'js']) {
     add('Node', `${impl} \`prometheus()\` (200 models)`, nodeMedian(node, 'metrics', 'prometheus_200_models', impl), '≤', 2000, 'µs', range('metrics', 'prometheus_200_models', impl));
     add('Node', `${impl} \`metricProducer().collect()\` (200 models)`, nodeMedian(node, 'metrics', 'collect_200_models', impl), '≤', 2000, 'µs', range('metrics', 'collect_200_models', impl));
+  }
+  for (const impl of ['native', 'js']) {
+    const m = (metric) => nodeMedian(node, 'cardinality', metric, impl);
+    const r = (metric) => range('cardinality', metric, impl);
+    add('Node', `${impl} RSS over the capacity's, 1,000,000 distinct names`, m('rss_over_capacity_mb'), '≤', 64, 'MB', r('rss_over_capacity_mb'));
+    add('Node', `${impl} \`stats()\`, 1,000,000 distinct names`, m('stats_1m_names'), '≤', 5, 'ms', r('stats_1m_names'));
+    add('Node', `${impl} \`prometheus()\`, 1,000,000 distinct names`, m('prometheus_1m_names'), '≤', 20, 'ms', r('prometheus_1m_names'));
   }
   const nodeControl = nodeMedian(node, 'workers', 'control_ratio_2_over_1', 'native');
   add(

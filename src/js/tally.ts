@@ -292,6 +292,8 @@ export class SeriesTable {
   readonly #series = new Map<string, SeriesTally>();
   readonly #overflow = new SeriesTally(null);
   readonly #limit: number;
+  /** The kept series in the core's order; `null` once a series is added (sorted again at the next reading). */
+  #sorted: SeriesTally[] | null = [];
 
   constructor(limit: number) {
     this.#limit = limit;
@@ -310,15 +312,16 @@ export class SeriesTable {
       if (this.#series.size >= this.#limit) return this.#overflow;
       tally = new SeriesTally(attributes);
       this.#series.set(key, tally);
+      this.#sorted = null;
     }
     return tally;
   }
 
   /** The series with a request, sorted as the core sorts them (the overflow series last). */
   readings(): SeriesReading[] {
-    const out: SeriesReading[] = [];
-    for (const tally of this.#series.values()) out.push(tally.toReading());
-    out.sort(compareSeries);
+    // Sorted once per new series, not per reading (a scrape every few seconds, new series rarely).
+    this.#sorted ??= [...this.#series.values()].sort(compareSeries);
+    const out = this.#sorted.map((tally) => tally.toReading());
     if (this.#overflow.requestCount > 0) out.push(this.#overflow.toReading());
     return out;
   }

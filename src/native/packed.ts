@@ -288,10 +288,14 @@ export function seriesFromPacked(packed: { strings: string; numbers: Float64Arra
   const count = n[SERIES_HEADER_SERIES] as number;
   const strings = readingStrings(n, n[SERIES_HEADER_STRINGS] as number, packed.strings);
   const text = (slot: number): string | null => (slot < 0 ? null : (strings[slot] as string));
-  const buckets = (from: number, sum: number): BucketCounts => ({
-    counts: Array.from(n.subarray(from, from + SERIES_BUCKETS)),
-    sum,
-  });
+  const buckets = (from: number, sum: number): BucketCounts => {
+    // A plain loop: `Array.from(subarray)` cost ~1 µs a histogram (800 with
+    // 200 series). Pushed, not `new Array(n)` filled: a packed array, which
+    // later loops over it (counts, exporters) read faster than a holey one.
+    const counts: number[] = [];
+    for (let k = 0; k < SERIES_BUCKETS; k++) counts.push(n[from + k] as number);
+    return { counts, sum };
+  };
   const series = new Array<SeriesReading>(count);
   const rowNumbers = SERIES_ROW_LEN + SERIES_HISTOGRAM_LEN * SERIES_BUCKETS;
   for (let i = 0, at = SERIES_HEADER_LEN; i < count; i++, at += rowNumbers) {

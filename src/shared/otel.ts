@@ -206,10 +206,11 @@ export function metricsOf(r: MetricsReading, conventions: GenAiConventions, nowM
   const endTime = hrTime(Math.max(nowMs, r.startTimeMs));
   const provider = providerAttribute(conventions);
   const point = <T>(attributes: OtelAttributes, value: T): OtelDataPoint<T> => ({ startTime, endTime, attributes, value });
-  const histogram = (h: BucketCounts, boundaries: number[], sum: number): OtelHistogram => ({
-    buckets: { boundaries, counts: h.counts.slice() },
+  // A reading's counts are its own copies (both stores make them per reading): no second copy.
+  const histogram = (h: BucketCounts, count: number, boundaries: number[], sum: number): OtelHistogram => ({
+    buckets: { boundaries, counts: h.counts },
     sum,
-    count: countOf(h),
+    count,
   });
   const duration: OtelDataPoint<OtelHistogram>[] = [];
   const ttfc: OtelDataPoint<OtelHistogram>[] = [];
@@ -217,15 +218,17 @@ export function metricsOf(r: MetricsReading, conventions: GenAiConventions, nowM
   const counters: OtelDataPoint<number>[][] = PER_SERIES.map(() => []);
   for (const s of r.series) {
     const [withError, base] = attributesOf(s, conventions, provider);
-    if (countOf(s.duration) > 0) duration.push(point(withError, histogram(s.duration, DURATION_BOUNDS, s.duration.sum / 1e6)));
-    if (countOf(s.timeToFirstChunk) > 0) {
-      ttfc.push(point(base, histogram(s.timeToFirstChunk, TTFC_BOUNDS, s.timeToFirstChunk.sum / 1e6)));
+    let n = countOf(s.duration);
+    if (n > 0) duration.push(point(withError, histogram(s.duration, n, DURATION_BOUNDS, s.duration.sum / 1e6)));
+    n = countOf(s.timeToFirstChunk);
+    if (n > 0) ttfc.push(point(base, histogram(s.timeToFirstChunk, n, TTFC_BOUNDS, s.timeToFirstChunk.sum / 1e6)));
+    n = countOf(s.inputTokens);
+    if (n > 0) {
+      tokens.push(point({ ...base, 'gen_ai.token.type': 'input' }, histogram(s.inputTokens, n, TOKEN_BOUNDARIES, s.inputTokens.sum)));
     }
-    if (countOf(s.inputTokens) > 0) {
-      tokens.push(point({ ...base, 'gen_ai.token.type': 'input' }, histogram(s.inputTokens, TOKEN_BOUNDARIES, s.inputTokens.sum)));
-    }
-    if (countOf(s.outputTokens) > 0) {
-      tokens.push(point({ ...base, 'gen_ai.token.type': 'output' }, histogram(s.outputTokens, TOKEN_BOUNDARIES, s.outputTokens.sum)));
+    n = countOf(s.outputTokens);
+    if (n > 0) {
+      tokens.push(point({ ...base, 'gen_ai.token.type': 'output' }, histogram(s.outputTokens, n, TOKEN_BOUNDARIES, s.outputTokens.sum)));
     }
     PER_SERIES.forEach(([, value], i) => counters[i]!.push(point(withError, value(s))));
   }

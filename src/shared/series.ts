@@ -151,7 +151,7 @@ function compareOptional(a: string | null, b: string | null): number {
 }
 
 /** The core's series order: by operation, provider, request model, response model, error type; the overflow series last. */
-export function compareSeries(a: SeriesReading, b: SeriesReading): number {
+export function compareSeries(a: { attributes: SeriesAttributes | null }, b: { attributes: SeriesAttributes | null }): number {
   const x = a.attributes;
   const y = b.attributes;
   if (x === null || y === null) return (x === null ? 1 : 0) - (y === null ? 1 : 0);

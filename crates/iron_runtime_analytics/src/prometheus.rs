@@ -210,36 +210,39 @@ fn series_labels(s: &SeriesStats, conventions: GenAiConventions) -> (String, Str
     (with_error, base)
 }
 
-/// Renders the exposition of `series` (sorted: [`ComputedStats::series`]
+/// Appends the exposition of `series` (sorted: [`ComputedStats::series`]
 /// order) and the outbox counters.
 ///
 /// [`ComputedStats::series`]: crate::ComputedStats::series
-pub(crate) fn render(
+pub(crate) fn render_into(
+    out: &mut String,
     series: &[SeriesStats],
     accounting: &Accounting,
     unsynced: u64,
     conventions: GenAiConventions,
-) -> String {
+) {
     let labels: Vec<(String, String)> = series
         .iter()
         .map(|s| series_labels(s, conventions))
         .collect();
-    let mut out = String::with_capacity(1_024 + series.len() * 16_384);
+    // Up to 71 lines a series (4 histograms of 17, 3 counters), each its
+    // labels and under 96 bytes more: one allocation, never a regrowth that
+    // copies megabytes.
+    let estimate: usize = labels
+        .iter()
+        .map(|(with_error, _)| 71 * (with_error.len() + 96))
+        .sum();
+    out.reserve(4_096 + estimate);
 
     let duration = Histogram::seconds(
         "gen_ai_client_operation_duration_seconds",
         &LATENCY_BOUNDS_MICROS,
     );
-    family(
-        &mut out,
-        duration.name,
-        "histogram",
-        "GenAI operation duration.",
-    );
+    family(out, duration.name, "histogram", "GenAI operation duration.");
     for (s, (with_error, _)) in series.iter().zip(&labels) {
         if s.duration.count() > 0 {
             let sum = s.duration.sum_seconds().to_string();
-            duration.write(&mut out, with_error, &s.duration.bucket_counts, &sum);
+            duration.write(out, with_error, &s.duration.bucket_counts, &sum);
         }
     }
 
@@ -248,7 +251,7 @@ pub(crate) fn render(
         &TIME_TO_FIRST_CHUNK_BOUNDS_MICROS,
     );
     family(
-        &mut out,
+        out,
         ttfc.name,
         "histogram",
         "Time to receive the first chunk, measured from when the client issues the generation request to when the first chunk is received in the response stream.",
@@ -256,13 +259,13 @@ pub(crate) fn render(
     for (s, (_, base)) in series.iter().zip(&labels) {
         if s.time_to_first_chunk.count() > 0 {
             let sum = s.time_to_first_chunk.sum_seconds().to_string();
-            ttfc.write(&mut out, base, &s.time_to_first_chunk.bucket_counts, &sum);
+            ttfc.write(out, base, &s.time_to_first_chunk.bucket_counts, &sum);
         }
     }
 
     let tokens = Histogram::tokens("gen_ai_client_token_usage");
     family(
-        &mut out,
+        out,
         tokens.name,
         "histogram",
         "Number of input and output tokens used.",
@@ -271,7 +274,7 @@ pub(crate) fn render(
         for (kind, h) in [("input", &s.input_tokens), ("output", &s.output_tokens)] {
             if h.count() > 0 {
                 let labels = format!("{base},gen_ai_token_type=\"{kind}\"");
-                tokens.write(&mut out, &labels, &h.bucket_counts, &h.sum.to_string());
+                tokens.write(out, &labels, &h.bucket_counts, &h.sum.to_string());
             }
         }
     }
@@ -295,7 +298,7 @@ pub(crate) fn render(
         ),
     ];
     for (name, help, value) in per_series {
-        family(&mut out, name, "counter", help);
+        family(out, name, "counter", help);
         for (s, (with_error, _)) in series.iter().zip(&labels) {
             let _ = writeln!(out, "{name}{{{with_error}}} {}", value(s));
         }
@@ -346,10 +349,9 @@ pub(crate) fn render(
         ),
     ];
     for (name, kind, help, value) in outbox {
-        family(&mut out, name, kind, help);
+        family(out, name, kind, help);
         let _ = writeln!(out, "{name} {value}");
     }
-    out
 }
 
 impl EventStore {
@@ -397,9 +399,33 @@ impl EventStore {
     /// assert!(text.contains(r#"iron_analytics_requests_total{gen_ai_operation_name="chat",gen_ai_provider_name="x_ai",gen_ai_request_model="grok-4",error_type="_OTHER"} 1"#));
     /// ```
     pub fn render_prometheus_with(&self, conventions: GenAiConventions) -> String {
+        let mut out = String::new();
+        self.render_prometheus_into(&mut out, conventions);
+        out
+    }
+
+    /// [`render_prometheus_with`](Self::render_prometheus_with), appended to
+    /// `out`: a caller rendering every scrape can reuse one buffer (the text
+    /// is megabytes with a few hundred series, and fresh pages cost more
+    /// than writing them).
+    ///
+    /// ```
+    /// use iron_runtime_analytics::{EventStore, GenAiConventions};
+    /// let store = EventStore::new();
+    /// let mut out = String::new();
+    /// store.render_prometheus_into(&mut out, GenAiConventions::V1_36);
+    /// assert_eq!(out, store.render_prometheus_with(GenAiConventions::V1_36));
+    /// ```
+    pub fn render_prometheus_into(&self, out: &mut String, conventions: GenAiConventions) {
         let series = self.series();
         let accounting = self.accounting();
-        render(&series, &accounting, self.unsynced_count(), conventions)
+        render_into(
+            out,
+            &series,
+            &accounting,
+            self.unsynced_count(),
+            conventions,
+        );
     }
 }
 
