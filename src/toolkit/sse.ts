@@ -58,6 +58,18 @@ const PARSED_TYPES: ReadonlySet<string> = new Set([
   'response.error',
 ]);
 
+/** {@link PARSED_TYPES} as a list, for comparing a name in place inside a longer text. */
+const PARSED_TYPE_LIST: readonly string[] = [...PARSED_TYPES];
+
+/** Whether `text` from `start` to `end` is one of {@link PARSED_TYPES}, compared in place (no substring). */
+function isParsedTypeAt(text: string, start: number, end: number): boolean {
+  const length = end - start;
+  for (const type of PARSED_TYPE_LIST) {
+    if (type.length === length && text.startsWith(type, start)) return true;
+  }
+  return false;
+}
+
 /** One Anthropic message of the stream (a stream may hold several, one after the other). */
 interface AnthropicMessage {
   /** The counts so far; `output` stays `undefined` until a `message_delta` gives a valid one. */
@@ -94,13 +106,18 @@ function sniffType(data: string): string | null {
   return end === -1 ? null : data.slice(TYPE_PREFIX.length, end);
 }
 
+/** How a Chat Completions text chunk of a stream that asked for usage ends (OpenAI's last key). */
+const TEXT_CHUNK_END = '"usage":null}';
+/** How an OpenAI error object starts. */
+const ERROR_START = '{"error"';
+
 /**
  * Whether compact JSON is a Chat Completions text chunk of a stream that asked
  * for usage: it ends with `"usage":null}` (OpenAI's last key) and is not an
  * error object. Two constant-time checks for the bulk of such a stream.
  */
 function isTextChunk(data: string): boolean {
-  return data.endsWith('"usage":null}') && !data.startsWith('{"error"');
+  return data.endsWith(TEXT_CHUNK_END) && !data.startsWith(ERROR_START);
 }
 
 /** A `"usage"`, `"usageMetadata"` or `"error"` key, and whether its value is `null`. */
@@ -363,6 +380,13 @@ export class SseUsageAccumulator {
           next = n;
         }
       } else if (lf !== -1) {
+        if (lf > pos && this.#line.length === 0 && this.#data === null) {
+          const after = this.#skipEvent(text, pos, lf, cr);
+          if (after !== -1) {
+            pos = after;
+            continue;
+          }
+        }
         end = lf;
         next = lf + 1;
       } else {
@@ -392,6 +416,59 @@ export class SseUsageAccumulator {
       pos = next;
       if (this.#failed || this.#done || this.#error !== null) return;
     }
+  }
+
+  /**
+   * The position after the event that starts at `pos` (its first line ending
+   * at `lf`) when that event would be ignored, else -1. The fast path for the
+   * bulk of a stream (text deltas): the event is read in place, without the
+   * substrings and the state changes of the line-by-line path, and leaves
+   * the state that path would leave. It takes only an event that lies wholly
+   * in `text` with `\n` line ends (no `\r` before its end, `cr` being the
+   * next `\r` or -1), when no line or data is pending: `data: …` alone whose
+   * data cannot carry usage or an error (see {@link #ignorable}), or
+   * `event: <name>` then `data: …` for a name whose data is never kept.
+   */
+  #skipEvent(text: string, pos: number, lf: number, cr: number): number {
+    const max = this.#max;
+    if (lf - pos > max) return -1;
+    const first = text.charCodeAt(pos);
+    let after: number;
+    if (first === 100 /* d */) {
+      if (this.#event !== '' || text.charCodeAt(lf + 1) !== LF || !text.startsWith('data:', pos)) return -1;
+      if (!this.#ignorable(text, text.charCodeAt(pos + 5) === SPACE ? pos + 6 : pos + 5, lf)) return -1;
+      after = lf + 2;
+    } else if (first === 101 /* e */) {
+      if (!text.startsWith('event: ', pos) || pos + 7 === lf || isParsedTypeAt(text, pos + 7, lf)) return -1;
+      const data = lf + 1;
+      const end = text.indexOf('\n', data);
+      if (end === -1 || end - data > max || text.charCodeAt(end + 1) !== LF || !text.startsWith('data:', data)) return -1;
+      after = end + 2;
+    } else {
+      return -1;
+    }
+    if (cr !== -1 && cr < after) return -1;
+    // What dispatching the event would have reset.
+    this.#event = '';
+    this.#dropped = false;
+    return after;
+  }
+
+  /**
+   * Whether {@link #handle} would ignore the untyped data `text` from `start`
+   * to `end` (an event without an `event:` name) without parsing it: the
+   * same checks as there, made in place. `false` also where only the full
+   * path can tell (short data such as `[DONE]`, a chunk that is not a text
+   * delta).
+   */
+  #ignorable(text: string, start: number, end: number): boolean {
+    if (end - start <= 16) return false;
+    if (text.startsWith(TYPE_PREFIX, start)) {
+      const typeStart = start + TYPE_PREFIX.length;
+      const quote = text.indexOf('"', typeStart);
+      if (quote !== -1 && quote < end) return !isParsedTypeAt(text, typeStart, quote);
+    }
+    return this.#model !== null && text.endsWith(TEXT_CHUNK_END, end) && !text.startsWith(ERROR_START, start);
   }
 
   /** Interprets one complete SSE line, `text` from `start` to `end` (sliced only for the fields used). */
