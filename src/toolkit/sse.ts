@@ -58,18 +58,6 @@ const PARSED_TYPES: ReadonlySet<string> = new Set([
   'response.error',
 ]);
 
-/** {@link PARSED_TYPES} as a list, for comparing a name in place inside a longer text. */
-const PARSED_TYPE_LIST: readonly string[] = [...PARSED_TYPES];
-
-/** Whether `text` from `start` to `end` is one of {@link PARSED_TYPES}, compared in place (no substring). */
-function isParsedTypeAt(text: string, start: number, end: number): boolean {
-  const length = end - start;
-  for (const type of PARSED_TYPE_LIST) {
-    if (type.length === length && text.startsWith(type, start)) return true;
-  }
-  return false;
-}
-
 /** One Anthropic message of the stream (a stream may hold several, one after the other). */
 interface AnthropicMessage {
   /** The counts so far; `output` stays `undefined` until a `message_delta` gives a valid one. */
@@ -118,6 +106,50 @@ const ERROR_START = '{"error"';
  */
 function isTextChunk(data: string): boolean {
   return data.endsWith(TEXT_CHUNK_END) && !data.startsWith(ERROR_START);
+}
+
+/** A pattern's bytes, for comparing it in place inside a chunk. */
+const bytesOf = (text: string): Uint8Array => Buffer.from(text, 'latin1');
+const DATA_FIELD = bytesOf('data:');
+const EVENT_FIELD = bytesOf('event: ');
+const TYPE_PREFIX_BYTES = bytesOf(TYPE_PREFIX);
+const TEXT_CHUNK_END_BYTES = bytesOf(TEXT_CHUNK_END);
+const ERROR_START_BYTES = bytesOf(ERROR_START);
+/** {@link PARSED_TYPES} as bytes. */
+const PARSED_TYPE_BYTES: readonly Uint8Array[] = [...PARSED_TYPES].map(bytesOf);
+
+/** Whether `bytes` holds `pattern` at `at`. */
+function bytesAt(bytes: Uint8Array, at: number, pattern: Uint8Array): boolean {
+  const n = pattern.length;
+  if (at < 0 || at + n > bytes.length) return false;
+  for (let k = 0; k < n; k++) if (bytes[at + k] !== pattern[k]) return false;
+  return true;
+}
+
+/** Whether `bytes` from `start` to `end` is one of {@link PARSED_TYPES}. */
+function isParsedTypeAt(bytes: Uint8Array, start: number, end: number): boolean {
+  const length = end - start;
+  for (const type of PARSED_TYPE_BYTES) if (type.length === length && bytesAt(bytes, start, type)) return true;
+  return false;
+}
+
+/**
+ * Whether untyped-event data, `bytes` from `start` to `end`, would be ignored
+ * by the accumulator without parsing it: the checks of its slow path (a
+ * `{"type":"…"` that is not one of {@link PARSED_TYPES}, or, once the model
+ * is known, a Chat Completions text chunk), made in place. `false` also
+ * where only the slow path can tell (short data such as `[DONE]`, a chunk
+ * that is not a text delta).
+ */
+function isIgnorableData(bytes: Uint8Array, start: number, end: number, modelKnown: boolean): boolean {
+  if (end - start <= 16) return false;
+  if (bytesAt(bytes, start, TYPE_PREFIX_BYTES)) {
+    const typeStart = start + TYPE_PREFIX_BYTES.length;
+    let quote = typeStart;
+    while (quote < end && bytes[quote] !== QUOTE) quote++;
+    if (quote < end) return !isParsedTypeAt(bytes, typeStart, quote);
+  }
+  return modelKnown && bytesAt(bytes, end - TEXT_CHUNK_END_BYTES.length, TEXT_CHUNK_END_BYTES) && !bytesAt(bytes, start, ERROR_START_BYTES);
 }
 
 /** A `"usage"`, `"usageMetadata"` or `"error"` key, and whether its value is `null`. */
@@ -272,17 +304,11 @@ export class SseUsageAccumulator {
   push(chunk: string | Uint8Array): void {
     if (this.#failed || this.#done || this.#error !== null) return;
     try {
-      let text: string;
+      let bytes: Uint8Array;
       if (typeof chunk === 'string') {
-        if (NON_ASCII.test(chunk)) {
-          const bytes = Buffer.from(chunk, 'utf8');
-          text = bytesAsText.call(bytes, 0, bytes.byteLength);
-        } else {
-          text = chunk;
-        }
+        bytes = Buffer.from(chunk, 'utf8');
       } else {
         const input: unknown = chunk;
-        let bytes: Uint8Array;
         if (input instanceof Uint8Array) bytes = input;
         else if (ArrayBuffer.isView(input)) bytes = new Uint8Array(input.buffer, input.byteOffset, input.byteLength);
         else if (input instanceof ArrayBuffer) bytes = new Uint8Array(input);
@@ -290,9 +316,8 @@ export class SseUsageAccumulator {
           this.#fail();
           return;
         }
-        text = bytesAsText.call(bytes, 0, bytes.byteLength);
       }
-      this.#feed(text);
+      this.#feed(bytesAsText.call(bytes, 0, bytes.byteLength), bytes);
     } catch {
       this.#fail();
     }
@@ -341,20 +366,29 @@ export class SseUsageAccumulator {
     this.#event = '';
   }
 
-  /** Splits decoded text into lines, keeping the unterminated tail. */
-  #feed(input: string): void {
+  /** Splits a chunk (`input`: `chunkBytes` one character per byte) into lines, keeping the unterminated tail. */
+  #feed(input: string, chunkBytes: Uint8Array): void {
     let text = input;
     if (text.length === 0) return;
+    // `text` is `bytes` one character per byte; `bytes` is `null` where a held
+    // head makes them differ (then no event is skipped in place).
+    let bytes: Uint8Array | null = chunkBytes;
     if (!this.#started) {
       // A BOM may arrive split over several chunks: hold the head until it is decided.
-      text = this.#head + text;
+      if (this.#head.length > 0) {
+        text = this.#head + text;
+        bytes = null;
+      }
       if (text.length < BOM.length && BOM.startsWith(text)) {
         this.#head = text;
         return;
       }
       this.#started = true;
       this.#head = '';
-      if (text.startsWith(BOM)) text = text.slice(BOM.length);
+      if (text.startsWith(BOM)) {
+        text = text.slice(BOM.length);
+        bytes = bytes?.subarray(BOM.length) ?? null;
+      }
     }
     const n = text.length;
     let pos = 0;
@@ -380,9 +414,9 @@ export class SseUsageAccumulator {
           next = n;
         }
       } else if (lf !== -1) {
-        if (lf > pos && this.#line.length === 0 && this.#data === null) {
-          const after = this.#skipEvent(text, pos, lf, cr);
-          if (after !== -1) {
+        if (bytes !== null && lf > pos && this.#line.length === 0 && this.#data === null) {
+          const after = this.#skipEvents(text, bytes, pos, cr);
+          if (after !== pos) {
             pos = after;
             continue;
           }
@@ -419,56 +453,51 @@ export class SseUsageAccumulator {
   }
 
   /**
-   * The position after the event that starts at `pos` (its first line ending
-   * at `lf`) when that event would be ignored, else -1. The fast path for the
-   * bulk of a stream (text deltas): the event is read in place, without the
-   * substrings and the state changes of the line-by-line path, and leaves
-   * the state that path would leave. It takes only an event that lies wholly
-   * in `text` with `\n` line ends (no `\r` before its end, `cr` being the
-   * next `\r` or -1), when no line or data is pending: `data: …` alone whose
-   * data cannot carry usage or an error (see {@link #ignorable}), or
-   * `event: <name>` then `data: …` for a name whose data is never kept.
+   * The fast path for the bulk of a stream (text deltas): skips, in place in
+   * the chunk (`text`, and `bytes` for comparing without substrings), the
+   * whole events from `from` on that would be ignored,
+   * and returns the position after the last one (`from` when there is none).
+   * It reads no substring and leaves the state the line-by-line path would
+   * leave. It takes only events that lie wholly in `bytes` with `\n` line
+   * ends (no `\r` before their end, `cr` being the next `\r` at or after
+   * `from`, or -1), when no line or data is pending: `data: …` alone whose
+   * data would be ignored (see {@link isIgnorableData}), or `event: <name>`
+   * then one `data: …` line for a name whose data is never kept.
    */
-  #skipEvent(text: string, pos: number, lf: number, cr: number): number {
+  #skipEvents(text: string, bytes: Uint8Array, from: number, cr: number): number {
     const max = this.#max;
-    if (lf - pos > max) return -1;
-    const first = text.charCodeAt(pos);
-    let after: number;
-    if (first === 100 /* d */) {
-      if (this.#event !== '' || text.charCodeAt(lf + 1) !== LF || !text.startsWith('data:', pos)) return -1;
-      if (!this.#ignorable(text, text.charCodeAt(pos + 5) === SPACE ? pos + 6 : pos + 5, lf)) return -1;
-      after = lf + 2;
-    } else if (first === 101 /* e */) {
-      if (!text.startsWith('event: ', pos) || pos + 7 === lf || isParsedTypeAt(text, pos + 7, lf)) return -1;
-      const data = lf + 1;
-      const end = text.indexOf('\n', data);
-      if (end === -1 || end - data > max || text.charCodeAt(end + 1) !== LF || !text.startsWith('data:', data)) return -1;
-      after = end + 2;
-    } else {
-      return -1;
+    const n = bytes.length;
+    const modelKnown = this.#model !== null;
+    let event = this.#event;
+    let pos = from;
+    while (pos < n) {
+      const lf = text.indexOf('\n', pos);
+      if (lf === -1 || lf - pos > max) break;
+      const first = bytes[pos];
+      let after: number;
+      if (first === 100 /* d */) {
+        if (event !== '' || bytes[lf + 1] !== LF || !bytesAt(bytes, pos, DATA_FIELD)) break;
+        if (!isIgnorableData(bytes, bytes[pos + 5] === SPACE ? pos + 6 : pos + 5, lf, modelKnown)) break;
+        after = lf + 2;
+      } else if (first === 101 /* e */) {
+        if (!bytesAt(bytes, pos, EVENT_FIELD) || pos + EVENT_FIELD.length === lf || isParsedTypeAt(bytes, pos + EVENT_FIELD.length, lf)) break;
+        const data = lf + 1;
+        const end = text.indexOf('\n', data);
+        if (end === -1 || end - data > max || bytes[end + 1] !== LF || !bytesAt(bytes, data, DATA_FIELD)) break;
+        after = end + 2;
+      } else {
+        break;
+      }
+      if (cr !== -1 && cr < after) break;
+      pos = after;
+      event = '';
     }
-    if (cr !== -1 && cr < after) return -1;
-    // What dispatching the event would have reset.
-    this.#event = '';
-    this.#dropped = false;
-    return after;
-  }
-
-  /**
-   * Whether {@link #handle} would ignore the untyped data `text` from `start`
-   * to `end` (an event without an `event:` name) without parsing it: the
-   * same checks as there, made in place. `false` also where only the full
-   * path can tell (short data such as `[DONE]`, a chunk that is not a text
-   * delta).
-   */
-  #ignorable(text: string, start: number, end: number): boolean {
-    if (end - start <= 16) return false;
-    if (text.startsWith(TYPE_PREFIX, start)) {
-      const typeStart = start + TYPE_PREFIX.length;
-      const quote = text.indexOf('"', typeStart);
-      if (quote !== -1 && quote < end) return !isParsedTypeAt(text, typeStart, quote);
+    if (pos !== from) {
+      // What dispatching the skipped events would have reset.
+      this.#event = '';
+      this.#dropped = false;
     }
-    return this.#model !== null && text.endsWith(TEXT_CHUNK_END, end) && !text.startsWith(ERROR_START, start);
+    return pos;
   }
 
   /** Interprets one complete SSE line, `text` from `start` to `end` (sliced only for the fields used). */
