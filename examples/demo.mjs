@@ -249,20 +249,31 @@ async function measureOverhead({ pricing, concurrency, secondsPerSide, seed }) {
   for (const side of sides) await phase(side, 0.2); // warm-up (JIT, sockets)
   // Short slices in mirrored order (OFF PARSE ON ON PARSE OFF …): drift over
   // time (GC, other processes) weighs on every side alike.
+  // Each round is one mirrored pass; a side's rate in a round, over OFF's in
+  // the same round, is one ratio: the median of the rounds' ratios and their
+  // range say how far one figure can be trusted on this machine.
   const slice = 0.25;
   const totals = Object.fromEntries(sides.map((side) => [side, { done: 0, seconds: 0 }]));
-  for (let i = 0; i < Math.max(1, Math.round(secondsPerSide / (2 * slice))); i++) {
+  const ratios = { parse: [], on: [] };
+  for (let i = 0; i < Math.max(3, Math.round(secondsPerSide / (2 * slice))); i++) {
+    const round = Object.fromEntries(sides.map((side) => [side, { done: 0, seconds: 0 }]));
     for (const side of [...sides, ...[...sides].reverse()]) {
       const r = await phase(side, slice);
-      totals[side].done += r.done;
-      totals[side].seconds += r.seconds;
+      for (const t of [totals[side], round[side]]) {
+        t.done += r.done;
+        t.seconds += r.seconds;
+      }
       if (r.unexpected.length > 0) throw new Error(`overhead phase: ${r.unexpected[0]}`);
     }
+    const rate = (side) => round[side].done / round[side].seconds;
+    for (const side of ['parse', 'on']) ratios[side].push(rate(side) / rate('off'));
   }
   const recordErrors = routers.on.counters.recordErrors + routers.parse.counters.recordErrors;
   await Promise.all([...sides.map((side) => close(routers[side])), close(fast)]);
   const rps = Object.fromEntries(sides.map((side) => [side, totals[side].done / totals[side].seconds]));
-  return { ...rps, delta: ((rps.on - rps.off) / rps.off) * 100, recordErrors };
+  const spread = (xs) => ({ median: [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)], min: Math.min(...xs), max: Math.max(...xs), rounds: xs.length });
+  const on = spread(ratios.on);
+  return { ...rps, parseRatio: spread(ratios.parse), onRatio: on, delta: (on.median - 1) * 100, recordErrors };
 }
 
 // ---------------------------------------------------------------------------
@@ -338,11 +349,13 @@ async function main() {
   if (opt.overhead > 0) {
     console.log(`Router throughput, analytics OFF vs ON (fast upstream: no latency, no faults; concurrency ${opt.concurrency}; ${opt.overhead} s per side):`);
     overhead = await measureOverhead({ pricing, concurrency: opt.concurrency, secondsPerSide: opt.overhead, seed: opt.seed });
-    const vs = (rps) => `${int(rps).padStart(7)} req/s  ${signed(((rps - overhead.off) / overhead.off) * 100)}`;
+    const vs = (rps, r) =>
+      `${int(rps).padStart(7)} req/s  ${signed((r.median - 1) * 100)} (median of ${r.rounds} rounds against OFF; range ${signed((r.min - 1) * 100)} to ${signed((r.max - 1) * 100)})`;
     console.log(`  OFF  plain proxy                          ${int(overhead.off).padStart(7)} req/s`);
-    console.log(`       usage parsing, no-op store           ${vs(overhead.parse)}`);
-    console.log(`  ON   usage parsing + EventStore           ${vs(overhead.on)}`);
-    console.log('  (load driver, router and upstream share this one thread; a few % either way is noise)\n');
+    console.log(`       usage parsing, no-op store           ${vs(overhead.parse, overhead.parseRatio)}`);
+    console.log(`  ON   usage parsing + EventStore           ${vs(overhead.on, overhead.onRatio)}`);
+    console.log('  (load driver, router and upstream share this one thread and its wall clock: a wide range means a');
+    console.log('   busy machine. `npm run bench -- --cases router_overhead` measures the router\'s own CPU time instead.)\n');
   }
 
   // 2. The servers of the main run.
@@ -406,7 +419,7 @@ async function main() {
   console.log(`events        recorded ${int(stats.totalRequests)} (completed ${int(stats.totalRequests - stats.failedRequests)}, failed ${int(stats.failedRequests)}) · dropped ${int(dropped)}`);
   console.log(`sync          delivered ${int(report.delivered)} · rejected ${int(report.rejected)} · remaining ${int(report.remaining)} · collector received ${int(c.accepted)} (duplicates ${int(c.duplicates)}, rejected ${int(c.rejected)})`);
   if (overhead) {
-    console.log(`overhead      analytics OFF ${int(overhead.off)} req/s · ON ${int(overhead.on)} req/s · difference ${signed(overhead.delta)}`);
+    console.log(`overhead      analytics OFF ${int(overhead.off)} req/s · ON ${int(overhead.on)} req/s · difference ${signed(overhead.delta)} (median of ${overhead.onRatio.rounds} rounds, range ${signed((overhead.onRatio.min - 1) * 100)} to ${signed((overhead.onRatio.max - 1) * 100)})`);
   }
 
   // 5. Do the books balance?

@@ -920,3 +920,68 @@ describe('SseUsageAccumulator: malformed streams', () => {
     );
   });
 });
+
+// ---------------------------------------------------------------------------------------------
+// SseUsageAccumulator: the in-place skip of whole events agrees with the line-by-line path
+// ---------------------------------------------------------------------------------------------
+
+describe('SseUsageAccumulator: skipping whole events in place', () => {
+  // Events around the cases the in-place skip takes or must refuse: a text chunk before and
+  // after the model is known, typed events of every kind, an `event:` name set before data,
+  // after data, empty, or for an event that must be read, line ends other than `\n`, long data.
+  const CHAT = 'data: {"id":"c","object":"chat.completion.chunk","model":"gpt-4o","choices":[{"delta":{"content":"hi"}}],"usage":null}';
+  const USAGE = 'data: {"id":"c","model":"gpt-4o","choices":[],"usage":{"prompt_tokens":7,"completion_tokens":3}}';
+  const name = fc.constantFrom('', '', '', 'event: content_block_delta', 'event: message_start', 'event: message_delta', 'event: error', 'event: ping', 'event: message', 'event: ', 'event:ping', ': keep-alive', 'id: 7');
+  const data = fc.constantFrom(
+    CHAT,
+    CHAT,
+    USAGE,
+    'data: {"error":{"message":"boom","type":"server_error"},"usage":null}',
+    'data: {"id":"c","choices":[{"delta":{"content":"\\"usage\\":null}"}}],"usageMetadata":{"promptTokenCount":2}}',
+    'data: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"x"}}',
+    'data: {"type":"message_start","message":{"model":"claude","usage":{"input_tokens":3}}}',
+    'data: {"type":"message_delta","usage":{"output_tokens":4}}',
+    'data: {"type":"error","error":{"type":"overloaded_error","message":"busy"}}',
+    'data: {"type":"response.output_text.delta","delta":"x"}',
+    'data: {"type":"response.completed","response":{"model":"gpt-5","usage":{"input_tokens":5,"output_tokens":6}}}',
+    'data: {"type":"unterminated',
+    'data: [DONE]',
+    'data:{"id":"c","model":"gpt-4o","choices":[{"delta":{"content":"no space"}}],"usage":null}',
+    'data',
+    'dataX: y',
+  );
+  const eol = fc.constantFrom('\n', '\n', '\n', '\r\n', '\r');
+  const event = fc.tuple(name, eol, data, eol, fc.constantFrom('\n', '\n', '', '\r\n')).map(([n, e1, d, e2, end]) => (n === '' ? '' : n + e1) + d + e2 + end);
+  const feedWholeAndByByte = (text: string, maxEventSize?: number): void => {
+    const bytes = enc(text);
+    const byteByByte = run(Array.from(bytes, (b) => Uint8Array.of(b)), { maxEventSize });
+    expect(run([bytes], { maxEventSize })).toEqual(byteByByte);
+    expect(run([text], { maxEventSize })).toEqual(byteByByte);
+  };
+
+  it('an event name that must be read, set by a line of its own, is not skipped with the data after it', () => {
+    const text = `${CHAT}\n\nevent: message_start\n${CHAT}\n\n${USAGE}\n\n`;
+    expect(run([enc(text)])).toBeNull();
+    feedWholeAndByByte(text);
+  });
+
+  it('an event with a \\r line end inside is left to the line-by-line path', () => {
+    const text = `${CHAT}\n\n${CHAT}\n\r${USAGE}\n\n`;
+    expect(run([enc(text)])).toEqual(u('gpt-4o', 7, 3));
+    feedWholeAndByByte(text);
+  });
+
+  it('property: whole-stream chunks give what one-byte chunks (never skipped in place) give', () => {
+    fc.assert(
+      fc.property(fc.array(event, { maxLength: 30 }), (events) => feedWholeAndByByte(events.join(''))),
+      { numRuns: 3000 },
+    );
+  });
+
+  it('property: the same with a small maxEventSize (long lines and data refused either way)', () => {
+    fc.assert(
+      fc.property(fc.array(event, { maxLength: 20 }), fc.integer({ min: 20, max: 120 }), (events, max) => feedWholeAndByByte(events.join(''), max)),
+      { numRuns: 2000 },
+    );
+  });
+});

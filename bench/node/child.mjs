@@ -17,6 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Bench } from 'tinybench';
 import { caseMeter } from './meter.mjs';
+import { caseRouterOverhead } from './router-overhead.mjs';
 import {
   AGENTS,
   ARGS_MASK,
@@ -731,6 +732,7 @@ async function caseSync() {
 
 const CASES = {
   meter: () => caseMeter({ lib, metric, check, info }),
+  router_overhead: () => caseRouterOverhead({ metric, check, info }),
   record_completed: caseRecordCompleted,
   record_failed: caseRecordFailed,
   stats: caseStats,

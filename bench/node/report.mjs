@@ -64,8 +64,20 @@ export const NODE_CASES = [
       'body is an in-memory ReadableStream of the 201 events, one per chunk (no network: the worst case).',
   },
   {
+    id: 'router_overhead',
+    title: '9. Router overhead of usage extraction (examples/router.mjs, `meterNodeResponse`)',
+    impls: ['native', 'js'],
+    what:
+      'The example router as a plain proxy (analytics OFF, `store: null`) and metering every answer into an `EventStore` ' +
+      '(ON), each in a process of its own, in front of the fake upstream (no latency, no faults) in a third; the client ' +
+      'sends a fixed mix (Chat Completions streamed with usage and not, Responses and Anthropic Messages streamed), 8 in ' +
+      'flight, in 12 short rounds alternating OFF and ON. `cpu_ratio`: ON / OFF requests per CPU-second of the router ' +
+      'process (each router measures its own CPU time), the median of the per-round ratios; `wall_ratio`: the same in ' +
+      'wall-clock requests/s, which the client, the upstream and other processes disturb.',
+  },
+  {
     id: 'metrics',
-    title: '9. `prometheus()` and `metricProducer().collect()`, 200 models',
+    title: '10. `prometheus()` and `metricProducer().collect()`, 200 models',
     impls: ['native', 'js'],
     what:
       'The store of case 3 (200 models × 5 requests, each with a duration, a time to first token and tokens): 200 GenAI ' +
@@ -75,7 +87,7 @@ export const NODE_CASES = [
 ,
   {
     id: 'cardinality',
-    title: '10. 1,000,000 distinct model names into one store',
+    title: '11. 1,000,000 distinct model names into one store',
     impls: ['native', 'js'],
     what:
       'One default store (capacity 10,000 events, cardinality limit 2,000) records 1,000,000 completed requests, each ' +
@@ -195,6 +207,9 @@ export function evaluateTargets(node, rust) {
   const meterRatio = (impl) => nodeMedian(node, 'meter', 'fetch_ratio', impl);
   for (const impl of ['native', 'js']) {
     add('Node', `\`meterFetchResponse\` / untouched, fetch, 200 chunks (${impl})`, meterRatio(impl), '≥', 0.95, '×', range('meter', 'fetch_ratio', impl));
+  }
+  for (const impl of ['native', 'js']) {
+    add('Node', `router ON / OFF (plain proxy), requests per router CPU-second (${impl})`, nodeMedian(node, 'router_overhead', 'cpu_ratio', impl), '≥', 0.95, '×', range('router_overhead', 'cpu_ratio', impl));
   }
   add('Node', 'native sync throughput', nodeMedian(node, 'sync', 'events_per_sec', 'native'), '≥', 10_000, 'events/s', range('sync', 'events_per_sec'));
   add('Node', 'native event-loop p99 during sync', nodeMedian(node, 'sync', 'loop_p99', 'native'), '<', 5, 'ms', range('sync', 'loop_p99'));

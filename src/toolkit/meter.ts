@@ -310,24 +310,28 @@ export function meterFetchResponse(
     return response;
   }
   const reader = body.getReader();
+  // The handlers are made once per answer, not per chunk.
+  let controller!: ReadableStreamDefaultController<Uint8Array>;
+  const onRead = (r: Awaited<ReturnType<typeof reader.read>>): void => {
+    if (r.done) {
+      metering.end();
+      controller.close();
+      return;
+    }
+    metering.chunk(r.value);
+    controller.enqueue(r.value);
+  };
+  const onError = (err: unknown): void => {
+    metering.fail('network_error', `the upstream answer broke off: ${asError(err).message}`);
+    controller.error(err);
+  };
   const metered = new ReadableStream<Uint8Array>(
     {
-      pull(controller): Promise<void> {
-        return reader.read().then(
-          (r) => {
-            if (r.done) {
-              metering.end();
-              controller.close();
-              return;
-            }
-            metering.chunk(r.value);
-            controller.enqueue(r.value);
-          },
-          (err: unknown) => {
-            metering.fail('network_error', `the upstream answer broke off: ${asError(err).message}`);
-            controller.error(err);
-          },
-        );
+      start(c): void {
+        controller = c;
+      },
+      pull(): Promise<void> {
+        return reader.read().then(onRead, onError);
       },
       cancel(reason): Promise<void> {
         metering.fail('client_disconnected', CLIENT_GONE);

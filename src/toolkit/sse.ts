@@ -94,13 +94,62 @@ function sniffType(data: string): string | null {
   return end === -1 ? null : data.slice(TYPE_PREFIX.length, end);
 }
 
+/** How a Chat Completions text chunk of a stream that asked for usage ends (OpenAI's last key). */
+const TEXT_CHUNK_END = '"usage":null}';
+/** How an OpenAI error object starts. */
+const ERROR_START = '{"error"';
+
 /**
  * Whether compact JSON is a Chat Completions text chunk of a stream that asked
  * for usage: it ends with `"usage":null}` (OpenAI's last key) and is not an
  * error object. Two constant-time checks for the bulk of such a stream.
  */
 function isTextChunk(data: string): boolean {
-  return data.endsWith('"usage":null}') && !data.startsWith('{"error"');
+  return data.endsWith(TEXT_CHUNK_END) && !data.startsWith(ERROR_START);
+}
+
+/** A pattern's bytes, for comparing it in place inside a chunk. */
+const bytesOf = (text: string): Uint8Array => Buffer.from(text, 'latin1');
+const DATA_FIELD = bytesOf('data:');
+const EVENT_FIELD = bytesOf('event: ');
+const TYPE_PREFIX_BYTES = bytesOf(TYPE_PREFIX);
+const TEXT_CHUNK_END_BYTES = bytesOf(TEXT_CHUNK_END);
+const ERROR_START_BYTES = bytesOf(ERROR_START);
+/** {@link PARSED_TYPES} as bytes. */
+const PARSED_TYPE_BYTES: readonly Uint8Array[] = [...PARSED_TYPES].map(bytesOf);
+
+/** Whether `bytes` holds `pattern` at `at`. */
+function bytesAt(bytes: Uint8Array, at: number, pattern: Uint8Array): boolean {
+  const n = pattern.length;
+  if (at < 0 || at + n > bytes.length) return false;
+  for (let k = 0; k < n; k++) if (bytes[at + k] !== pattern[k]) return false;
+  return true;
+}
+
+/** Whether `bytes` from `start` to `end` is one of {@link PARSED_TYPES}. */
+function isParsedTypeAt(bytes: Uint8Array, start: number, end: number): boolean {
+  const length = end - start;
+  for (const type of PARSED_TYPE_BYTES) if (type.length === length && bytesAt(bytes, start, type)) return true;
+  return false;
+}
+
+/**
+ * Whether untyped-event data, `bytes` from `start` to `end`, would be ignored
+ * by the accumulator without parsing it: the checks of its slow path (a
+ * `{"type":"…"` that is not one of {@link PARSED_TYPES}, or, once the model
+ * is known, a Chat Completions text chunk), made in place. `false` also
+ * where only the slow path can tell (short data such as `[DONE]`, a chunk
+ * that is not a text delta).
+ */
+function isIgnorableData(bytes: Uint8Array, start: number, end: number, modelKnown: boolean): boolean {
+  if (end - start <= 16) return false;
+  if (bytesAt(bytes, start, TYPE_PREFIX_BYTES)) {
+    const typeStart = start + TYPE_PREFIX_BYTES.length;
+    let quote = typeStart;
+    while (quote < end && bytes[quote] !== QUOTE) quote++;
+    if (quote < end) return !isParsedTypeAt(bytes, typeStart, quote);
+  }
+  return modelKnown && bytesAt(bytes, end - TEXT_CHUNK_END_BYTES.length, TEXT_CHUNK_END_BYTES) && !bytesAt(bytes, start, ERROR_START_BYTES);
 }
 
 /** A `"usage"`, `"usageMetadata"` or `"error"` key, and whether its value is `null`. */
@@ -255,17 +304,11 @@ export class SseUsageAccumulator {
   push(chunk: string | Uint8Array): void {
     if (this.#failed || this.#done || this.#error !== null) return;
     try {
-      let text: string;
+      let bytes: Uint8Array;
       if (typeof chunk === 'string') {
-        if (NON_ASCII.test(chunk)) {
-          const bytes = Buffer.from(chunk, 'utf8');
-          text = bytesAsText.call(bytes, 0, bytes.byteLength);
-        } else {
-          text = chunk;
-        }
+        bytes = Buffer.from(chunk, 'utf8');
       } else {
         const input: unknown = chunk;
-        let bytes: Uint8Array;
         if (input instanceof Uint8Array) bytes = input;
         else if (ArrayBuffer.isView(input)) bytes = new Uint8Array(input.buffer, input.byteOffset, input.byteLength);
         else if (input instanceof ArrayBuffer) bytes = new Uint8Array(input);
@@ -273,9 +316,8 @@ export class SseUsageAccumulator {
           this.#fail();
           return;
         }
-        text = bytesAsText.call(bytes, 0, bytes.byteLength);
       }
-      this.#feed(text);
+      this.#feed(bytesAsText.call(bytes, 0, bytes.byteLength), bytes);
     } catch {
       this.#fail();
     }
@@ -324,20 +366,29 @@ export class SseUsageAccumulator {
     this.#event = '';
   }
 
-  /** Splits decoded text into lines, keeping the unterminated tail. */
-  #feed(input: string): void {
+  /** Splits a chunk (`input`: `chunkBytes` one character per byte) into lines, keeping the unterminated tail. */
+  #feed(input: string, chunkBytes: Uint8Array): void {
     let text = input;
     if (text.length === 0) return;
+    // `text` is `bytes` one character per byte; `bytes` is `null` where a held
+    // head makes them differ (then no event is skipped in place).
+    let bytes: Uint8Array | null = chunkBytes;
     if (!this.#started) {
       // A BOM may arrive split over several chunks: hold the head until it is decided.
-      text = this.#head + text;
+      if (this.#head.length > 0) {
+        text = this.#head + text;
+        bytes = null;
+      }
       if (text.length < BOM.length && BOM.startsWith(text)) {
         this.#head = text;
         return;
       }
       this.#started = true;
       this.#head = '';
-      if (text.startsWith(BOM)) text = text.slice(BOM.length);
+      if (text.startsWith(BOM)) {
+        text = text.slice(BOM.length);
+        bytes = bytes?.subarray(BOM.length) ?? null;
+      }
     }
     const n = text.length;
     let pos = 0;
@@ -363,6 +414,13 @@ export class SseUsageAccumulator {
           next = n;
         }
       } else if (lf !== -1) {
+        if (bytes !== null && lf > pos && this.#line.length === 0 && this.#data === null) {
+          const after = this.#skipEvents(text, bytes, pos, cr);
+          if (after !== pos) {
+            pos = after;
+            continue;
+          }
+        }
         end = lf;
         next = lf + 1;
       } else {
@@ -392,6 +450,54 @@ export class SseUsageAccumulator {
       pos = next;
       if (this.#failed || this.#done || this.#error !== null) return;
     }
+  }
+
+  /**
+   * The fast path for the bulk of a stream (text deltas): skips, in place in
+   * the chunk (`text`, and `bytes` for comparing without substrings), the
+   * whole events from `from` on that would be ignored,
+   * and returns the position after the last one (`from` when there is none).
+   * It reads no substring and leaves the state the line-by-line path would
+   * leave. It takes only events that lie wholly in `bytes` with `\n` line
+   * ends (no `\r` before their end, `cr` being the next `\r` at or after
+   * `from`, or -1), when no line or data is pending: `data: …` alone whose
+   * data would be ignored (see {@link isIgnorableData}), or `event: <name>`
+   * then one `data: …` line for a name whose data is never kept.
+   */
+  #skipEvents(text: string, bytes: Uint8Array, from: number, cr: number): number {
+    const max = this.#max;
+    const n = bytes.length;
+    const modelKnown = this.#model !== null;
+    let event = this.#event;
+    let pos = from;
+    while (pos < n) {
+      const lf = text.indexOf('\n', pos);
+      if (lf === -1 || lf - pos > max) break;
+      const first = bytes[pos];
+      let after: number;
+      if (first === 100 /* d */) {
+        if (event !== '' || bytes[lf + 1] !== LF || !bytesAt(bytes, pos, DATA_FIELD)) break;
+        if (!isIgnorableData(bytes, bytes[pos + 5] === SPACE ? pos + 6 : pos + 5, lf, modelKnown)) break;
+        after = lf + 2;
+      } else if (first === 101 /* e */) {
+        if (!bytesAt(bytes, pos, EVENT_FIELD) || pos + EVENT_FIELD.length === lf || isParsedTypeAt(bytes, pos + EVENT_FIELD.length, lf)) break;
+        const data = lf + 1;
+        const end = text.indexOf('\n', data);
+        if (end === -1 || end - data > max || bytes[end + 1] !== LF || !bytesAt(bytes, data, DATA_FIELD)) break;
+        after = end + 2;
+      } else {
+        break;
+      }
+      if (cr !== -1 && cr < after) break;
+      pos = after;
+      event = '';
+    }
+    if (pos !== from) {
+      // What dispatching the skipped events would have reset.
+      this.#event = '';
+      this.#dropped = false;
+    }
+    return pos;
   }
 
   /** Interprets one complete SSE line, `text` from `start` to `end` (sliced only for the fields used). */
