@@ -3,7 +3,8 @@
 // POST /api/v1/analytics/events → 202 {"event_id", "status":"accepted"} (200
 // "duplicate" for an id seen before), keep-alive. Sends {port} over IPC once
 // listening, and answers:
-//   'count'            → {count (unique events), duplicates, requests, waves429}
+//   'count'            → {count (unique events), duplicates, requests, waves429, cpuUs}
+//                        (cpuUs: this process's CPU time so far, user + system, µs)
 //                        (waves429: runs of 429s, each starting at least its
 //                        Retry-After after the previous run began: the pauses
 //                        the server imposes on a client that honours it)
@@ -95,7 +96,8 @@ server.headersTimeout = 61_000;
 server.listen(0, '127.0.0.1', () => process.send({ port: server.address().port }));
 process.on('message', (m) => {
   if (m === 'count') {
-    process.send({ count: seen.size, duplicates, requests, waves429 });
+    const cpu = process.cpuUsage();
+    process.send({ count: seen.size, duplicates, requests, waves429, cpuUs: cpu.user + cpu.system });
   } else if (m === 'reset') {
     seen = new Set();
     duplicates = 0;
