@@ -367,7 +367,11 @@ mod tests {
         for k in 1..8 {
             s.rate_limited(first + ms(k * 5), Some(second), sent + ms(k));
         }
-        assert_eq!(s.gate(), first + second, "the wave does not extend the pause");
+        assert_eq!(
+            s.gate(),
+            first + second,
+            "the wave does not extend the pause"
+        );
         // After the pause: a request sent then is answered 429 again, a new wave.
         let resumed = first + second;
         let again = resumed + ms(3);
