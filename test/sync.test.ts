@@ -221,8 +221,8 @@ describe('backoff (the pure-JS client)', () => {
     expect(schedule.eligible('a', now, true)).toBe(true); // a manual pass ignores backoffs
     expect(schedule.eligible('b', now, false)).toBe(true);
     expect(schedule.gate).toBeLessThanOrEqual(now);
-    // Eight requests answered 429 together: one outage, not eight doublings.
-    for (let i = 0; i < 8; i++) schedule.outage(now, 1_000);
+    // Eight requests answered 429 together (all sent before the first answer): one pause of exactly the Retry-After.
+    for (let i = 0; i < 8; i++) schedule.rateLimited(now + i, 1_000, now - 5);
     expect(schedule.gate).toBe(now + 1_000);
     schedule.settled('b', now + 10);
     expect(schedule.gate).toBe(now + 1_000); // a success never shortens a Retry-After
@@ -237,6 +237,29 @@ describe('backoff (the pure-JS client)', () => {
     expect(schedule.gate).toBeGreaterThan(later);
     schedule.settled('e0', later + 1);
     expect(schedule.gate).toBe(later + 1);
+  });
+
+  it('schedule: a 429 pauses exactly as long as its Retry-After; its wave neither extends it nor starts a new one', () => {
+    const schedule = new Schedule(new SyncConfig('http://h', 't').withBackoff(100, 1_000).withMaxInFlight(8));
+    const sent = 1_000_000;
+    const first = sent + 10;
+    expect(schedule.rateLimited(first, 1_000, sent)).toStrictEqual({ everyone: true, delayMs: 1_000 });
+    // The rest of the wave, sent before the pause began, answered later.
+    for (let k = 1; k < 8; k++) schedule.rateLimited(first + 5 * k, 1_000, sent + k);
+    expect(schedule.gate).toBe(first + 1_000);
+    // After the pause: a request sent then and answered 429 is a new wave; its companions do not add to it.
+    const resumed = first + 1_000;
+    schedule.rateLimited(resumed + 3, 1_000, resumed);
+    expect(schedule.gate).toBe(resumed + 3 + 1_000);
+    schedule.rateLimited(resumed + 7, 1_000, resumed);
+    expect(schedule.gate).toBe(resumed + 3 + 1_000);
+    // Retry-After: 0 pauses nobody; no Retry-After: the global backoff.
+    const zero = new Schedule(new SyncConfig('http://h', 't').withBackoff(100, 1_000));
+    expect(zero.rateLimited(first, 0, sent)).toStrictEqual({ everyone: true, delayMs: 0 });
+    const none = new Schedule(new SyncConfig('http://h', 't').withBackoff(100, 1_000));
+    const { delayMs } = none.rateLimited(first, null, sent);
+    expect(delayMs).toBeGreaterThanOrEqual(100);
+    expect(delayMs).toBeLessThanOrEqual(200);
   });
 });
 

@@ -678,6 +678,11 @@ async function caseSync() {
     metric('healthy_2000_ms', base.ms, 'ms', 'lower', '2,000 events pending at once, healthy receiver');
     metric('mixed_2000_ms', mixed.ms, 'ms', 'lower', '1 connection in 13 dropped, 1 answer in 17 lost after storing, ten 503s then ten 429s (Retry-After: 1): all delivered exactly once');
     metric('mixed_over_healthy', mixed.ms / base.ms, '×', 'lower', 'includes the Retry-After waits the protocol imposes on every request (at least 1 s)');
+    // With 8 in flight, the ten 429s come in two waves (the 9th and 10th answer the first requests after the first pause): 2 s the server imposes.
+    const imposedMs = mixed.got.waves429 * MIXED_FAULTS.retryAfter * 1_000;
+    info.mixedWaves429 = mixed.got.waves429;
+    metric('mixed_imposed_ms', imposedMs, 'ms', 'lower', 'Retry-After pauses the receiver imposed (waves of 429s × Retry-After): a floor no client that honours Retry-After can go below');
+    metric('mixed_beyond_imposed_over_healthy', (mixed.ms - imposedMs) / base.ms, '×', 'lower', 'the mixed run without the imposed pauses / healthy: what the client itself adds');
     const noWait = await timeDelivery(receiver, loopConfig(receiver), M, async (store) => {
       await receiver.faults({ ...MIXED_FAULTS, retryAfter: 0 });
       await recordAll(M)(store);

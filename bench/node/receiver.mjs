@@ -3,7 +3,11 @@
 // POST /api/v1/analytics/events → 202 {"event_id", "status":"accepted"} (200
 // "duplicate" for an id seen before), keep-alive. Sends {port} over IPC once
 // listening, and answers:
-//   'count'            → {count (unique events), duplicates, requests}
+//   'count'            → {count (unique events), duplicates, requests, waves429, cpuUs}
+//                        (cpuUs: this process's CPU time so far, user + system, µs)
+//                        (waves429: runs of 429s, each starting at least its
+//                        Retry-After after the previous run began: the pauses
+//                        the server imposes on a client that honours it)
 //   {faults: {...}}    → sets faults (counters restart) and answers {ok: true}:
 //     dropEvery n      every nth request's connection destroyed before storing
 //     loseReplyEvery n every nth request stored, then its connection destroyed
@@ -20,6 +24,8 @@ let faults = {};
 let nth = 0;
 let pending503 = 0;
 let pending429 = 0;
+let waves429 = 0;
+let waveStart = -Infinity;
 
 function answer(res, status, payload, headers = {}) {
   const text = JSON.stringify(payload);
@@ -65,6 +71,11 @@ const server = http.createServer((req, res) => {
     }
     if (pending429 > 0) {
       pending429--;
+      const now = performance.now();
+      if (now - waveStart >= (faults.retryAfter ?? 1) * 1_000) {
+        waves429++;
+        waveStart = now;
+      }
       answer(res, 429, { error: 'RATE_LIMIT_EXCEEDED', message: 'slow down' }, { 'Retry-After': String(faults.retryAfter ?? 1) });
       return;
     }
@@ -85,7 +96,8 @@ server.headersTimeout = 61_000;
 server.listen(0, '127.0.0.1', () => process.send({ port: server.address().port }));
 process.on('message', (m) => {
   if (m === 'count') {
-    process.send({ count: seen.size, duplicates, requests });
+    const cpu = process.cpuUsage();
+    process.send({ count: seen.size, duplicates, requests, waves429, cpuUs: cpu.user + cpu.system });
   } else if (m === 'reset') {
     seen = new Set();
     duplicates = 0;
@@ -94,6 +106,8 @@ process.on('message', (m) => {
     nth = 0;
     pending503 = 0;
     pending429 = 0;
+    waves429 = 0;
+    waveStart = -Infinity;
     process.send({ ok: true });
   } else if (m !== null && typeof m === 'object' && 'faults' in m) {
     faults = { ...m.faults };

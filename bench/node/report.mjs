@@ -48,7 +48,9 @@ export const NODE_CASES = [
       'exactly once. `events_per_sec`: 5,000 events pending at once; `loop_p99`: `monitorEventLoopDelay({ resolution: 1 })` ' +
       'meanwhile (it includes the 1 ms sampling period, see `idle_loop_p99`). `mixed_2000_ms`: 2,000 events with 1 ' +
       'connection in 13 dropped, 1 answer in 17 lost after storing, ten 503s then ten 429s with `Retry-After: 1` ' +
-      '(honoured for every request: at least 1 s of the time), against `healthy_2000_ms`; `..._retry_after_0_...`: the same ' +
+      '(honoured for every request), against `healthy_2000_ms`; `mixed_imposed_ms`: the pauses the receiver imposed (waves ' +
+      'of 429s × Retry-After; with 8 in flight the ten 429s come in two waves: 2 s, a floor for any client that honours ' +
+      'it), `mixed_beyond_imposed_over_healthy`: the rest of the mixed run / healthy; `..._retry_after_0_...`: the same ' +
       'faults with `Retry-After: 0`; `paced_...`: 2,000 events recorded at 2,000/s while delivering. `poison_1000_ms`: ' +
       '1,000 events behind a 413 poison event. `spool_*`: the same with a spool written every 100 ms; `record_ns_spool_*`: ' +
       '`recordLlmCompleted` while a client runs against an unreachable receiver, without and with a spool written every 50 ms.',

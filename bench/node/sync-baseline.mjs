@@ -3,7 +3,11 @@
 // receiver of bench/node/receiver.mjs (its own process), 8 in flight, after a
 // warm-up of 500; by manual `syncEvents()` passes (the only path the old
 // client's benchmark had) and, for this tree, by the background loop. The
-// runs alternate (implementation, tree, path) round after round.
+// runs alternate (implementation, tree, path) round after round. Besides
+// events/s (wall clock, which swings with the machine's load), each run
+// reports the CPU time per event of the client's process (user + system,
+// the addon's threads included) and of the receiver's: where the time goes,
+// and figures that depend far less on what else the machine runs.
 //
 //   git archive main | tar -x -C /tmp/main && ln -s "$PWD/node_modules" /tmp/main/node_modules
 //   (cd /tmp/main && npm run build:native && npm run build)
@@ -40,6 +44,8 @@ async function one(dist, mode) {
     const client = new SyncClient(store, config());
     const delay = monitorEventLoopDelay({ resolution: 1 });
     delay.enable();
+    const { cpuUs: receiverCpu0 } = await ask('count');
+    const cpu0 = process.cpuUsage();
     const t0 = performance.now();
     if (mode === 'manual') {
       while (store.unsyncedCount() > 0) await client.syncEvents();
@@ -49,10 +55,16 @@ async function one(dist, mode) {
       await handle.stop();
     }
     const ms = performance.now() - t0;
+    const cpu = process.cpuUsage(cpu0);
     delay.disable();
-    const { count } = await ask('count');
+    const { count, cpuUs: receiverCpu1 } = await ask('count');
     if (count !== n) throw new Error(`the receiver holds ${count} events, expected ${n}`);
-    return { eventsPerSec: n / (ms / 1000), loopP99: delay.percentile(99) / 1e6 };
+    return {
+      eventsPerSec: n / (ms / 1000),
+      loopP99: delay.percentile(99) / 1e6,
+      clientCpuUsPerEvent: (cpu.user + cpu.system) / n,
+      receiverCpuUsPerEvent: (receiverCpu1 - receiverCpu0) / n,
+    };
   };
   await deliver(500);
   const result = await deliver(N);
@@ -88,15 +100,17 @@ if (process.argv[2] === '--one') {
   }
   process.stderr.write('\n');
   console.log(`${N} events, 8 in flight, ${rounds} rounds; other = ${other}\n`);
-  console.log('| impl | tree | path | events/s median (min–max) | event-loop p99, ms (median) |');
-  console.log('|---|---|---|---|---|');
+  console.log('| impl | tree | path | events/s median (min–max) | event-loop p99, ms (median) | client CPU µs/event (median) | receiver CPU µs/event (median) |');
+  console.log('|---|---|---|---|---|---|---|');
   for (const impl of ['native', 'js']) {
     for (const [tree, , mode] of variants) {
       const rs = runs.filter((r) => r.impl === impl && r.tree === tree && r.mode === mode);
       const e = rs.map((r) => r.eventsPerSec);
       const path = mode === 'manual' ? '`syncEvents()` passes' : 'background loop';
       console.log(
-        `| ${impl} | ${tree} | ${path} | ${Math.round(median(e))} (${Math.round(Math.min(...e))}–${Math.round(Math.max(...e))}) | ${median(rs.map((r) => r.loopP99)).toFixed(1)} |`,
+        `| ${impl} | ${tree} | ${path} | ${Math.round(median(e))} (${Math.round(Math.min(...e))}–${Math.round(Math.max(...e))}) | ` +
+          `${median(rs.map((r) => r.loopP99)).toFixed(1)} | ${Math.round(median(rs.map((r) => r.clientCpuUsPerEvent)))} | ` +
+          `${Math.round(median(rs.map((r) => r.receiverCpuUsPerEvent)))} |`,
       );
     }
   }

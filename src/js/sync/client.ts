@@ -241,13 +241,14 @@ export class FallbackSyncClient implements SyncClientApi {
       if (claimed.length === max) break;
       if (!isLlm(event) || !schedule.eligible(event.eventId, now, ignoreBackoff)) continue;
       schedule.claimed.add(event.eventId);
-      claimed.push({ id: event.eventId, event });
+      claimed.push({ id: event.eventId, event, sentAt: now });
     }
     return claimed;
   }
 
   /** Posts one event and classifies the answer. Never throws. */
   async #post(claimed: Claimed, cancel: AbortSignal | null, holdProcess: boolean): Promise<Outcome> {
+    claimed.sentAt = performance.now();
     const body = wireBody(claimed.event, this.#token);
     if (body === null) return { type: 'skipped' };
     const max = this.#config.maxEventBytes;
@@ -325,8 +326,8 @@ export class FallbackSyncClient implements SyncClientApi {
         case 'failed': {
           this.#warnFailure(outcome.error, outcome.detail ?? '');
           const { retryAfterMs } = outcome.error;
-          if (outcome.error.kind === 'rate_limited') this.#schedule.outage(now, retryAfterMs);
-          else if (outcome.outage) this.#schedule.outage(now, null);
+          if (outcome.error.kind === 'rate_limited') this.#schedule.rateLimited(now, retryAfterMs, claimed.sentAt);
+          else if (outcome.outage) this.#schedule.outage(now);
           else this.#schedule.eventFailed(id, now);
           this.#lastError = outcome.error;
           summary.failure ??= outcome.error;

@@ -47,6 +47,8 @@ export class Schedule {
   #gate = 0;
   /** No new request before this instant either, even when stopping. */
   #rateLimitedUntil = 0;
+  /** When the latest wave of 429s began (its first answer came). */
+  #ratePausedAt: number | null = null;
   #failuresInARow = 0;
 
   constructor(config: SyncConfig) {
@@ -87,28 +89,40 @@ export class Schedule {
     retry.notBefore = now + delayMs;
     if (++this.#failuresInARow >= this.#window) {
       this.#failuresInARow = 0;
-      return this.outage(now, null);
+      return this.outage(now);
     }
     return { everyone: false, delayMs };
   }
 
   /**
-   * Every event must wait: the next global backoff delay, and at least the
-   * `Retry-After`. While the gate is already closed, a signal comes from a
-   * request that was in flight when it closed: the same wave, so the backoff
-   * does not grow; only a longer `Retry-After` extends the wait.
+   * Every event must wait (connection refused, 401/403, a wrong endpoint, a
+   * window of failures): the next global backoff delay. While the gate is
+   * already closed, a signal comes from a request that was in flight when it
+   * closed: the same wave, so the backoff does not grow.
    */
-  outage(now: number, retryAfterMs: number | null): Slowdown {
-    if (retryAfterMs !== null) this.#rateLimitedUntil = Math.max(this.#rateLimitedUntil, now + retryAfterMs);
-    let delayMs: number;
-    if (now < this.#gate) {
-      delayMs = retryAfterMs ?? 0;
-    } else {
-      delayMs = backoffDelay(this.#gateAttempt++, this.#initialMs, this.#maxMs);
-      if (retryAfterMs !== null) delayMs = Math.max(delayMs, retryAfterMs);
-    }
-    this.#gate = Math.max(this.#gate, now + delayMs);
+  outage(now: number): Slowdown {
+    if (now >= this.#gate) this.#gate = now + backoffDelay(this.#gateAttempt++, this.#initialMs, this.#maxMs);
     return { everyone: true, delayMs: this.#gate - now };
+  }
+
+  /**
+   * A 429 answered a request posted at `sentAt`: every event waits for the
+   * server's `Retry-After`, exactly as long as it asks (no backoff on top),
+   * or the global backoff without one. The requests in flight when the
+   * first 429 of a wave came (sent before its pause began) are answered 429
+   * too, later: they belong to the wave that pause already honours, so they
+   * neither extend it nor start a new one.
+   */
+  rateLimited(now: number, retryAfterMs: number | null, sentAt: number): Slowdown {
+    if (this.#ratePausedAt !== null && sentAt < this.#ratePausedAt) {
+      return { everyone: true, delayMs: Math.max(0, this.#gate - now) };
+    }
+    this.#ratePausedAt = now;
+    if (retryAfterMs === null) return this.outage(now);
+    this.#rateLimitedUntil = Math.max(this.#rateLimitedUntil, now + retryAfterMs);
+    // The server answers, so another outage's backoff is moot: its word wins.
+    this.#gate = this.#rateLimitedUntil;
+    return { everyone: true, delayMs: Math.max(0, this.#gate - now) };
   }
 
   /** When new requests may start. */

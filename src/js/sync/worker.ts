@@ -35,6 +35,8 @@ export interface Summary {
 export interface Claimed {
   id: string;
   event: LlmCompletedEvent | LlmFailedEvent;
+  /** When its request was posted (a 429 is weighed against it). */
+  sentAt: number;
 }
 
 /** A summary of nothing yet. */
@@ -69,6 +71,8 @@ export class FallbackSyncHandle implements SyncHandleApi {
   readonly #replayed: number;
   readonly #running: RunningHandle;
   #ticker: NodeJS.Timeout;
+  /** Wakes the loop when a pause ends. */
+  #gateTimer: NodeJS.Timeout | undefined = undefined;
   #nextInterval: number;
   #nextSpool: number;
   /** Claimed and not yet sent, oldest first. */
@@ -155,7 +159,12 @@ export class FallbackSyncHandle implements SyncHandleApi {
   /** Starts requests while there is room, the gate is open and events are eligible. */
   #pump(): void {
     const i = this.#internals;
-    if (this.#finished || !this.#active || performance.now() < i.schedule.gate) return;
+    if (this.#finished || !this.#active) return;
+    const now = performance.now();
+    if (now < i.schedule.gate) {
+      this.#wakeAtGate(i.schedule.gate - now);
+      return;
+    }
     while (this.#inFlight < i.config.maxInFlight) {
       if (this.#next === this.#queue.length) {
         this.#queue = i.claim(i.config.maxBatch, false);
@@ -186,11 +195,25 @@ export class FallbackSyncHandle implements SyncHandleApi {
     }
   }
 
+  /** Paused: resume when the gate opens (at full concurrency), not at the next tick. */
+  #wakeAtGate(delayMs: number): void {
+    clearTimeout(this.#gateTimer);
+    this.#gateTimer = setTimeout(() => {
+      try {
+        this.#pump();
+      } catch (error) {
+        this.#storeFailure(error);
+      }
+      this.#onProgress?.();
+    }, Math.ceil(delayMs));
+    this.#gateTimer.unref();
+  }
+
   /** The store itself threw (a bug, not the network): warn once and back off. */
   #storeFailure(error: unknown): void {
     const message = error instanceof Error ? error.message : String(error);
     this.#internals.warn(`loop:${message}`, `${WARN_PREFIX} a background sync step failed: ${message}; retrying with backoff`);
-    this.#internals.schedule.outage(performance.now(), null);
+    this.#internals.schedule.outage(performance.now());
   }
 
   async #stop(): Promise<SyncReport> {
@@ -229,6 +252,7 @@ export class FallbackSyncHandle implements SyncHandleApi {
     });
     // Requests still in flight are abandoned: their events stay buffered.
     this.#finished = true;
+    clearTimeout(this.#gateTimer);
     this.#cancel.abort();
     for (const claimed of this.#queue.slice(this.#next)) i.schedule.claimed.delete(claimed.id);
     this.#queue = [];

@@ -41,6 +41,8 @@ pub(crate) struct Schedule {
     gate: Instant,
     /// No new request before this instant either, even when stopping.
     rate_limited_until: Instant,
+    /// When the latest wave of 429s began (its first answer came).
+    rate_paused_at: Option<Instant>,
     /// Transient failures since the last success.
     failures_in_a_row: usize,
     /// Failures in a row that close the gate.
@@ -74,6 +76,7 @@ impl Schedule {
             gate_backoff: builder.build(),
             gate: now,
             rate_limited_until: now,
+            rate_paused_at: None,
             failures_in_a_row: 0,
             window: config.max_in_flight().max(MIN_FAILURE_WINDOW),
         }
@@ -145,34 +148,55 @@ impl Schedule {
         self.failures_in_a_row += 1;
         if self.failures_in_a_row >= self.window {
             self.failures_in_a_row = 0;
-            return self.outage(now, None);
+            return self.outage(now);
         }
         Slowdown::Event(delay)
     }
 
-    /// Every event must wait: the next global backoff delay, and at least
-    /// the `Retry-After` if the server gave one.
+    /// Every event must wait (connection refused, 401/403, a wrong
+    /// endpoint, a window of failures): the next global backoff delay.
     ///
     /// While the gate is already closed, a signal comes from a request that
     /// was in flight when it closed: the same wave, so the backoff does not
-    /// grow (eight requests answered 429 together are one outage, not eight
-    /// steps of backoff); only a longer `Retry-After` extends the wait.
-    pub(crate) fn outage(&mut self, now: Instant, retry_after: Option<Duration>) -> Slowdown {
-        if let Some(retry_after) = retry_after {
-            self.rate_limited_until = self.rate_limited_until.max(now + retry_after);
-        }
-        let delay = if now < self.gate {
-            retry_after.unwrap_or_default()
-        } else {
+    /// grow (eight requests refused together are one outage, not eight
+    /// steps of backoff).
+    pub(crate) fn outage(&mut self, now: Instant) -> Slowdown {
+        if now >= self.gate {
             let backoff = self
                 .gate_backoff
                 .next()
                 .unwrap_or(self.backoff_max)
                 .min(self.backoff_max);
-            retry_after.map_or(backoff, |r| backoff.max(r))
-        };
-        self.gate = self.gate.max(now + delay);
+            self.gate = now + backoff;
+        }
         Slowdown::Everyone(self.gate - now)
+    }
+
+    /// A 429 answered a request posted at `sent`: every event waits for the
+    /// server's `Retry-After`, exactly as long as it asks (no backoff on
+    /// top: the server said when), or the global backoff without one.
+    ///
+    /// The requests in flight when the first 429 of a wave came (sent before
+    /// its pause began) are answered 429 too, later: they belong to the wave
+    /// that pause already honours, so they neither extend it nor start a new
+    /// one. A 429 to a request sent after the pause began is a new wave.
+    pub(crate) fn rate_limited(
+        &mut self,
+        now: Instant,
+        retry_after: Option<Duration>,
+        sent: Instant,
+    ) -> Slowdown {
+        if self.rate_paused_at.is_some_and(|paused| sent < paused) {
+            return Slowdown::Everyone(self.gate.saturating_duration_since(now));
+        }
+        self.rate_paused_at = Some(now);
+        let Some(retry_after) = retry_after else {
+            return self.outage(now);
+        };
+        self.rate_limited_until = self.rate_limited_until.max(now + retry_after);
+        // The server answers, so another outage's backoff is moot: its word wins.
+        self.gate = self.rate_limited_until;
+        Slowdown::Everyone(self.gate.saturating_duration_since(now))
     }
 
     /// When new requests may start.
@@ -300,41 +324,86 @@ mod tests {
         assert_eq!(s.gate(), now + delay);
         s.settled(events[0].event_id(), now);
         assert_eq!(s.gate(), now, "a success opens it at once");
-        let Slowdown::Everyone(first) = s.outage(now, None) else {
+        let Slowdown::Everyone(first) = s.outage(now) else {
             panic!()
         };
         assert!(first < ms(200), "and resets its backoff: {first:?}");
     }
 
     #[test]
-    fn a_wave_of_signals_from_requests_in_flight_together_is_one_step_of_backoff() {
+    fn a_wave_of_outage_signals_from_requests_in_flight_together_is_one_step_of_backoff() {
         let mut s = schedule(8);
         let now = Instant::now();
-        let retry_after = Some(Duration::from_secs(1));
-        for _ in 0..8 {
-            s.outage(now, retry_after);
+        let Slowdown::Everyone(first) = s.outage(now) else {
+            panic!()
+        };
+        for _ in 0..7 {
+            s.outage(now + ms(1));
         }
-        assert_eq!(s.gate(), now + Duration::from_secs(1), "not 8 doublings");
-        // The next wave, after the gate opened: one more step (200 ms < 1 s).
-        let later = now + Duration::from_secs(1);
-        assert_eq!(
-            s.outage(later, retry_after),
-            Slowdown::Everyone(Duration::from_secs(1))
-        );
-        let Slowdown::Everyone(third) = s.outage(later + Duration::from_secs(1), None) else {
+        assert_eq!(s.gate(), now + first, "not 8 doublings");
+        // The next wave, after the gate opened: one more step.
+        let later = now + ms(1_000);
+        let Slowdown::Everyone(second) = s.outage(later) else {
             panic!()
         };
         assert!(
-            third >= ms(400) && third < ms(800),
-            "the third step: {third:?}"
+            second >= ms(200) && second < ms(400),
+            "the second step: {second:?}"
         );
+    }
+
+    #[test]
+    fn a_429_pauses_exactly_as_long_as_retry_after_and_its_wave_does_not_extend_it() {
+        let mut s = schedule(8);
+        let sent = Instant::now();
+        let first = sent + ms(10);
+        let second = Duration::from_secs(1);
+        assert_eq!(
+            s.rate_limited(first, Some(second), sent),
+            Slowdown::Everyone(second),
+            "no backoff on top of what the server asks"
+        );
+        // The other requests of the wave, sent before the pause began, answer later.
+        for k in 1..8 {
+            s.rate_limited(first + ms(k * 5), Some(second), sent + ms(k));
+        }
+        assert_eq!(
+            s.gate(),
+            first + second,
+            "the wave does not extend the pause"
+        );
+        // After the pause: a request sent then is answered 429 again, a new wave.
+        let resumed = first + second;
+        let again = resumed + ms(3);
+        s.rate_limited(again, Some(second), resumed);
+        assert_eq!(s.gate(), again + second);
+        // Its companions, sent at the same instant, do not add to it.
+        s.rate_limited(again + ms(4), Some(second), resumed);
+        assert_eq!(s.gate(), again + second);
+        // Retry-After: 0 pauses nobody.
+        let mut s = schedule(8);
+        assert_eq!(
+            s.rate_limited(first, Some(Duration::ZERO), sent),
+            Slowdown::Everyone(Duration::ZERO)
+        );
+        assert_eq!(s.gate(), first);
+    }
+
+    #[test]
+    fn a_429_without_retry_after_takes_the_global_backoff() {
+        let mut s = schedule(8);
+        let now = Instant::now();
+        let Slowdown::Everyone(delay) = s.rate_limited(now, None, now) else {
+            panic!()
+        };
+        assert!(delay >= ms(100) && delay < ms(200), "{delay:?}");
     }
 
     #[test]
     fn retry_after_holds_even_after_a_success_and_when_stopping() {
         let mut s = schedule(8);
         let now = Instant::now();
-        s.outage(now, Some(Duration::from_secs(2)));
+        s.rate_limited(now, Some(Duration::from_secs(2)), now);
         s.settled(event().event_id(), now);
         assert_eq!(s.gate(), now + Duration::from_secs(2));
         s.forgive(now);

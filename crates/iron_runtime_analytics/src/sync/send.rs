@@ -22,6 +22,8 @@ const MAX_BODY_BYTES: usize = 4_096;
 pub(crate) struct Claimed<'a> {
     inner: &'a Inner,
     pub(crate) event: AnalyticsEvent,
+    /// When its request was posted (a 429 is weighed against it).
+    sent: Instant,
 }
 
 impl Drop for Claimed<'_> {
@@ -58,11 +60,16 @@ impl Inner {
         // still claimed or was not yet delivered.
         let mut schedule = lock(&self.schedule);
         let candidates = self.store.unsynced_events_limit(schedule.lookahead(max));
-        let events = schedule.claim(candidates, max, Instant::now(), ignore_backoff);
+        let now = Instant::now();
+        let events = schedule.claim(candidates, max, now, ignore_backoff);
         drop(schedule);
         events
             .into_iter()
-            .map(|event| Claimed { inner: self, event })
+            .map(|event| Claimed {
+                inner: self,
+                event,
+                sent: now,
+            })
             .collect()
     }
 
@@ -90,7 +97,8 @@ impl Inner {
     }
 
     /// Posts one event and classifies the answer.
-    pub(crate) async fn post<'a>(&self, claimed: Claimed<'a>) -> (Claimed<'a>, Outcome) {
+    pub(crate) async fn post<'a>(&self, mut claimed: Claimed<'a>) -> (Claimed<'a>, Outcome) {
+        claimed.sent = Instant::now();
         let outcome = self.post_event(&claimed.event).await;
         (claimed, outcome)
     }
@@ -182,8 +190,10 @@ impl Inner {
                 let slowdown = {
                     let mut schedule = lock(&self.schedule);
                     match &failure {
-                        Failure::RateLimited(retry_after) => schedule.outage(now, *retry_after),
-                        f if f.is_outage() => schedule.outage(now, None),
+                        Failure::RateLimited(retry_after) => {
+                            schedule.rate_limited(now, *retry_after, claimed.sent)
+                        }
+                        f if f.is_outage() => schedule.outage(now),
                         _ => schedule.event_failed(id, now),
                     }
                 };

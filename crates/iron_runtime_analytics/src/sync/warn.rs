@@ -67,8 +67,13 @@ impl Inner {
                  events stay buffered and delivery is retried with backoff"
             ),
             Failure::RateLimited(retry_after) => warn!(
-                "the Control API rate-limited this token (HTTP 429, retry after {retry_after:?}); \
-                 events stay buffered and delivery slows down"
+                "the Control API rate-limited this token (HTTP 429, {}); \
+                 events stay buffered and delivery slows down",
+                // The fallback's wording: `retry after 1 s`, not `Some(1s)`.
+                retry_after.map_or_else(
+                    || "no Retry-After".to_owned(),
+                    |d| format!("retry after {} s", d.as_secs_f64())
+                )
             ),
             Failure::Server(status) => warn!(
                 "the Control API answered HTTP {status}; events stay buffered and delivery is \

@@ -269,7 +269,8 @@ async fn run(
             active = true;
             batch.summary = Default::default();
         }
-        if active && now >= lock(&inner.schedule).gate() {
+        let gate = lock(&inner.schedule).gate();
+        if active && now >= gate {
             while sending.len() < config.max_in_flight() {
                 if queue.is_empty() {
                     queue.extend(inner.claim(config.max_batch(), false));
@@ -305,6 +306,16 @@ async fn run(
                 shared.spool_now(false);
             }));
         }
+        // Paused: wake when the gate opens, not at the next tick, and resume
+        // at full concurrency at once.
+        let paused = active && gate > now;
+        let reopened = async move {
+            if paused {
+                tokio::time::sleep_until(gate).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        };
         tokio::select! {
             biased;
             // A closed channel (the handle dropped) stops the loop as well.
@@ -321,6 +332,7 @@ async fn run(
                 }
                 inner.commit(&mut batch);
             }
+            () = reopened => {}
             _ = ticker.tick() => {}
         }
     }
