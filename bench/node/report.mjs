@@ -86,7 +86,6 @@ export const NODE_CASES = [
       'series of 4 histograms each. `prometheus_200_models`: the exposition text (the native one rendered by the core); ' +
       '`collect_200_models`: one awaited `collect()` of the OpenTelemetry producer (median of the later two thirds of the calls).',
   },
-,
   {
     id: 'cardinality',
     title: '11. 1,000,000 distinct model names into one store',
