@@ -449,8 +449,7 @@ export class EventStore implements EventStoreApi {
     const operationKept = this.#labels.keep(operation);
     const providerKept = BUILT_IN_PROVIDERS.has(provider) || this.#byProvider.has(provider);
     const kept = errorKept && requestKept && operationKept && providerKept && (failed || modelKept);
-    const attributes = { operation, provider, requestModel, responseModel: failed ? null : model, errorType };
-    this.#series.observe(this.#sat, attributes, kept, o);
+    this.#series.observe(this.#sat, operation, provider, requestModel, failed ? null : model, errorType, kept, o);
   }
 
   /** Warns once per kept model (once for all models past the limit) that it has no price. */

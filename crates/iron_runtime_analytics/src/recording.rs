@@ -1030,7 +1030,7 @@ impl<'a> LlmRecord<'a> {
     ///     .request_model("gpt-4o")
     ///     .operation("text_completion");
     /// store.record_llm(record).unwrap();
-    /// let series = &store.stats().series[0];
+    /// let series = &store.series()[0];
     /// let names = series.attributes.as_ref().unwrap();
     /// assert_eq!((&*names.request_model, &*names.operation), ("gpt-4o", "text_completion"));
     /// assert_eq!(names.response_model.as_deref(), Some("gpt-4o-2024-08-06"));

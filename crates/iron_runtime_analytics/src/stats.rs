@@ -8,7 +8,6 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::intern::is_transient;
-use crate::series::SeriesStats;
 
 const MICROS_PER_USD: f64 = 1_000_000.0;
 
@@ -178,10 +177,6 @@ pub struct ComputedStats {
     pub by_agent: StatsMap,
     /// Latency histograms per model (only models recorded with a latency are listed).
     pub latency_by_model: HashMap<Arc<str>, ModelLatency, foldhash::fast::RandomState>,
-    /// The OpenTelemetry GenAI series: per operation, provider, request
-    /// model, response model and error type, sorted by those names, the
-    /// overflow series (attributes `None`) last.
-    pub series: Vec<SeriesStats>,
 }
 
 impl ComputedStats {

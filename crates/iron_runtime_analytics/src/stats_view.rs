@@ -277,11 +277,6 @@ impl From<StatsView<'_>> for ComputedStats {
                 view.latency.len() + 1,
                 ModelLatency::merge,
             ),
-            series: {
-                let mut series: Vec<SeriesStats> = view.series().collect();
-                crate::series::sort(&mut series);
-                series
-            },
         }
     }
 }

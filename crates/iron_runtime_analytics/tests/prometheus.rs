@@ -229,13 +229,13 @@ fn series_past_the_limit_share_the_overflow_series() {
             .all(|l| l.contains("{otel_metric_overflow=\"true\"}")),
         "{overflow_lines:?}"
     );
-    let stats = store.stats();
-    assert_eq!(stats.series.len(), 3);
+    let series = store.series();
+    assert_eq!(series.len(), 3);
     assert!(
-        stats.series[2].attributes.is_none(),
+        series[2].attributes.is_none(),
         "the overflow series comes last"
     );
-    assert_eq!(stats.series.iter().map(|s| s.request_count).sum::<u64>(), 5);
+    assert_eq!(series.iter().map(|s| s.request_count).sum::<u64>(), 5);
 }
 
 #[test]

@@ -195,7 +195,7 @@ proptest! {
             };
             store.record_llm(record.latency(latency)).unwrap();
         }
-        let series = store.stats().series;
+        let series = store.series();
         prop_assert!(series.iter().filter(|s| s.attributes.is_some()).count() <= limit);
         let sum = |f: fn(&SeriesStats) -> u64| series.iter().map(f).sum::<u64>();
         prop_assert_eq!(sum(|s| s.request_count), requests.len() as u64);

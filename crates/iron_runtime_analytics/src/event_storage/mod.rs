@@ -893,12 +893,19 @@ impl EventStore {
     /// A snapshot of the statistics: totals and per-model, per-provider and
     /// per-agent breakdowns of every LLM event recorded.
     pub fn stats(&self) -> ComputedStats {
-        self.stats_view().into()
+        self.view(false).into()
     }
 
     /// The statistics as rows to walk, without the maps of [`stats`](Self::stats):
     /// one consistent reading, like `stats()`, for readers that only copy rows out.
     pub fn stats_view(&self) -> StatsView<'_> {
+        self.view(true)
+    }
+
+    /// The statistics without the GenAI series when `with_series` is false
+    /// ([`stats`](Self::stats) needs none):
+    /// merging the series of every shard is most of the work with many models.
+    pub(crate) fn view(&self, with_series: bool) -> StatsView<'_> {
         let mut view = StatsView {
             names: &self.names,
             totals: Counters::default(),
@@ -932,7 +939,9 @@ impl EventStore {
                 acc.merge(l);
             }
             view.latency_overflow.merge(&shard.latency_overflow);
-            shard.series.merge_into(&mut view.series);
+            if with_series {
+                shard.series.merge_into(&mut view.series);
+            }
         }
         view
     }
