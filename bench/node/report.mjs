@@ -245,6 +245,13 @@ export function evaluateTargets(node, rust) {
     control !== null ? `share-nothing arithmetic ${fmtRatio(control)}` : null,
   ].filter(Boolean);
   add('Rust', '1 → 2 threads (ours)', scaling, '≥', 1.8, '×', null, controls.length > 0 ? `controls in the same run: ${controls.join(', ')}` : null);
+  const fullScaling = (who) => {
+    const t1 = rustMedian(rust, `threads/${who}_full_store/1_thread`);
+    const t2 = rustMedian(rust, `threads/${who}_full_store/2_threads`);
+    return t1 !== null && t2 ? t1 / t2 : null;
+  };
+  const upFull = fullScaling('upstream');
+  add('Rust', '1 → 2 threads into one full store (ours)', fullScaling('ours'), '≥', 1.5, '×', null, upFull === null ? null : `upstream ${fmtRatio(upFull)} in the same run`);
   const stats1000 = rustMedian(rust, 'stats/ours/1000_models');
   add('Rust', '`stats()` 1,000 models (ours)', stats1000 === null ? null : stats1000 / 1000, '≤', 50, 'µs');
   add('Rust', 'heap per buffered event (ours, dhat)', rustHeapPerEvent(rust), '≤', 64, 'B');
