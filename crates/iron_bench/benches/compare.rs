@@ -548,6 +548,17 @@ fn threads(c: &mut Criterion) {
                 Some(PROVIDER_ID),
             );
         };
+        // The same record into the published crate's store.
+        let record_upstream = |s: &up::EventStore, t: usize, i: usize| {
+            s.record_llm_completed(
+                &upricing,
+                MODELS[(i + t) % 4],
+                black_box(INPUT_TOKENS),
+                black_box(OUTPUT_TOKENS),
+                Some(AGENTS[i % 3]),
+                Some(PROVIDER_ID),
+            );
+        };
         let store = ours_store(capacity);
         group.bench_function(BenchmarkId::new("ours", id), |b| {
             b.iter_custom(|iters| {
@@ -586,22 +597,9 @@ fn threads(c: &mut Criterion) {
         let ustore = up::EventStore::with_capacity(capacity);
         group.bench_function(BenchmarkId::new("upstream", id), |b| {
             b.iter_custom(|iters| {
-                threaded(
-                    iters,
-                    threads,
-                    &ustore,
-                    |s, t, i| {
-                        s.record_llm_completed(
-                            &upricing,
-                            MODELS[(i + t) % 4],
-                            black_box(INPUT_TOKENS),
-                            black_box(OUTPUT_TOKENS),
-                            Some(AGENTS[i % 3]),
-                            Some(PROVIDER_ID),
-                        );
-                    },
-                    |s| drop(s.drain_all()),
-                )
+                threaded(iters, threads, &ustore, record_upstream, |s| {
+                    drop(s.drain_all())
+                })
             });
         });
         assert_eq!(ustore.dropped_count(), 0);
@@ -611,24 +609,7 @@ fn threads(c: &mut Criterion) {
             ufull.record_llm_completed(&upricing, MODELS[i % 4], 1, 1, None, None);
         }
         group.bench_function(BenchmarkId::new("upstream_full_store", id), |b| {
-            b.iter_custom(|iters| {
-                threaded(
-                    iters,
-                    threads,
-                    &ufull,
-                    |s, t, i| {
-                        s.record_llm_completed(
-                            &upricing,
-                            MODELS[(i + t) % 4],
-                            black_box(INPUT_TOKENS),
-                            black_box(OUTPUT_TOKENS),
-                            Some(AGENTS[i % 3]),
-                            Some(PROVIDER_ID),
-                        );
-                    },
-                    |_| {},
-                )
-            });
+            b.iter_custom(|iters| threaded(iters, threads, &ufull, record_upstream, |_| {}));
         });
 
         let hand = HandStore::with_capacity(capacity);
